@@ -1,0 +1,395 @@
+/* Tests for the daemon config parser: good files, every class of bad file
+ * (message must name FILE:LINE and the offending key), defaults, sizes and
+ * the print -> load round trip. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+
+#define KIB 1024ULL
+#define MIB (1024ULL * KIB)
+#define GIB (1024ULL * MIB)
+
+static char tmpdir[256];
+static char path[512];
+static char err[1024];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/shoal-test-config-XXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    snprintf(path, sizeof path, "%s/shoal.conf", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    unlink(path);
+    return rmdir(tmpdir);
+}
+
+static void write_file(const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Writes `text`, loads it, expects success. */
+static void load_ok(shoal_config_t *cfg, const char *text) {
+    write_file(text);
+    err[0] = '\0';
+    int rc = shoal_config_load(cfg, path, err, sizeof err);
+    if (rc != 0) print_error("unexpected failure: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(err, "");
+}
+
+/* Writes `text`, expects failure whose message starts with "path:line: " and
+ * contains every non-NULL needle. */
+static void load_bad(const char *text, unsigned line, const char *needle1, const char *needle2) {
+    shoal_config_t cfg;
+    shoal_config_defaults(&cfg);
+    cfg.limits.processes = 7; /* sentinel: a failed load must not touch cfg */
+    write_file(text);
+    err[0] = '\0';
+    int rc = shoal_config_load(&cfg, path, err, sizeof err);
+    if (rc == 0) print_error("expected failure for:\n%s\n", text);
+    assert_int_equal(rc, -1);
+    assert_int_equal(cfg.limits.processes, 7);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s:%u: ", path, line);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        print_error("message '%s' does not start with '%s'\n", err, prefix);
+    assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+    if (needle1 && !strstr(err, needle1)) print_error("'%s' not in '%s'\n", needle1, err);
+    if (needle1) assert_non_null(strstr(err, needle1));
+    if (needle2 && !strstr(err, needle2)) print_error("'%s' not in '%s'\n", needle2, err);
+    if (needle2) assert_non_null(strstr(err, needle2));
+    /* every message says how to fix it, in parentheses */
+    assert_non_null(strchr(err, '('));
+}
+
+/* ---- defaults -------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    memset(&cfg, 0xAB, sizeof cfg);
+    shoal_config_defaults(&cfg);
+    assert_int_equal(cfg.limits.processes, 128);
+    assert_int_equal(cfg.limits.publishers, 1024);
+    assert_int_equal(cfg.limits.subscribers, 1024);
+    assert_int_equal(cfg.limits.servers, 1024);
+    assert_int_equal(cfg.limits.clients, 1024);
+    assert_int_equal(cfg.limits.services, 1024);
+    assert_int_equal(cfg.limits.chunks_per_port, 64);
+    assert_int_equal(cfg.limits.queue_capacity, 256);
+    assert_int_equal(cfg.limits.history, 16);
+    static const uint64_t sizes[] = {64, KIB, 16 * KIB, 256 * KIB, MIB, 16 * MIB};
+    static const uint32_t counts[] = {4096, 1024, 256, 64, 32, 8};
+    assert_int_equal(cfg.pool_count, 6);
+    for (unsigned i = 0; i < 6; i++) {
+        assert_int_equal(cfg.pools[i].chunk_size, sizes[i]);
+        assert_int_equal(cfg.pools[i].chunk_count, counts[i]);
+    }
+    assert_string_equal(cfg.source, "(built-in defaults)");
+}
+
+/* ---- sizes -------------------------------------------------------------------- */
+
+static void test_parse_size(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t value;
+    } good[] = {
+        {"0", 0},           {"64", 64},         {"4K", 4 * KIB},     {"4k", 4 * KIB},
+        {"1M", MIB},        {"1m", MIB},        {"1G", GIB},         {"4G", 4 * GIB},
+        {"1200M", 1200 * MIB}, {"64G", 64 * GIB}, {"1KiB", KIB},   {"2MiB", 2 * MIB},
+        {"3GiB", 3 * GIB},  {"1kib", KIB},      {"1 M", MIB},        {" 16K ", 16 * KIB},
+    };
+    for (unsigned i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t v = 12345;
+        if (shoal_config_parse_size(good[i].text, &v) != 0) print_error("rejected '%s'\n", good[i].text);
+        assert_int_equal(shoal_config_parse_size(good[i].text, &v), 0);
+        assert_int_equal(v, good[i].value);
+    }
+    uint64_t v;
+    assert_int_equal(shoal_config_parse_size("18446744073709551615", &v), 0);
+    assert_true(v == UINT64_MAX);
+    static const char *bad[] = {
+        "", "   ", "K", "-1", "+1", "1.5M", "1T", "1KB", "1MB", "0x10", "1 2", "1Ki", "1Kib5",
+        "18446744073709551616", "17179869184G", "16777216T", "99999999999999999999999",
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 777;
+        if (shoal_config_parse_size(bad[i], &v) == 0) print_error("accepted '%s'\n", bad[i]);
+        assert_int_equal(shoal_config_parse_size(bad[i], &v), -1);
+        assert_int_equal(v, 777); /* untouched on failure */
+    }
+    assert_int_equal(shoal_config_parse_size(NULL, &v), -1);
+    assert_int_equal(shoal_config_parse_size("1", NULL), -1);
+}
+
+/* ---- good files ------------------------------------------------------------------ */
+
+static void test_good_full(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    load_ok(&cfg,
+            "# a full file\n"
+            "\n"
+            "[limits]\n"
+            "processes = 4096\n"
+            "publishers=1\n"
+            "\tsubscribers\t=\t65536   # trailing comment\n"
+            "   servers = 2048\n"
+            "clients = 3\n"
+            "services = 5\n"
+            "chunks_per_port = 65536\n"
+            "queue_capacity = 100\n"
+            "history = 100\n"
+            "\n"
+            "  [pools]   # comment after a header\n"
+            "# sizes in any order; sorted on load\n"
+            "4G = 1\n"
+            "1200M = 2\n"
+            "64 = 16777216\n"
+            "1KiB = 10\n"
+            "16k = 3\n");
+    assert_int_equal(cfg.limits.processes, 4096);
+    assert_int_equal(cfg.limits.publishers, 1);
+    assert_int_equal(cfg.limits.subscribers, 65536);
+    assert_int_equal(cfg.limits.servers, 2048);
+    assert_int_equal(cfg.limits.clients, 3);
+    assert_int_equal(cfg.limits.services, 5);
+    assert_int_equal(cfg.limits.chunks_per_port, 65536);
+    assert_int_equal(cfg.limits.queue_capacity, 100);
+    assert_int_equal(cfg.limits.history, 100);
+    assert_int_equal(cfg.pool_count, 5);
+    assert_int_equal(cfg.pools[0].chunk_size, 64);
+    assert_int_equal(cfg.pools[0].chunk_count, 16777216);
+    assert_int_equal(cfg.pools[1].chunk_size, KIB);
+    assert_int_equal(cfg.pools[2].chunk_size, 16 * KIB);
+    assert_int_equal(cfg.pools[3].chunk_size, 1200 * MIB);
+    assert_int_equal(cfg.pools[3].chunk_count, 2);
+    assert_int_equal(cfg.pools[4].chunk_size, 4 * GIB);
+    assert_int_equal(cfg.pools[4].chunk_count, 1);
+    assert_string_equal(cfg.source, path);
+}
+
+static void test_good_partial_keeps_defaults(void **state) {
+    (void)state;
+    shoal_config_t cfg, def;
+    shoal_config_defaults(&def);
+    /* only limits: default pools stay */
+    load_ok(&cfg, "[limits]\nservers = 4000\n");
+    assert_int_equal(cfg.limits.servers, 4000);
+    assert_int_equal(cfg.limits.clients, def.limits.clients);
+    assert_int_equal(cfg.pool_count, def.pool_count);
+    assert_memory_equal(cfg.pools, def.pools, sizeof def.pools);
+    /* only pools: they replace the defaults */
+    load_ok(&cfg, "[pools]\n1G = 2\r\n");
+    assert_int_equal(cfg.pool_count, 1);
+    assert_int_equal(cfg.pools[0].chunk_size, GIB);
+    assert_int_equal(cfg.pools[0].chunk_count, 2);
+    assert_memory_equal(&cfg.limits, &def.limits, sizeof def.limits);
+    /* empty file and comments only: all defaults */
+    load_ok(&cfg, "");
+    assert_memory_equal(&cfg.limits, &def.limits, sizeof def.limits);
+    assert_int_equal(cfg.pool_count, def.pool_count);
+    load_ok(&cfg, "# nothing\n   # more nothing\n\n");
+    assert_int_equal(cfg.pool_count, def.pool_count);
+    /* history may equal queue_capacity and be 0; no final newline */
+    load_ok(&cfg, "[limits]\nqueue_capacity = 1\nhistory = 0");
+    assert_int_equal(cfg.limits.queue_capacity, 1);
+    assert_int_equal(cfg.limits.history, 0);
+    /* 64 pools is the maximum */
+    char text[4096] = "[pools]\n";
+    for (int i = 1; i <= SHOAL_CONFIG_MAX_POOLS; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dK = 1\n", i);
+        strcat(text, l);
+    }
+    load_ok(&cfg, text);
+    assert_int_equal(cfg.pool_count, SHOAL_CONFIG_MAX_POOLS);
+    assert_int_equal(cfg.pools[63].chunk_size, 64 * KIB);
+}
+
+/* ---- bad files --------------------------------------------------------------------- */
+
+static void test_bad_sections(void **state) {
+    (void)state;
+    load_bad("[limits]\n[poools]\n", 2, "[poools]", "[pools]");
+    load_bad("\n[limits\nservers = 1\n", 2, "[limits", "]");
+    load_bad("[limits] x\n", 1, "'x'", "[limits]");
+    load_bad("[limits]\nservers = 1\n[limits]\n", 3, "[limits]", "line 1");
+    load_bad("servers = 1\n", 1, "'servers'", "[limits]");
+    /* a [pools] section with no pools, even with comments in it */
+    load_bad("[limits]\n\n[pools]\n# none\n[limits2]\n", 5, "[limits2]", NULL);
+    load_bad("[limits]\nservers = 5\n[pools] # empty\n# nothing\n", 3, "[pools]", "no pools");
+}
+
+static void test_bad_limits(void **state) {
+    (void)state;
+    load_bad("[limits]\nservrs = 10\n", 2, "'servrs'", "servers");
+    load_bad("[limits]\nfoo = 10\n", 2, "'foo'", "processes");
+    /* duplicated key: names both lines */
+    load_bad("[limits]\nservers = 10\n\nservers = 11\n", 4, "'servers'", "line 2");
+    /* missing '=' */
+    load_bad("[limits]\nservers 10\n", 2, "servers 10", "=");
+    /* empty value */
+    load_bad("[limits]\nservers =   # nothing\n", 2, "'servers'", "empty");
+    load_bad("[limits]\n = 10\n", 2, "missing key", NULL);
+    /* trailing garbage */
+    load_bad("[limits]\nservers = 10 x\n", 2, "servers", "10 x");
+    load_bad("[limits]\nservers = 10K\n", 2, "servers", "whole number");
+    load_bad("[limits]\nservers = 1 = 2\n", 2, "servers", "'='");
+    load_bad("[limits]\nservers = -1\n", 2, "servers", "1..65536");
+    load_bad("[limits]\nservers = 0x10\n", 2, "servers", NULL);
+    /* overflow and ranges */
+    load_bad("[limits]\nservers = 99999999999999999999999\n", 2, "servers", "1..65536");
+    load_bad("[limits]\nservers = 4294967297\n", 2, "servers", "1..65536");
+    load_bad("[limits]\nservers = 0\n", 2, "limits.servers", "1..65536");
+    load_bad("[limits]\nservers = 65537\n", 2, "limits.servers", "1..65536");
+    load_bad("[limits]\npublishers = 0\n", 2, "limits.publishers", NULL);
+    load_bad("[limits]\nsubscribers = 70000\n", 2, "limits.subscribers", NULL);
+    load_bad("[limits]\nclients = 0\n", 2, "limits.clients", NULL);
+    load_bad("[limits]\nservices = 65537\n", 2, "limits.services", NULL);
+    load_bad("[limits]\nprocesses = 4097\n", 2, "limits.processes", "1..4096");
+    load_bad("[limits]\nprocesses = 0\n", 2, "limits.processes", "1..4096");
+    load_bad("[limits]\nchunks_per_port = 0\n", 2, "limits.chunks_per_port", NULL);
+    load_bad("[limits]\nqueue_capacity = 65537\n", 2, "limits.queue_capacity", NULL);
+    /* history against queue_capacity, in either order */
+    load_bad("[limits]\nhistory = 300\n", 2, "limits.history", "queue_capacity");
+    load_bad("[limits]\nhistory = 20\nqueue_capacity = 10\n", 2, "limits.history", "0..10");
+    load_bad("[limits]\nqueue_capacity = 8\n", 2, "limits.history", "queue_capacity");
+}
+
+static void test_bad_pools(void **state) {
+    (void)state;
+    /* duplicated sizes, also when spelled differently */
+    load_bad("[pools]\n1K = 1\n2K = 1\n1024 = 5\n", 4, "'1024'", "line 2");
+    load_bad("[pools]\n1M = 1\n1MiB = 1\n", 3, "'1MiB'", "line 2");
+    load_bad("[pools]\n1K 5\n", 2, "1K 5", "=");
+    load_bad("[pools]\n1K =\n", 2, "'1K'", "empty");
+    load_bad("[pools]\n1K = 5 5\n", 2, "1K", "5 5");
+    load_bad("[pools]\n1.5K = 5\n", 2, "'1.5K'", "K, M or G");
+    load_bad("[pools]\n1KB = 5\n", 2, "'1KB'", NULL);
+    load_bad("[pools]\nbig = 5\n", 2, "'big'", "not a number");
+    load_bad("[pools]\n0 = 5\n", 2, "chunk size", "1..64G");
+    load_bad("[pools]\n65G = 1\n", 2, "'65G'", "1..64G");
+    load_bad("[pools]\n99999999999999999999 = 1\n", 2, "'99999999999999999999'", "1..64G");
+    load_bad("[pools]\n17179869184G = 1\n", 2, "'17179869184G'", "1..64G");
+    load_bad("[pools]\n1K = 0\n", 2, "1K", "1..16777216");
+    load_bad("[pools]\n1K = 16777217\n", 2, "1K", "1..16777216");
+    load_bad("[pools]\n1K = 99999999999999999999999\n", 2, "1K", "1..16777216");
+    load_bad("[pools]\n1K = 1M\n", 2, "1K", "1..16777216");
+    char text[4096] = "[pools]\n";
+    for (int i = 1; i <= SHOAL_CONFIG_MAX_POOLS + 1; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dK = 1\n", i);
+        strcat(text, l);
+    }
+    load_bad(text, SHOAL_CONFIG_MAX_POOLS + 2, "too many pools", "64");
+}
+
+static void test_bad_binary_and_missing(void **state) {
+    (void)state;
+    /* a NUL byte in a line */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite("[limits]\nser\0vers = 1\n", 1, 22, f);
+    fclose(f);
+    shoal_config_t cfg;
+    assert_int_equal(shoal_config_load(&cfg, path, err, sizeof err), -1);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s:2: ", path);
+    assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+
+    /* missing file names the path and the reason */
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/nope.conf", tmpdir);
+    assert_int_equal(shoal_config_load(&cfg, missing, err, sizeof err), -1);
+    assert_non_null(strstr(err, missing));
+    assert_non_null(strstr(err, "No such file"));
+
+    /* a tiny error buffer is still terminated */
+    char small[8];
+    write_file("[bogus]\n");
+    assert_int_equal(shoal_config_load(&cfg, path, small, sizeof small), -1);
+    assert_int_equal(strlen(small), 7);
+    assert_int_equal(shoal_config_load(&cfg, path, NULL, 0), -1);
+}
+
+/* ---- print -> load round trip --------------------------------------------------------- */
+
+static void round_trip(const shoal_config_t *in) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    shoal_config_print(in, f);
+    assert_int_equal(fclose(f), 0);
+    shoal_config_t out;
+    int rc = shoal_config_load(&out, path, err, sizeof err);
+    if (rc != 0) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_memory_equal(&out.limits, &in->limits, sizeof in->limits);
+    assert_int_equal(out.pool_count, in->pool_count);
+    assert_memory_equal(out.pools, in->pools, sizeof(in->pools[0]) * in->pool_count);
+}
+
+static void test_round_trip(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    shoal_config_defaults(&cfg);
+    round_trip(&cfg);
+
+    /* the printed defaults use suffixes where exact */
+    FILE *f = fopen(path, "w");
+    shoal_config_print(&cfg, f);
+    fclose(f);
+    f = fopen(path, "r");
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "[limits]"));
+    assert_non_null(strstr(text, "[pools]"));
+    assert_non_null(strstr(text, "\n1M = 32"));
+    assert_non_null(strstr(text, "\n16M = 8"));
+    assert_non_null(strstr(text, "\n64 = 4096"));
+    assert_non_null(strstr(text, "(built-in defaults)"));
+
+    /* odd sizes and extreme limits */
+    load_ok(&cfg, "[limits]\nprocesses = 1\nqueue_capacity = 65536\nhistory = 65536\n"
+                  "[pools]\n1 = 1\n1536 = 3\n1200M = 2\n64G = 1\n1025K = 16777216\n");
+    round_trip(&cfg);
+
+    /* a source path with a newline must not break the printed comment */
+    snprintf(cfg.source, sizeof cfg.source, "evil\n[bogus]\n");
+    round_trip(&cfg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test_setup_teardown(test_good_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_good_partial_keeps_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_binary_and_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
