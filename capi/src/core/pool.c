@@ -1,0 +1,69 @@
+#include "core/pool.h"
+
+int pool_find(const shm_map_t *m, uint64_t size) {
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
+        shm_pool_t *p = shm_pool(m, i);
+        if (p->chunk_size >= size) return (int)i;
+    }
+    return -1;
+}
+
+int64_t pool_alloc(const shm_map_t *m, uint32_t pi) {
+    shm_pool_t *p = shm_pool(m, pi);
+    if (!p) return -1;
+    uint64_t head = atomic_load_explicit(&p->free_head, memory_order_acquire);
+    for (;;) {
+        uint32_t top = (uint32_t)head;
+        if (top == 0 || top > p->chunk_count) {
+            atomic_fetch_add_explicit(&p->alloc_failures, 1, memory_order_relaxed);
+            return -1;
+        }
+        shm_chunk_t *c = shm_chunk(m, p->first_chunk + top - 1);
+        uint32_t next = atomic_load_explicit(&c->next_free, memory_order_relaxed);
+        if (next > p->chunk_count) next = 0; /* torn read under ABA; the CAS will fail */
+        uint64_t want = ((head >> 32) + 1) << 32 | next;
+        if (atomic_compare_exchange_weak_explicit(&p->free_head, &head, want,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            atomic_store_explicit(&c->refcount, 1, memory_order_relaxed);
+            uint32_t used = atomic_fetch_add_explicit(&p->in_use, 1, memory_order_relaxed) + 1;
+            uint32_t hw = atomic_load_explicit(&p->high_water, memory_order_relaxed);
+            while (used > hw && !atomic_compare_exchange_weak_explicit(
+                                    &p->high_water, &hw, used, memory_order_relaxed,
+                                    memory_order_relaxed)) {
+            }
+            return p->first_chunk + top - 1;
+        }
+    }
+}
+
+static void pool_free(const shm_map_t *m, shm_chunk_t *c) {
+    shm_pool_t *p = shm_pool(m, c->pool);
+    if (!p || c->index >= p->chunk_count) return;
+    uint64_t head = atomic_load_explicit(&p->free_head, memory_order_relaxed);
+    for (;;) {
+        atomic_store_explicit(&c->next_free, (uint32_t)head, memory_order_relaxed);
+        uint64_t want = ((head >> 32) + 1) << 32 | (c->index + 1);
+        if (atomic_compare_exchange_weak_explicit(&p->free_head, &head, want,
+                                                  memory_order_release, memory_order_relaxed))
+            break;
+    }
+    atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
+}
+
+void chunk_ref(const shm_map_t *m, uint32_t i) {
+    shm_chunk_t *c = shm_chunk(m, i);
+    if (c) atomic_fetch_add_explicit(&c->refcount, 1, memory_order_relaxed);
+}
+
+void chunk_unref(const shm_map_t *m, uint32_t i) {
+    shm_chunk_t *c = shm_chunk(m, i);
+    if (!c) return;
+    uint32_t cur = atomic_load_explicit(&c->refcount, memory_order_relaxed);
+    for (;;) {
+        if (cur == 0) return; /* already free: a double release must not corrupt the list */
+        if (atomic_compare_exchange_weak_explicit(&c->refcount, &cur, cur - 1,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    if (cur == 1) pool_free(m, c);
+}

@@ -1,0 +1,183 @@
+#include "core/port.h"
+
+#include <sched.h>
+
+#include "core/futex.h"
+#include "core/pool.h"
+#include "core/queue.h"
+
+void port_notify_force(const shm_map_t *m, shm_port_t *p) {
+    atomic_fetch_add(&p->futex_seq, 1);
+    futex_wake(&p->futex_seq, 1 << 30);
+    uint32_t ws = atomic_load(&p->waitset);
+    shm_waitset_word_t *w = ws ? shm_waitset_word(m, ws - 1) : NULL;
+    if (w) {
+        atomic_fetch_add(&w->seq, 1);
+        futex_wake(&w->seq, 1 << 30);
+    }
+}
+
+void port_notify(const shm_map_t *m, shm_port_t *p) {
+    /* pairs with the fence in the waiter: either it sees our push, or we
+     * see its waiter count */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->waiters, memory_order_relaxed)) {
+        atomic_fetch_add(&p->futex_seq, 1);
+        futex_wake(&p->futex_seq, 1);
+    }
+    uint32_t ws = atomic_load_explicit(&p->waitset, memory_order_relaxed);
+    if (ws) {
+        shm_waitset_word_t *w = shm_waitset_word(m, ws - 1);
+        if (w && atomic_load_explicit(&w->waiters, memory_order_relaxed)) {
+            atomic_fetch_add(&w->seq, 1);
+            futex_wake(&w->seq, 1 << 30);
+        }
+    }
+}
+
+void port_space_notify(shm_port_t *p) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed)) {
+        atomic_fetch_add(&p->space_seq, 1);
+        futex_wake(&p->space_seq, 1 << 30);
+    }
+}
+
+static void drop_ref(const shm_map_t *m, uint64_t ref) {
+    int64_t c = shm_ref_chunk(m, ref);
+    if (c >= 0) chunk_unref(m, (uint32_t)c);
+}
+
+shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t expect_kind,
+                            uint32_t expect_service, uint32_t chunk, uint32_t policy,
+                            int64_t timeout_ns) {
+    shm_port_t *t = shm_port(m, slot);
+    if (!t) return SHOAL_ERR_NOT_FOUND;
+    /* announce ourselves so the daemon does not drain under us */
+    atomic_fetch_add(&t->pushers, 1);
+    shoal_result_t rc = SHOAL_OK;
+    if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen ||
+        t->kind != expect_kind || t->service != expect_service) {
+        rc = SHOAL_ERR_NOT_FOUND;
+        goto out;
+    }
+    chunk_ref(m, chunk);
+    uint64_t deadline = 0;
+    bool deadline_set = false;
+    while (!queue_push(m, t, (uint64_t)chunk + 1)) {
+        if (policy == SHOAL_FULL_DROP_OLDEST) {
+            uint64_t old;
+            if (queue_pop(m, t, &old)) {
+                if (!(old & SHM_REF_TOMBSTONE)) drop_ref(m, old);
+                atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
+            }
+            continue;
+        }
+        if (policy == SHOAL_FULL_WAIT && timeout_ns != 0) {
+            if (!deadline_set) {
+                deadline = shoal_deadline(timeout_ns);
+                deadline_set = true;
+            }
+            int64_t left = shoal_remaining(deadline);
+            if (left == 0) {
+                rc = SHOAL_ERR_TIMEOUT;
+            } else {
+                atomic_fetch_add(&t->space_waiters, 1);
+                uint32_t s = atomic_load(&t->space_seq);
+                if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE)
+                    futex_wait(&t->space_seq, s, left < 0 || left > 10000000 ? 10000000 : left);
+                atomic_fetch_sub(&t->space_waiters, 1);
+                if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)
+                    rc = SHOAL_ERR_NOT_FOUND;
+                else
+                    continue;
+            }
+        } else {
+            rc = SHOAL_ERR_QUEUE_FULL;
+        }
+        chunk_unref(m, chunk);
+        goto out;
+    }
+    port_notify(m, t);
+out:
+    atomic_fetch_sub(&t->pushers, 1);
+    return rc;
+}
+
+void port_report_lost(const shm_map_t *m, uint32_t slot, uint32_t gen, uint64_t seq) {
+    shm_port_t *c = shm_port(m, slot);
+    if (!c || c->kind != SHOAL_PORT_CLIENT) return;
+    atomic_fetch_add(&c->pushers, 1);
+    if (atomic_load(&c->state) == PORT_ACTIVE && atomic_load(&c->gen) == gen) {
+        atomic_fetch_add(&c->lost, 1);
+        /* a tombstone carries the lost sequence id to the waiting call */
+        (void)queue_push(m, c, SHM_REF_TOMBSTONE | (seq & ~SHM_REF_TOMBSTONE));
+        port_notify_force(m, c);
+    }
+    atomic_fetch_sub(&c->pushers, 1);
+}
+
+static void release_ref(const shm_map_t *m, uint64_t ref, bool report_lost) {
+    int64_t ci = shm_ref_chunk(m, ref);
+    if (ci < 0) return;
+    shm_chunk_t *c = shm_chunk(m, (uint32_t)ci);
+    if (report_lost && (c->flags & CHUNK_FLAG_REQUEST))
+        port_report_lost(m, c->origin_slot, c->origin_gen, c->sequence_id);
+    chunk_unref(m, (uint32_t)ci);
+}
+
+uint32_t port_drain(const shm_map_t *m, shm_port_t *p, bool report_lost) {
+    uint32_t n = 0;
+    uint64_t ref;
+    while (queue_pop(m, p, &ref)) {
+        if (!(ref & SHM_REF_TOMBSTONE)) {
+            release_ref(m, ref, report_lost);
+            n++;
+        }
+    }
+    port_space_notify(p);
+    return n;
+}
+
+uint32_t port_release_held(const shm_map_t *m, shm_port_t *p, bool report_lost) {
+    _Atomic uint64_t *held = shm_port_held(m, p);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->hdr->chunks_per_port; i++) {
+        uint64_t ref = atomic_exchange(&held[i], 0);
+        if (ref) {
+            release_ref(m, ref, report_lost);
+            n++;
+        }
+    }
+    atomic_store(&p->held, 0);
+    return n;
+}
+
+uint32_t port_release_history(const shm_map_t *m, shm_port_t *p) {
+    _Atomic uint64_t *h = shm_port_history(m, p);
+    uint32_t n = 0;
+    spin_lock(&p->history_lock);
+    for (uint32_t i = 0; i < m->hdr->history_max; i++) {
+        uint64_t ref = atomic_exchange(&h[i], 0);
+        if (ref) {
+            drop_ref(m, ref);
+            n++;
+        }
+    }
+    p->history_count = 0;
+    p->history_head = 0;
+    spin_unlock(&p->history_lock);
+    return n;
+}
+
+void spin_lock(_Atomic uint32_t *l) {
+    unsigned spins = 0;
+    uint32_t expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(l, &expected, 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        expected = 0;
+        if (++spins > 64) sched_yield();
+    }
+}
+
+void spin_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0, memory_order_release); }

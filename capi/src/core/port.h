@@ -1,0 +1,40 @@
+/* Operations on ports in shared memory shared by the daemon and clients:
+ * delivering a chunk reference to a receiving port (with its full-queue
+ * policy and wake-up), and giving back everything a port holds. */
+#ifndef SHOAL_CORE_PORT_H
+#define SHOAL_CORE_PORT_H
+
+#include <stdbool.h>
+
+#include "core/shm.h"
+
+/* Wakes whoever sleeps on the port or on its waitset (cheap when nobody). */
+void port_notify(const shm_map_t *m, shm_port_t *p);
+/* Same, unconditionally (daemon-side state changes). */
+void port_notify_force(const shm_map_t *m, shm_port_t *p);
+
+/* Delivers a chunk reference to `target` (expected ACTIVE with `gen`).
+ * Takes a new reference on the chunk for the queue. On a full queue applies
+ * `policy`. Returns SHOAL_OK, SHOAL_ERR_QUEUE_FULL, SHOAL_ERR_TIMEOUT (WAIT
+ * policy) or SHOAL_ERR_NOT_FOUND (the target is gone: nothing delivered). */
+shoal_result_t port_deliver(const shm_map_t *m, uint32_t target_slot, uint32_t gen,
+                            uint32_t expect_kind, uint32_t expect_service, uint32_t chunk,
+                            uint32_t policy, int64_t timeout_ns);
+
+/* Pops every queued entry and drops its reference. Requests of a closing
+ * server are reported to their clients as lost. Returns the count. */
+uint32_t port_drain(const shm_map_t *m, shm_port_t *p, bool report_lost);
+/* Drops every held reference (a dead or closing port). Returns the count. */
+uint32_t port_release_held(const shm_map_t *m, shm_port_t *p, bool report_lost);
+/* Drops the publisher's history ring. */
+uint32_t port_release_history(const shm_map_t *m, shm_port_t *p);
+/* Tells a client its request `seq` was lost with a dead server. */
+void port_report_lost(const shm_map_t *m, uint32_t client_slot, uint32_t client_gen, uint64_t seq);
+
+/* Wakes senders waiting for queue space (after a pop). */
+void port_space_notify(shm_port_t *p);
+
+void spin_lock(_Atomic uint32_t *l);
+void spin_unlock(_Atomic uint32_t *l);
+
+#endif

@@ -1,0 +1,77 @@
+#include "core/proto.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds) {
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof *msg};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > PROTO_MAX_FDS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (nfds) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    for (;;) {
+        ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof *msg) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n >= 0) errno = EMSGSIZE;
+        return -1;
+    }
+}
+
+int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfds) {
+    struct iovec iov = {.iov_base = msg, .iov_len = sizeof *msg};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    *nfds = 0;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) return 0;
+    if (n < 0) return -1;
+    size_t got = 0;
+    int bad = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int tmp[PROTO_MAX_FDS];
+        if (k > PROTO_MAX_FDS) k = PROTO_MAX_FDS;
+        memcpy(tmp, CMSG_DATA(c), k * sizeof(int));
+        for (size_t i = 0; i < k; i++) {
+            if (got < max_fds) fds[got++] = tmp[i];
+            else close(tmp[i]); /* more than expected: never leak them */
+        }
+    }
+    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC))
+        bad = 1;
+    if (bad) {
+        for (size_t i = 0; i < got; i++) close(fds[i]);
+        errno = EBADMSG;
+        return -1;
+    }
+    msg->name[sizeof msg->name - 1] = '\0';
+    msg->text[sizeof msg->text - 1] = '\0';
+    *nfds = got;
+    return 1;
+}

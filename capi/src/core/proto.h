@@ -1,0 +1,46 @@
+/* Daemon <-> process protocol over a Unix SOCK_SEQPACKET socket: one fixed
+ * message per packet, file descriptors attached with SCM_RIGHTS. */
+#ifndef SHOAL_CORE_PROTO_H
+#define SHOAL_CORE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC 0x53484f4cu
+#define PROTO_MAX_FDS 65
+#define PROTO_TEXT_MAX 1024
+
+enum proto_type {
+    PROTO_HELLO = 1,        /* process -> daemon: abi, pid, name */
+    PROTO_WELCOME = 2,      /* daemon -> process: slot, gen, fds */
+    PROTO_PORT_CREATE = 3,  /* kind, capacity, policy, history, timeout, name */
+    PROTO_PORT_DESTROY = 4, /* slot, gen */
+    PROTO_REPLY = 5         /* result, slot, gen, text on error */
+};
+
+typedef struct proto_msg {
+    uint32_t magic;
+    uint32_t type;
+    uint32_t result;
+    uint32_t abi;
+    uint32_t kind;
+    uint32_t slot;
+    uint32_t gen;
+    uint32_t capacity;
+    uint32_t policy;
+    uint32_t history;
+    int32_t pid;
+    uint32_t fd_count;
+    int64_t timeout_ns;
+    char name[128];
+    char text[PROTO_TEXT_MAX];
+} proto_msg_t;
+
+/* Sends msg with optional fds; 0 or -1 (errno set). */
+int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds);
+/* Receives one message and up to max_fds fds. Returns 1 on a message, 0 on
+ * peer close, -1 on error; *nfds receives the number of fds. A malformed
+ * message is an error (EBADMSG) and any fds received are closed. */
+int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfds);
+
+#endif

@@ -1,0 +1,71 @@
+#include "core/queue.h"
+
+void queue_init(const shm_map_t *m, shm_port_t *p, uint32_t capacity) {
+    uint32_t cells = 1;
+    while (cells < capacity) cells <<= 1;
+    if (cells > m->hdr->queue_cells) cells = m->hdr->queue_cells;
+    shm_queue_cell_t *c = shm_port_cells(m, p);
+    for (uint32_t i = 0; i < cells; i++) {
+        atomic_store_explicit(&c[i].seq, i, memory_order_relaxed);
+        atomic_store_explicit(&c[i].value, 0, memory_order_relaxed);
+    }
+    p->queue_mask = cells - 1;
+    p->queue_capacity = capacity;
+    atomic_store_explicit(&p->enq_pos, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->deq_pos, 0, memory_order_relaxed);
+}
+
+bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value) {
+    shm_queue_cell_t *cells = shm_port_cells(m, p);
+    uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1); /* bounded even if corrupt */
+    uint64_t pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
+    for (;;) {
+        /* the logical capacity may be below the cell count */
+        uint64_t deq = atomic_load_explicit(&p->deq_pos, memory_order_acquire);
+        if (pos - deq >= p->queue_capacity && pos >= deq) return false;
+        shm_queue_cell_t *c = &cells[pos & mask];
+        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&p->enq_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                atomic_store_explicit(&c->value, value, memory_order_relaxed);
+                atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false;
+        } else {
+            pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
+        }
+    }
+}
+
+bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value) {
+    shm_queue_cell_t *cells = shm_port_cells(m, p);
+    uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
+    uint64_t pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
+    for (;;) {
+        shm_queue_cell_t *c = &cells[pos & mask];
+        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - (pos + 1));
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&p->deq_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                *value = atomic_load_explicit(&c->value, memory_order_relaxed);
+                atomic_store_explicit(&c->seq, pos + (uint64_t)mask + 1, memory_order_release);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false;
+        } else {
+            pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
+        }
+    }
+}
+
+uint32_t queue_depth(const shm_port_t *p) {
+    uint64_t e = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
+    uint64_t d = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
+    return e > d ? (uint32_t)(e - d) : 0;
+}

@@ -1,0 +1,19 @@
+/* Bounded multi-producer multi-consumer queue of chunk references living in
+ * a port (sequence-numbered cells). Producers are senders; the consumer is
+ * the port's owner, and senders also pop when they drop the oldest. */
+#ifndef SHOAL_CORE_QUEUE_H
+#define SHOAL_CORE_QUEUE_H
+
+#include <stdbool.h>
+
+#include "core/shm.h"
+
+/* Sets up cells for `capacity` entries (daemon, port not ACTIVE). */
+void queue_init(const shm_map_t *m, shm_port_t *p, uint32_t capacity);
+/* false if full (capacity entries queued). */
+bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value);
+/* false if empty. */
+bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value);
+uint32_t queue_depth(const shm_port_t *p);
+
+#endif

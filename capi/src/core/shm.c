@@ -1,0 +1,182 @@
+#include "core/shm.h"
+
+#include <string.h>
+
+#include "core/error.h"
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static uint32_t next_pow2(uint32_t v) {
+    uint32_t p = 1;
+    while (p < v) p <<= 1;
+    return p;
+}
+
+static int add_region(uint64_t *off, uint64_t count, uint64_t size, uint64_t *out) {
+    uint64_t start = align_up(*off, SHM_CACHELINE);
+    if (size && count > (UINT64_MAX - start) / size) return -1;
+    *out = start;
+    *off = start + count * size;
+    return 0;
+}
+
+int shm_layout(const shm_layout_params_t *p, shm_header_t *h) {
+    memset(h, 0, sizeof *h);
+    h->magic = SHM_MAGIC;
+    h->abi_version = SHOAL_ABI_VERSION;
+    h->header_size = sizeof *h;
+    h->pool_count = p->pool_count;
+    uint64_t chunks = 0;
+    for (uint32_t i = 0; i < p->pool_count; i++) chunks += p->chunk_count[i];
+    if (chunks >= UINT32_MAX / 2) return -1;
+    h->chunk_total = (uint32_t)chunks;
+    h->process_limit = p->processes;
+    h->service_limit = p->services;
+    h->chunks_per_port = p->chunks_per_port;
+    h->queue_capacity = p->queue_capacity;
+    h->queue_cells = next_pow2(p->queue_capacity);
+    h->history_max = p->history_max;
+    uint32_t slots = 0, recv = 0;
+    for (uint32_t k = 1; k <= 4; k++) {
+        h->kind_base[k] = slots;
+        h->kind_limit[k] = p->kind_limit[k];
+        slots += p->kind_limit[k];
+    }
+    h->port_slots = slots;
+    recv = p->kind_limit[SHOAL_PORT_SUBSCRIBER] > p->kind_limit[SHOAL_PORT_SERVER]
+               ? p->kind_limit[SHOAL_PORT_SUBSCRIBER]
+               : p->kind_limit[SHOAL_PORT_SERVER];
+    h->receivers_per_service = recv;
+
+    uint64_t off = align_up(sizeof *h, SHM_CACHELINE);
+    if (add_region(&off, p->pool_count, sizeof(shm_pool_t), &h->pools_off) ||
+        add_region(&off, chunks, sizeof(shm_chunk_t), &h->chunks_off) ||
+        add_region(&off, p->processes, sizeof(shm_process_t), &h->procs_off) ||
+        add_region(&off, (uint64_t)p->processes * SHM_WAITSETS_PER_PROCESS,
+                   sizeof(shm_waitset_word_t), &h->waitsets_off))
+        return -1;
+    h->service_stride = align_up(sizeof(shm_service_t) + (uint64_t)recv * 4, SHM_CACHELINE);
+    if (add_region(&off, p->services, h->service_stride, &h->services_off)) return -1;
+    /* a port: struct, queue cells, held slots, history ring */
+    uint64_t po = align_up(sizeof(shm_port_t), SHM_CACHELINE);
+    h->port_cells_off = po;
+    po += (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t);
+    po = align_up(po, SHM_CACHELINE);
+    h->port_held_off = po;
+    po += (uint64_t)p->chunks_per_port * 8;
+    po = align_up(po, SHM_CACHELINE);
+    h->port_history_off = po;
+    po += (uint64_t)p->history_max * 8;
+    h->port_stride = align_up(po, SHM_CACHELINE);
+    if (add_region(&off, slots, h->port_stride, &h->ports_off)) return -1;
+    h->mgmt_size = align_up(off, 4096);
+    return 0;
+}
+
+uint64_t shm_pool_stride(uint64_t chunk_size) { return align_up(chunk_size, SHM_CACHELINE); }
+
+void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_t *p) {
+    /* the segment is fresh from ftruncate: all zero; only non-zero fields */
+    memcpy(m->hdr, layout, sizeof *layout);
+    shm_header_t *h = m->hdr;
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < h->pool_count; i++) {
+        shm_pool_t *pl = shm_pool(m, i);
+        pl->chunk_size = p->chunk_size[i];
+        pl->stride = shm_pool_stride(p->chunk_size[i]);
+        pl->chunk_count = p->chunk_count[i];
+        pl->segment_size = align_up(pl->stride * pl->chunk_count, 4096);
+        pl->first_chunk = first;
+        first += pl->chunk_count;
+        /* free list: 0 -> 1 -> ... -> n-1 */
+        for (uint32_t c = 0; c < pl->chunk_count; c++) {
+            shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
+            ch->pool = i;
+            ch->index = c;
+            atomic_store_explicit(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0,
+                                  memory_order_relaxed);
+        }
+        atomic_store(&pl->free_head, pl->chunk_count ? 1 : 0);
+    }
+}
+
+int shm_validate(shm_map_t *m) {
+    shm_header_t *h = m->hdr;
+    if (m->mgmt_size < sizeof *h || h->magic != SHM_MAGIC)
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "management segment has a bad magic number"), -1;
+    if (h->abi_version != SHOAL_ABI_VERSION)
+        return shoal_error_set(SHOAL_ERR_VERSION_MISMATCH,
+                               "daemon ABI version %u, library ABI version %u: use a shoald "
+                               "built from the same release as this library",
+                               h->abi_version, (unsigned)SHOAL_ABI_VERSION),
+               -1;
+    if (h->mgmt_size > m->mgmt_size || h->pool_count > SHM_MAX_POOLS ||
+        h->queue_cells == 0 || (h->queue_cells & (h->queue_cells - 1)) != 0)
+        goto bad;
+    uint64_t end = m->mgmt_size;
+#define REGION(off, n, sz) \
+    if ((off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad
+    REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
+    REGION(h->chunks_off, h->chunk_total, sizeof(shm_chunk_t));
+    REGION(h->procs_off, h->process_limit, sizeof(shm_process_t));
+    REGION(h->waitsets_off, (uint64_t)h->process_limit * SHM_WAITSETS_PER_PROCESS,
+           sizeof(shm_waitset_word_t));
+    REGION(h->services_off, h->service_limit, h->service_stride);
+    REGION(h->ports_off, h->port_slots, h->port_stride);
+#undef REGION
+    if (h->service_stride < sizeof(shm_service_t) + (uint64_t)h->receivers_per_service * 4 ||
+        h->port_cells_off < sizeof(shm_port_t) ||
+        h->port_cells_off + (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t) > h->port_held_off ||
+        h->port_held_off + (uint64_t)h->chunks_per_port * 8 > h->port_history_off ||
+        h->port_history_off + (uint64_t)h->history_max * 8 > h->port_stride)
+        goto bad;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < h->pool_count; i++) {
+        shm_pool_t *pl = shm_pool(m, i);
+        if (pl->first_chunk != total || pl->stride < pl->chunk_size ||
+            pl->chunk_count == 0 ||
+            pl->stride * pl->chunk_count > pl->segment_size)
+            goto bad;
+        total += pl->chunk_count;
+    }
+    if (total != h->chunk_total) goto bad;
+    return 0;
+bad:
+    shoal_error_set(SHOAL_ERR_CORRUPT, "management segment layout failed its bounds check");
+    return -1;
+}
+
+void *shm_chunk_payload(const shm_map_t *m, const shm_chunk_t *c) {
+    shm_pool_t *pl = shm_pool(m, c->pool);
+    if (!pl || c->index >= pl->chunk_count || !m->payload[c->pool]) return NULL;
+    if ((uint64_t)c->index * pl->stride + pl->chunk_size > m->payload_size[c->pool]) return NULL;
+    return m->payload[c->pool] + (uint64_t)c->index * pl->stride;
+}
+
+int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref) {
+    if (ref == 0 || (ref & SHM_REF_TOMBSTONE) || ref - 1 >= m->hdr->chunk_total) return -1;
+    shm_chunk_t *c = shm_chunk(m, (uint32_t)(ref - 1));
+    shm_pool_t *pl = shm_pool(m, c->pool);
+    if (!pl || c->index >= pl->chunk_count || pl->first_chunk + c->index != ref - 1) return -1;
+    return (int64_t)(ref - 1);
+}
+
+const char *shm_kind_name(uint32_t kind) {
+    switch (kind) {
+    case SHOAL_PORT_PUBLISHER: return "publisher";
+    case SHOAL_PORT_SUBSCRIBER: return "subscriber";
+    case SHOAL_PORT_CLIENT: return "client";
+    case SHOAL_PORT_SERVER: return "server";
+    default: return "port";
+    }
+}
+
+const char *shm_kind_limit_key(uint32_t kind) {
+    switch (kind) {
+    case SHOAL_PORT_PUBLISHER: return "limits.publishers";
+    case SHOAL_PORT_SUBSCRIBER: return "limits.subscribers";
+    case SHOAL_PORT_CLIENT: return "limits.clients";
+    case SHOAL_PORT_SERVER: return "limits.servers";
+    default: return "limits";
+    }
+}

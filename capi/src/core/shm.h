@@ -1,0 +1,223 @@
+/* Shared-memory layout. Everything here lives in the management segment,
+ * which every registered process maps; nothing holds a raw pointer, only
+ * indexes and offsets that are bounds-checked by the resolvers below. */
+#ifndef SHOAL_CORE_SHM_H
+#define SHOAL_CORE_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shoal.h"
+
+#define SHM_MAGIC 0x314d47484c414f53ULL /* "SOALHGM1" */
+#define SHM_CACHELINE 64
+#define SHM_NAME_MAX 128
+#define SHM_PROC_NAME_MAX 64
+#define SHM_WAITSETS_PER_PROCESS 64
+#define SHM_MAX_POOLS 64
+
+/* Queue entries and held slots: 0 is empty, otherwise chunk index + 1.
+ * Tombstones tell a client its request was lost with a dead server. */
+#define SHM_REF_TOMBSTONE (1ULL << 63)
+
+enum { PORT_FREE = 0, PORT_ACTIVE = 1, PORT_CLOSING = 2 };
+enum { PROC_FREE = 0, PROC_ACTIVE = 1 };
+enum { CHUNK_FLAG_REQUEST = 1u, CHUNK_FLAG_RESPONSE = 2u, CHUNK_FLAG_SAMPLE = 4u };
+
+typedef struct shm_pool {
+    uint64_t chunk_size;  /* payload bytes */
+    uint64_t stride;      /* bytes between chunks in the payload segment */
+    uint64_t segment_size;
+    uint32_t chunk_count;
+    uint32_t first_chunk; /* index of its first header in the chunk table */
+    _Alignas(SHM_CACHELINE) _Atomic uint64_t free_head; /* tag<<32 | (index+1) */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t in_use;
+    _Atomic uint32_t high_water;
+    _Atomic uint64_t alloc_failures;
+} shm_pool_t;
+
+typedef struct shm_chunk {
+    _Atomic uint32_t refcount;
+    _Atomic uint32_t next_free; /* index within pool + 1 */
+    uint32_t pool;
+    uint32_t index;             /* within pool */
+    uint64_t size;              /* bytes the receiver sees */
+    uint64_t sequence_id;
+    uint32_t origin_slot;       /* requests: client port; responses: server port */
+    uint32_t origin_gen;
+    uint32_t service;
+    uint32_t flags;
+    uint32_t loaned_size_lo;    /* loaned size, to cap set_size */
+    uint32_t loaned_size_hi;
+    uint64_t reserved;
+} shm_chunk_t;
+
+typedef struct shm_process {
+    _Atomic uint32_t state;
+    uint32_t gen;
+    int32_t pid;
+    uint32_t uid;
+    char name[SHM_PROC_NAME_MAX];
+} shm_process_t;
+
+typedef struct shm_waitset_word {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t waiters;
+    _Atomic uint32_t in_use;
+    uint32_t pad;
+} shm_waitset_word_t;
+
+typedef struct shm_service {
+    _Atomic uint32_t state; /* 0 free, 1 used */
+    uint32_t gen;
+    char name[SHM_NAME_MAX];
+    _Atomic uint32_t receiver_hi; /* scan bound of receivers[] */
+    _Atomic uint32_t publishers, subscribers, clients, servers;
+    /* followed in the segment by receivers[receivers_per_service]: slot+1 or 0 */
+} shm_service_t;
+
+typedef struct shm_queue_cell {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t value;
+} shm_queue_cell_t;
+
+typedef struct shm_port {
+    /* identity, written by the daemon while the port is not ACTIVE */
+    _Atomic uint32_t state;
+    _Atomic uint32_t gen;
+    uint32_t kind;
+    uint32_t service;
+    uint32_t process;
+    int32_t pid;
+    uint32_t queue_mask;     /* cells - 1 (power of two) */
+    uint32_t queue_capacity; /* as asked for */
+    uint32_t policy;         /* shoal_full_policy_t, applied when this port SENDS */
+    uint32_t history;        /* publishers: samples kept */
+    int64_t send_timeout_ns;
+    /* owner-written counters */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t held;
+    _Atomic uint64_t sent;
+    _Atomic uint64_t received;
+    _Atomic uint64_t stale;
+    _Atomic uint64_t next_sequence;
+    _Atomic uint32_t rr;     /* client: round-robin cursor over servers */
+    /* written by senders */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t pushers;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t lost;   /* client: requests lost with a dead server */
+    /* wake-up word: senders bump seq only when someone waits */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t futex_seq;
+    _Atomic uint32_t waiters;
+    _Atomic uint32_t waitset; /* global waitset word index + 1, or 0 */
+    _Atomic uint32_t space_waiters; /* senders waiting for queue space */
+    _Atomic uint32_t space_seq;
+    /* queue positions on their own lines */
+    _Alignas(SHM_CACHELINE) _Atomic uint64_t enq_pos;
+    _Alignas(SHM_CACHELINE) _Atomic uint64_t deq_pos;
+    /* publisher history ring, guarded by a spinlock (only used with history) */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t history_lock;
+    uint32_t history_head;
+    uint32_t history_count;
+    /* followed by: cells[queue_cells], held[chunks_per_port], history[history_max] */
+} shm_port_t;
+
+typedef struct shm_header {
+    uint64_t magic;
+    uint32_t abi_version;
+    uint32_t header_size;
+    uint64_t mgmt_size;
+    uint32_t pool_count;
+    uint32_t chunk_total;
+    uint32_t process_limit;
+    uint32_t service_limit;
+    uint32_t port_slots;
+    uint32_t chunks_per_port;
+    uint32_t queue_capacity; /* default and max */
+    uint32_t queue_cells;    /* power of two >= queue_capacity */
+    uint32_t history_max;
+    uint32_t receivers_per_service;
+    uint32_t kind_base[5];   /* first slot of each kind (index by shoal_port_kind_t) */
+    uint32_t kind_limit[5];
+    uint64_t pools_off, chunks_off, procs_off, waitsets_off, services_off, service_stride;
+    uint64_t ports_off, port_stride;
+    uint64_t port_cells_off, port_held_off, port_history_off; /* within a port */
+    char config_source[256];
+    char domain[64];
+    _Atomic uint32_t daemon_pid;
+} shm_header_t;
+
+/* A process's view of the domain: the mappings. */
+typedef struct shm_map {
+    shm_header_t *hdr;
+    uint8_t *mgmt;
+    uint64_t mgmt_size;
+    uint8_t *payload[SHM_MAX_POOLS];
+    uint64_t payload_size[SHM_MAX_POOLS];
+} shm_map_t;
+
+/* Layout computation (daemon) */
+typedef struct shm_layout_params {
+    uint32_t pool_count;
+    uint64_t chunk_size[SHM_MAX_POOLS];
+    uint32_t chunk_count[SHM_MAX_POOLS];
+    uint32_t processes, services, chunks_per_port, queue_capacity, history_max;
+    uint32_t kind_limit[5];
+} shm_layout_params_t;
+
+/* Fills a header with offsets and sizes; returns 0 or -1 if it overflows. */
+int shm_layout(const shm_layout_params_t *p, shm_header_t *out);
+uint64_t shm_pool_stride(uint64_t chunk_size);
+/* Initialises a zeroed segment from a computed header (daemon). */
+void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_t *p);
+/* Checks a mapped header from the daemon: magic, version, every offset and
+ * size within the mapping. 0 or -1 with the reason in the thread's error. */
+int shm_validate(shm_map_t *m);
+
+/* Resolvers: the only place an index becomes a pointer. NULL if out of range. */
+static inline shm_pool_t *shm_pool(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->pool_count) return NULL;
+    return (shm_pool_t *)(m->mgmt + m->hdr->pools_off) + i;
+}
+static inline shm_chunk_t *shm_chunk(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->chunk_total) return NULL;
+    return (shm_chunk_t *)(m->mgmt + m->hdr->chunks_off) + i;
+}
+static inline shm_process_t *shm_process(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->process_limit) return NULL;
+    return (shm_process_t *)(m->mgmt + m->hdr->procs_off) + i;
+}
+static inline shm_waitset_word_t *shm_waitset_word(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->process_limit * SHM_WAITSETS_PER_PROCESS) return NULL;
+    return (shm_waitset_word_t *)(m->mgmt + m->hdr->waitsets_off) + i;
+}
+static inline shm_service_t *shm_service(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->service_limit) return NULL;
+    return (shm_service_t *)(m->mgmt + m->hdr->services_off + (uint64_t)i * m->hdr->service_stride);
+}
+static inline _Atomic uint32_t *shm_service_receivers(const shm_map_t *m, shm_service_t *s) {
+    (void)m;
+    return (_Atomic uint32_t *)((uint8_t *)s + sizeof(shm_service_t));
+}
+static inline shm_port_t *shm_port(const shm_map_t *m, uint32_t slot) {
+    if (slot >= m->hdr->port_slots) return NULL;
+    return (shm_port_t *)(m->mgmt + m->hdr->ports_off + (uint64_t)slot * m->hdr->port_stride);
+}
+static inline shm_queue_cell_t *shm_port_cells(const shm_map_t *m, shm_port_t *p) {
+    return (shm_queue_cell_t *)((uint8_t *)p + m->hdr->port_cells_off);
+}
+static inline _Atomic uint64_t *shm_port_held(const shm_map_t *m, shm_port_t *p) {
+    return (_Atomic uint64_t *)((uint8_t *)p + m->hdr->port_held_off);
+}
+static inline _Atomic uint64_t *shm_port_history(const shm_map_t *m, shm_port_t *p) {
+    return (_Atomic uint64_t *)((uint8_t *)p + m->hdr->port_history_off);
+}
+/* Payload of a chunk; NULL if the chunk or its pool is out of range. */
+void *shm_chunk_payload(const shm_map_t *m, const shm_chunk_t *c);
+/* Validates a queue/held reference and returns the chunk index, or -1. */
+int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref);
+
+const char *shm_kind_name(uint32_t kind);
+const char *shm_kind_limit_key(uint32_t kind);
+
+#endif

@@ -1,0 +1,832 @@
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/pool.h"
+#include "core/port.h"
+#include "core/proto.h"
+#include "core/queue.h"
+#include "core/shm.h"
+#include "daemon/log.h"
+
+#define EXIT_ALREADY_RUNNING 2
+#define EXIT_STARTUP 3
+
+typedef struct conn {
+    int fd;
+    int registered;
+    uint32_t proc;  /* process slot */
+    pid_t pid;
+    uid_t uid;
+    char name[SHM_PROC_NAME_MAX];
+} conn_t;
+
+typedef struct slot_fifo {
+    uint32_t *items;
+    uint32_t cap, head, count;
+} slot_fifo_t;
+
+typedef struct daemon {
+    const shoal_config_t *cfg;
+    char domain[64];
+    char dir[256];
+    char sock_path[400];
+    char lock_path[400];
+    int lock_fd, listen_fd, epoll_fd, signal_fd, timer_fd;
+    int mgmt_fd;
+    int pool_fds[SHM_MAX_POOLS];
+    shm_map_t map;
+    conn_t **conns;
+    size_t conn_count, conn_cap;
+    slot_fifo_t free_slots[5];
+    uint32_t *quarantine;
+    uint32_t quarantine_count;
+    uint32_t next_gen;
+    uint32_t next_proc_gen;
+    int stopping;
+} daemon_t;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int fifo_init(slot_fifo_t *f, uint32_t cap) {
+    f->items = calloc(cap ? cap : 1, sizeof *f->items);
+    f->cap = cap;
+    f->head = f->count = 0;
+    return f->items ? 0 : -1;
+}
+static void fifo_push(slot_fifo_t *f, uint32_t v) {
+    if (f->count == f->cap) return;
+    f->items[(f->head + f->count) % f->cap] = v;
+    f->count++;
+}
+static int fifo_pop(slot_fifo_t *f, uint32_t *v) {
+    if (!f->count) return -1;
+    *v = f->items[f->head];
+    f->head = (f->head + 1) % f->cap;
+    f->count--;
+    return 0;
+}
+
+static void reply_error(int fd, shoal_result_t rc, const char *text) {
+    proto_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.magic = PROTO_MAGIC;
+    r.type = PROTO_REPLY;
+    r.result = rc;
+    snprintf(r.text, sizeof r.text, "%s", text);
+    if (proto_send(fd, &r, NULL, 0) != 0) LOGW("reply to fd %d failed: %s", fd, strerror(errno));
+}
+
+static const char *cfg_src(const daemon_t *d) { return d->cfg->source; }
+
+/* ---- services ------------------------------------------------------------- */
+
+static int service_find_or_add(daemon_t *d, const char *name, uint32_t *out) {
+    shm_map_t *m = &d->map;
+    int free_idx = -1;
+    for (uint32_t i = 0; i < m->hdr->service_limit; i++) {
+        shm_service_t *s = shm_service(m, i);
+        if (atomic_load(&s->state)) {
+            if (strcmp(s->name, name) == 0) {
+                *out = i;
+                return 0;
+            }
+        } else if (free_idx < 0) {
+            free_idx = (int)i;
+        }
+    }
+    if (free_idx < 0) return -1;
+    shm_service_t *s = shm_service(m, (uint32_t)free_idx);
+    if (!s) return -1;
+    memset(s->name, 0, sizeof s->name);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->gen++;
+    atomic_store(&s->receiver_hi, 0);
+    atomic_store(&s->publishers, 0);
+    atomic_store(&s->subscribers, 0);
+    atomic_store(&s->clients, 0);
+    atomic_store(&s->servers, 0);
+    atomic_store(&s->state, 1);
+    *out = (uint32_t)free_idx;
+    return 0;
+}
+
+static _Atomic uint32_t *service_counter(shm_service_t *s, uint32_t kind) {
+    switch (kind) {
+    case SHOAL_PORT_PUBLISHER: return &s->publishers;
+    case SHOAL_PORT_SUBSCRIBER: return &s->subscribers;
+    case SHOAL_PORT_CLIENT: return &s->clients;
+    default: return &s->servers;
+    }
+}
+
+static void service_maybe_free(daemon_t *d, uint32_t idx) {
+    shm_service_t *s = shm_service(&d->map, idx);
+    if (!s) return;
+    if (atomic_load(&s->publishers) || atomic_load(&s->subscribers) ||
+        atomic_load(&s->clients) || atomic_load(&s->servers))
+        return;
+    /* a service slot is reused only when no port refers to it */
+    for (uint32_t i = 0; i < d->quarantine_count; i++) {
+        shm_port_t *p = shm_port(&d->map, d->quarantine[i]);
+        if (p && p->service == idx) return;
+    }
+    atomic_store(&s->state, 0);
+}
+
+/* ---- ports ------------------------------------------------------------------ */
+
+static void port_finish_close(daemon_t *d, uint32_t slot) {
+    shm_map_t *m = &d->map;
+    shm_port_t *p = shm_port(m, slot);
+    uint32_t drained = port_drain(m, p, p->kind == SHOAL_PORT_SERVER);
+    if (drained) LOGD("port %u: %u queued chunks reclaimed", slot, drained);
+    atomic_store(&p->waitset, 0);
+    atomic_store(&p->state, PORT_FREE);
+    fifo_push(&d->free_slots[p->kind], slot);
+    service_maybe_free(d, p->service);
+}
+
+static void port_close(daemon_t *d, uint32_t slot, const char *why) {
+    shm_map_t *m = &d->map;
+    shm_port_t *p = shm_port(m, slot);
+    if (!p || atomic_load(&p->state) != PORT_ACTIVE) return;
+    atomic_store(&p->state, PORT_CLOSING);
+    shm_service_t *s = shm_service(m, p->service);
+    if (s) {
+        if (p->kind == SHOAL_PORT_SUBSCRIBER || p->kind == SHOAL_PORT_SERVER) {
+            _Atomic uint32_t *rv = shm_service_receivers(m, s);
+            uint32_t hi = atomic_load(&s->receiver_hi);
+            for (uint32_t i = 0; i < hi; i++)
+                if (atomic_load(&rv[i]) == slot + 1) atomic_store(&rv[i], 0);
+        }
+        atomic_fetch_sub(service_counter(s, p->kind), 1);
+        if (p->kind == SHOAL_PORT_SERVER && atomic_load(&s->servers) == 0) {
+            /* clients blocked in a call learn at once that no server is left */
+            for (uint32_t c = 0; c < m->hdr->kind_limit[SHOAL_PORT_CLIENT]; c++) {
+                shm_port_t *cp = shm_port(m, m->hdr->kind_base[SHOAL_PORT_CLIENT] + c);
+                if (atomic_load(&cp->state) == PORT_ACTIVE && cp->service == p->service)
+                    port_notify_force(m, cp);
+            }
+        }
+    }
+    uint32_t held = port_release_held(m, p, p->kind == SHOAL_PORT_SERVER);
+    uint32_t hist = p->kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
+    /* wake our own waiters (a take blocked in another thread) and senders */
+    port_notify_force(m, p);
+    port_space_notify(p);
+    LOGD("%s port %u (%s '%s', pid %d) destroyed (%s): %u held chunks reclaimed, %u history",
+         shm_kind_name(p->kind), slot, shm_kind_name(p->kind), s ? s->name : "?", p->pid, why,
+         held, hist);
+    if (atomic_load(&p->pushers) == 0) {
+        port_finish_close(d, slot);
+    } else {
+        /* a sender is mid-delivery; drain once it is out (timer sweep) */
+        d->quarantine[d->quarantine_count++] = slot;
+    }
+}
+
+static void quarantine_sweep(daemon_t *d, int force) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < d->quarantine_count; i++) {
+        uint32_t slot = d->quarantine[i];
+        shm_port_t *p = shm_port(&d->map, slot);
+        if (atomic_load(&p->pushers) == 0 || force) {
+            d->quarantine[i] = UINT32_MAX;
+            port_finish_close(d, slot);
+        } else {
+            d->quarantine[kept++] = slot;
+        }
+    }
+    d->quarantine_count = kept;
+}
+
+static void holders_summary(daemon_t *d, uint32_t kind, char *out, size_t len) {
+    shm_map_t *m = &d->map;
+    uint32_t procs = m->hdr->process_limit;
+    uint32_t *count = calloc(procs, sizeof *count);
+    out[0] = '\0';
+    if (!count) return;
+    for (uint32_t i = 0; i < m->hdr->kind_limit[kind]; i++) {
+        shm_port_t *p = shm_port(m, m->hdr->kind_base[kind] + i);
+        if (atomic_load(&p->state) != PORT_FREE && p->process < procs) count[p->process]++;
+    }
+    size_t used = 0;
+    for (int shown = 0; shown < 5; shown++) {
+        uint32_t best = UINT32_MAX, bc = 0;
+        for (uint32_t i = 0; i < procs; i++)
+            if (count[i] > bc) bc = count[i], best = i;
+        if (best == UINT32_MAX) break;
+        shm_process_t *pr = shm_process(m, best);
+        int n = snprintf(out + used, len - used, "%s%s(pid %d) %u", shown ? ", " : "", pr->name,
+                         pr->pid, bc);
+        if (n < 0 || (size_t)n >= len - used) break;
+        used += (size_t)n;
+        count[best] = 0;
+    }
+    free(count);
+}
+
+static int valid_name(const char *s, size_t max) {
+    size_t n = strnlen(s, max);
+    if (n == 0 || n >= max) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) return 0;
+    return 1;
+}
+
+static void deliver_history(daemon_t *d, uint32_t service, uint32_t sub_slot, uint32_t want) {
+    shm_map_t *m = &d->map;
+    shm_port_t *sp = shm_port(m, sub_slot);
+    for (uint32_t i = 0; i < m->hdr->kind_limit[SHOAL_PORT_PUBLISHER]; i++) {
+        shm_port_t *p = shm_port(m, m->hdr->kind_base[SHOAL_PORT_PUBLISHER] + i);
+        if (atomic_load(&p->state) != PORT_ACTIVE || p->service != service || !p->history) continue;
+        _Atomic uint64_t *h = shm_port_history(m, p);
+        spin_lock(&p->history_lock);
+        uint32_t n = p->history_count < want ? p->history_count : want;
+        uint32_t hmax = m->hdr->history_max;
+        for (uint32_t k = 0; k < n && hmax; k++) {
+            /* oldest first */
+            uint32_t idx = (p->history_head + hmax - n + k) % hmax;
+            int64_t ci = shm_ref_chunk(m, atomic_load(&h[idx]));
+            if (ci >= 0)
+                port_deliver(m, sub_slot, atomic_load(&sp->gen), SHOAL_PORT_SUBSCRIBER, service,
+                             (uint32_t)ci,
+                             SHOAL_FULL_DROP_OLDEST, 0);
+        }
+        spin_unlock(&p->history_lock);
+    }
+}
+
+static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
+    shm_map_t *m = &d->map;
+    char text[PROTO_TEXT_MAX];
+    uint32_t kind = msg->kind;
+    if (kind < SHOAL_PORT_PUBLISHER || kind > SHOAL_PORT_SERVER)
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "unknown port kind");
+    const char *kn = shm_kind_name(kind);
+    if (!valid_name(msg->name, SHM_NAME_MAX)) {
+        snprintf(text, sizeof text,
+                 "invalid %s name: must be 1..%d printable characters", kind == SHOAL_PORT_PUBLISHER || kind == SHOAL_PORT_SUBSCRIBER ? "topic" : "service",
+                 SHM_NAME_MAX - 1);
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
+    }
+    uint32_t cap = msg->capacity ? msg->capacity : m->hdr->queue_capacity;
+    if (cap > m->hdr->queue_capacity) {
+        snprintf(text, sizeof text,
+                 "queue capacity %u exceeds the limit %u (config key limits.queue_capacity in %s)",
+                 cap, m->hdr->queue_capacity, cfg_src(d));
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
+    }
+    if (msg->history > m->hdr->history_max) {
+        snprintf(text, sizeof text,
+                 "history %u exceeds the limit %u (config key limits.history in %s)",
+                 msg->history, m->hdr->history_max, cfg_src(d));
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
+    }
+    if (msg->policy > SHOAL_FULL_WAIT)
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT,
+                           "unknown full-queue policy (use SHOAL_FULL_DROP_OLDEST, _REJECT or _WAIT)");
+    uint32_t slot;
+    if (fifo_pop(&d->free_slots[kind], &slot) != 0) {
+        /* a quarantined slot may be ready by now */
+        quarantine_sweep(d, 0);
+        if (fifo_pop(&d->free_slots[kind], &slot) != 0) {
+            char holders[512];
+            holders_summary(d, kind, holders, sizeof holders);
+            snprintf(text, sizeof text,
+                     "%s limit reached: %u of %u slots in use (config key %s in %s; raise it "
+                     "there and restart shoald); holders: %s",
+                     kn, m->hdr->kind_limit[kind], m->hdr->kind_limit[kind],
+                     shm_kind_limit_key(kind), cfg_src(d), holders);
+            LOGW("%s", text);
+            return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, text);
+        }
+    }
+    uint32_t svc;
+    if (service_find_or_add(d, msg->name, &svc) != 0) {
+        fifo_push(&d->free_slots[kind], slot);
+        snprintf(text, sizeof text,
+                 "service limit reached: %u distinct topic/service names in use (config key "
+                 "limits.services in %s)",
+                 m->hdr->service_limit, cfg_src(d));
+        return reply_error(c->fd, SHOAL_ERR_SERVICE_LIMIT, text);
+    }
+    shm_service_t *s = shm_service(m, svc);
+    shm_port_t *p = shm_port(m, slot);
+    int ri = -1;
+    if (kind == SHOAL_PORT_SUBSCRIBER || kind == SHOAL_PORT_SERVER) {
+        _Atomic uint32_t *rv = shm_service_receivers(m, s);
+        for (uint32_t i = 0; i < m->hdr->receivers_per_service; i++)
+            if (atomic_load(&rv[i]) == 0) {
+                ri = (int)i;
+                break;
+            }
+        if (ri < 0) { /* cannot happen: receivers_per_service >= each kind's limit */
+            fifo_push(&d->free_slots[kind], slot);
+            service_maybe_free(d, svc);
+            return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, "service receiver table full");
+        }
+    }
+    /* identity first, ACTIVE last: senders check state then trust the rest */
+    uint32_t gen = d->next_gen++;
+    if (d->next_gen == 0) d->next_gen = 1;
+    atomic_store(&p->gen, gen);
+    p->kind = kind;
+    p->service = svc;
+    p->process = c->proc;
+    p->pid = c->pid;
+    p->policy = msg->policy;
+    p->history = kind == SHOAL_PORT_PUBLISHER ? msg->history : 0;
+    p->send_timeout_ns = msg->timeout_ns;
+    atomic_store(&p->held, 0);
+    atomic_store(&p->sent, 0);
+    atomic_store(&p->received, 0);
+    atomic_store(&p->stale, 0);
+    atomic_store(&p->next_sequence, 1);
+    atomic_store(&p->rr, 0);
+    atomic_store(&p->pushers, 0);
+    atomic_store(&p->dropped, 0);
+    atomic_store(&p->lost, 0);
+    atomic_store(&p->waiters, 0);
+    atomic_store(&p->waitset, 0);
+    atomic_store(&p->space_waiters, 0);
+    p->history_head = p->history_count = 0;
+    atomic_store(&p->history_lock, 0);
+    queue_init(m, p, cap);
+    atomic_store(&p->state, PORT_ACTIVE);
+    atomic_fetch_add(service_counter(s, kind), 1);
+    if (ri >= 0) {
+        _Atomic uint32_t *rv = shm_service_receivers(m, s);
+        atomic_store(&rv[ri], slot + 1);
+        if ((uint32_t)ri + 1 > atomic_load(&s->receiver_hi)) atomic_store(&s->receiver_hi, (uint32_t)ri + 1);
+    }
+    if (kind == SHOAL_PORT_SUBSCRIBER && msg->history) deliver_history(d, svc, slot, msg->history);
+    LOGD("%s port %u created on '%s' for %s (pid %d), queue %u", kn, slot, s->name, c->name,
+         c->pid, cap);
+    proto_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.magic = PROTO_MAGIC;
+    r.type = PROTO_REPLY;
+    r.result = SHOAL_OK;
+    r.slot = slot;
+    r.gen = gen;
+    if (proto_send(c->fd, &r, NULL, 0) != 0) LOGW("reply to %s failed: %s", c->name, strerror(errno));
+}
+
+static void handle_port_destroy(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
+    shm_port_t *p = shm_port(&d->map, msg->slot);
+    if (!p || atomic_load(&p->state) != PORT_ACTIVE || atomic_load(&p->gen) != msg->gen ||
+        p->process != c->proc)
+        return reply_error(c->fd, SHOAL_ERR_NOT_FOUND, "no such port owned by this process");
+    port_close(d, msg->slot, "closed by its owner");
+    proto_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.magic = PROTO_MAGIC;
+    r.type = PROTO_REPLY;
+    r.result = SHOAL_OK;
+    if (proto_send(c->fd, &r, NULL, 0) != 0) LOGW("reply to %s failed: %s", c->name, strerror(errno));
+}
+
+/* ---- processes --------------------------------------------------------------- */
+
+static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
+    shm_map_t *m = &d->map;
+    char text[PROTO_TEXT_MAX];
+    if (c->registered) return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "already registered");
+    if (msg->abi != SHOAL_ABI_VERSION) {
+        snprintf(text, sizeof text,
+                 "ABI mismatch: the library speaks ABI %u, shoald speaks ABI %u; use a library "
+                 "and a shoald from the same release",
+                 msg->abi, (unsigned)SHOAL_ABI_VERSION);
+        return reply_error(c->fd, SHOAL_ERR_VERSION_MISMATCH, text);
+    }
+    if (!valid_name(msg->name, SHM_PROC_NAME_MAX))
+        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT,
+                           "invalid runtime name: must be 1..63 printable characters");
+    uint32_t slot = UINT32_MAX;
+    for (uint32_t i = 0; i < m->hdr->process_limit; i++)
+        if (atomic_load(&shm_process(m, i)->state) == PROC_FREE) {
+            slot = i;
+            break;
+        }
+    if (slot == UINT32_MAX) {
+        snprintf(text, sizeof text,
+                 "process limit reached: %u processes registered (config key limits.processes "
+                 "in %s)",
+                 m->hdr->process_limit, cfg_src(d));
+        LOGW("%s", text);
+        return reply_error(c->fd, SHOAL_ERR_PROCESS_LIMIT, text);
+    }
+    shm_process_t *pr = shm_process(m, slot);
+    pr->gen = ++d->next_proc_gen;
+    pr->pid = c->pid;
+    pr->uid = c->uid;
+    memset(pr->name, 0, sizeof pr->name);
+    snprintf(pr->name, sizeof pr->name, "%.63s", msg->name);
+    atomic_store(&pr->state, PROC_ACTIVE);
+    c->registered = 1;
+    c->proc = slot;
+    snprintf(c->name, sizeof c->name, "%.63s", msg->name);
+    int fds[PROTO_MAX_FDS];
+    fds[0] = d->mgmt_fd;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) fds[1 + i] = d->pool_fds[i];
+    proto_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.magic = PROTO_MAGIC;
+    r.type = PROTO_WELCOME;
+    r.result = SHOAL_OK;
+    r.slot = slot;
+    r.gen = pr->gen;
+    r.fd_count = 1 + m->hdr->pool_count;
+    snprintf(r.name, sizeof r.name, "%s", d->domain);
+    if (proto_send(c->fd, &r, fds, r.fd_count) != 0)
+        LOGW("welcome to %s failed: %s", c->name, strerror(errno));
+    LOGD("process '%s' (pid %d, uid %d) registered in slot %u", c->name, c->pid, (int)c->uid, slot);
+}
+
+static void process_gone(daemon_t *d, conn_t *c) {
+    if (!c->registered) return;
+    shm_map_t *m = &d->map;
+    uint32_t ports = 0;
+    uint32_t before = 0, after = 0;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) before += atomic_load(&shm_pool(m, i)->in_use);
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
+        shm_port_t *p = shm_port(m, s);
+        if (atomic_load(&p->state) == PORT_ACTIVE && p->process == c->proc) {
+            port_close(d, s, "its process exited");
+            ports++;
+        }
+    }
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) after += atomic_load(&shm_pool(m, i)->in_use);
+    /* waitset words of the process */
+    for (uint32_t w = 0; w < SHM_WAITSETS_PER_PROCESS; w++) {
+        shm_waitset_word_t *ww = shm_waitset_word(m, c->proc * SHM_WAITSETS_PER_PROCESS + w);
+        if (ww) atomic_store(&ww->in_use, 0);
+    }
+    shm_process_t *pr = shm_process(m, c->proc);
+    atomic_store(&pr->state, PROC_FREE);
+    LOGD("process '%s' (pid %d) exited: %u ports removed, %u chunks returned to the pools", c->name,
+         c->pid, ports, before > after ? before - after : 0);
+    c->registered = 0;
+}
+
+/* ---- connections --------------------------------------------------------------- */
+
+static void conn_close(daemon_t *d, size_t idx) {
+    conn_t *c = d->conns[idx];
+    process_gone(d, c);
+    epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    free(c);
+    d->conns[idx] = d->conns[--d->conn_count];
+}
+
+static void accept_conn(daemon_t *d) {
+    int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EINTR) LOGW("accept: %s", strerror(errno));
+        return;
+    }
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        close(fd);
+        return;
+    }
+    if (cred.uid != geteuid() && cred.uid != 0) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "uid %d may not use domain '%s' (shoald runs as uid %d; segments are private to it)",
+                 (int)cred.uid, d->domain, (int)geteuid());
+        LOGW("refused pid %d: %s", (int)cred.pid, text);
+        reply_error(fd, SHOAL_ERR_PERMISSION, text);
+        close(fd);
+        return;
+    }
+    /* a stuck client must not stall the daemon */
+    struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    if (d->conn_count == d->conn_cap) {
+        size_t cap = d->conn_cap ? d->conn_cap * 2 : 64;
+        conn_t **n = realloc(d->conns, cap * sizeof *n);
+        if (!n) {
+            free(c);
+            close(fd);
+            return;
+        }
+        d->conns = n;
+        d->conn_cap = cap;
+    }
+    c->fd = fd;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    snprintf(c->name, sizeof c->name, "pid%d", (int)cred.pid);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    d->conns[d->conn_count++] = c;
+}
+
+static void conn_event(daemon_t *d, conn_t *c, uint32_t events) {
+    size_t idx = 0;
+    while (idx < d->conn_count && d->conns[idx] != c) idx++;
+    if (idx == d->conn_count) return;
+    if (events & EPOLLIN) {
+        proto_msg_t msg;
+        int fds[4];
+        size_t nfds = 0;
+        int r = proto_recv(c->fd, &msg, fds, 4, &nfds);
+        for (size_t i = 0; i < nfds; i++) close(fds[i]); /* clients never send fds */
+        if (r == 1) {
+            switch (msg.type) {
+            case PROTO_HELLO: handle_hello(d, c, &msg); break;
+            case PROTO_PORT_CREATE:
+                if (!c->registered) reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "not registered");
+                else handle_port_create(d, c, &msg);
+                break;
+            case PROTO_PORT_DESTROY:
+                if (!c->registered) reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "not registered");
+                else handle_port_destroy(d, c, &msg);
+                break;
+            default: reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "unknown request");
+            }
+            return;
+        }
+        if (r < 0 && errno == EBADMSG) {
+            LOGW("malformed message from pid %d; closing its connection", (int)c->pid);
+        }
+        conn_close(d, idx);
+        return;
+    }
+    if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) conn_close(d, idx);
+}
+
+/* ---- start-up and shutdown ------------------------------------------------------- */
+
+static int make_dir(const char *dir) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        LOGE("cannot create runtime directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        LOGE("runtime directory %s is not a directory", dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        LOGE("runtime directory %s belongs to uid %d, not to us (uid %d); use --runtime-dir",
+             dir, (int)st.st_uid, (int)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
+static int create_segments(daemon_t *d) {
+    const shoal_config_t *cfg = d->cfg;
+    shm_layout_params_t lp;
+    memset(&lp, 0, sizeof lp);
+    lp.pool_count = cfg->pool_count;
+    for (uint32_t i = 0; i < cfg->pool_count; i++) {
+        lp.chunk_size[i] = cfg->pools[i].chunk_size;
+        lp.chunk_count[i] = cfg->pools[i].chunk_count;
+    }
+    lp.processes = cfg->limits.processes;
+    lp.services = cfg->limits.services;
+    lp.chunks_per_port = cfg->limits.chunks_per_port;
+    lp.queue_capacity = cfg->limits.queue_capacity;
+    lp.history_max = cfg->limits.history;
+    lp.kind_limit[SHOAL_PORT_PUBLISHER] = cfg->limits.publishers;
+    lp.kind_limit[SHOAL_PORT_SUBSCRIBER] = cfg->limits.subscribers;
+    lp.kind_limit[SHOAL_PORT_CLIENT] = cfg->limits.clients;
+    lp.kind_limit[SHOAL_PORT_SERVER] = cfg->limits.servers;
+    shm_header_t layout;
+    if (shm_layout(&lp, &layout) != 0) {
+        LOGE("the configured limits and pools overflow the management segment layout");
+        return -1;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "shoal-%s-mgmt", d->domain);
+    d->mgmt_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (d->mgmt_fd < 0 || ftruncate(d->mgmt_fd, (off_t)layout.mgmt_size) != 0) {
+        LOGE("management segment of %llu bytes: %s", (unsigned long long)layout.mgmt_size,
+             strerror(errno));
+        return -1;
+    }
+    void *mg = mmap(NULL, layout.mgmt_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->mgmt_fd, 0);
+    if (mg == MAP_FAILED) {
+        LOGE("mmap management segment: %s", strerror(errno));
+        return -1;
+    }
+    d->map.mgmt = mg;
+    d->map.hdr = mg;
+    d->map.mgmt_size = layout.mgmt_size;
+    shm_init(&d->map, &layout, &lp);
+    snprintf(d->map.hdr->config_source, sizeof d->map.hdr->config_source, "%.255s", cfg->source);
+    snprintf(d->map.hdr->domain, sizeof d->map.hdr->domain, "%s", d->domain);
+    atomic_store(&d->map.hdr->daemon_pid, (uint32_t)getpid());
+    /* nobody may resize a segment under the others (SIGBUS) */
+    fcntl(d->mgmt_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    uint64_t payload_total = 0;
+    for (uint32_t i = 0; i < cfg->pool_count; i++) {
+        shm_pool_t *pl = shm_pool(&d->map, i);
+        snprintf(name, sizeof name, "shoal-%s-pool%u", d->domain, i);
+        d->pool_fds[i] = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        /* pages are only backed when first touched, so huge pools are cheap */
+        if (d->pool_fds[i] < 0 || ftruncate(d->pool_fds[i], (off_t)pl->segment_size) != 0) {
+            LOGE("pool #%u (%llu chunks of %llu bytes, %llu bytes): %s", i,
+                 (unsigned long long)pl->chunk_count, (unsigned long long)pl->chunk_size,
+                 (unsigned long long)pl->segment_size, strerror(errno));
+            return -1;
+        }
+        fcntl(d->pool_fds[i], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+        payload_total += pl->segment_size;
+    }
+    LOGI("segments ready: management %llu bytes, payload %llu bytes in %u pools",
+         (unsigned long long)layout.mgmt_size, (unsigned long long)payload_total, cfg->pool_count);
+    for (uint32_t k = 1; k <= 4; k++) {
+        if (fifo_init(&d->free_slots[k], layout.kind_limit[k]) != 0) return -1;
+        for (uint32_t i = 0; i < layout.kind_limit[k]; i++) fifo_push(&d->free_slots[k], layout.kind_base[k] + i);
+    }
+    d->quarantine = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine);
+    return d->quarantine ? 0 : -1;
+}
+
+static int take_lock(daemon_t *d) {
+    d->lock_fd = open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (d->lock_fd < 0) {
+        LOGE("cannot open lock file %s: %s", d->lock_path, strerror(errno));
+        return EXIT_STARTUP;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "?";
+        ssize_t n = pread(d->lock_fd, pid, sizeof pid - 1, 0);
+        if (n > 0) {
+            pid[n] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+        }
+        LOGE("a shoald (pid %s) is already running on domain '%s' (lock %s); stop it first or "
+             "use another --domain",
+             pid, d->domain, d->lock_path);
+        close(d->lock_fd);
+        d->lock_fd = -1;
+        return EXIT_ALREADY_RUNNING;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(d->lock_fd, 0) != 0 || pwrite(d->lock_fd, buf, (size_t)n, 0) != n)
+        LOGW("cannot write pid to %s", d->lock_path);
+    return 0;
+}
+
+static int listen_socket(daemon_t *d) {
+    struct stat st;
+    if (lstat(d->sock_path, &st) == 0) {
+        /* we hold the lock, so this is a dead daemon's socket */
+        LOGI("taking over from a previous daemon: removing stale %s", d->sock_path);
+        unlink(d->sock_path);
+    }
+    d->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(d->sock_path) >= sizeof a.sun_path) {
+        LOGE("socket path %s is too long (max %zu); use a shorter --runtime-dir", d->sock_path,
+             sizeof a.sun_path - 1);
+        return -1;
+    }
+    strcpy(a.sun_path, d->sock_path);
+    mode_t old = umask(0077);
+    int rc = bind(d->listen_fd, (struct sockaddr *)&a, sizeof a);
+    umask(old);
+    if (d->listen_fd < 0 || rc != 0 || listen(d->listen_fd, 128) != 0) {
+        LOGE("cannot listen on %s: %s", d->sock_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void cleanup(daemon_t *d) {
+    while (d->conn_count) conn_close(d, d->conn_count - 1);
+    if (d->map.mgmt) quarantine_sweep(d, 1);
+    free(d->conns);
+    if (d->listen_fd >= 0) {
+        close(d->listen_fd);
+        unlink(d->sock_path);
+    }
+    if (d->lock_fd >= 0) {
+        unlink(d->lock_path);
+        close(d->lock_fd);
+    }
+    if (d->map.mgmt) munmap(d->map.mgmt, d->map.mgmt_size);
+    if (d->mgmt_fd >= 0) close(d->mgmt_fd);
+    for (uint32_t i = 0; i < SHM_MAX_POOLS; i++)
+        if (d->pool_fds[i] >= 0) close(d->pool_fds[i]);
+    for (int k = 0; k < 5; k++) free(d->free_slots[k].items);
+    free(d->quarantine);
+    if (d->epoll_fd >= 0) close(d->epoll_fd);
+    if (d->signal_fd >= 0) close(d->signal_fd);
+    if (d->timer_fd >= 0) close(d->timer_fd);
+}
+
+int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    d.cfg = cfg;
+    d.lock_fd = d.listen_fd = d.epoll_fd = d.signal_fd = d.timer_fd = d.mgmt_fd = -1;
+    for (int i = 0; i < SHM_MAX_POOLS; i++) d.pool_fds[i] = -1;
+    d.next_gen = 1;
+    snprintf(d.domain, sizeof d.domain, "%s", opts->domain);
+    snprintf(d.dir, sizeof d.dir, "%s", opts->runtime_dir);
+    snprintf(d.sock_path, sizeof d.sock_path, "%s/%s.sock", d.dir, d.domain);
+    snprintf(d.lock_path, sizeof d.lock_path, "%s/%s.lock", d.dir, d.domain);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int code = EXIT_STARTUP;
+    if (make_dir(d.dir) != 0) goto out;
+    int lr = take_lock(&d);
+    if (lr != 0) {
+        code = lr;
+        goto out;
+    }
+    if (create_segments(&d) != 0 || listen_socket(&d) != 0) goto out;
+    d.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    d.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (d.signal_fd < 0 || d.timer_fd < 0 || d.epoll_fd < 0) goto out;
+    struct itimerspec its = {.it_interval = {0, 50000000}, .it_value = {0, 50000000}};
+    timerfd_settime(d.timer_fd, 0, &its, NULL);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &d.listen_fd};
+    epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.listen_fd, &ev);
+    ev.data.ptr = &d.signal_fd;
+    epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.signal_fd, &ev);
+    ev.data.ptr = &d.timer_fd;
+    epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.timer_fd, &ev);
+
+    LOGI("shoald %s listening on %s (domain '%s', config %s)", shoal_version(), d.sock_path,
+         d.domain, cfg->source);
+    if (opts->ready_fd >= 0) {
+        ssize_t w = write(opts->ready_fd, "ready\n", 6);
+        (void)w;
+        close(opts->ready_fd);
+    }
+    while (!d.stopping) {
+        struct epoll_event evs[32];
+        int n = epoll_wait(d.epoll_fd, evs, 32, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            LOGE("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &d.listen_fd) {
+                accept_conn(&d);
+            } else if (p == &d.signal_fd) {
+                struct signalfd_siginfo si;
+                if (read(d.signal_fd, &si, sizeof si) == sizeof si)
+                    LOGI("signal %u: stopping", si.ssi_signo);
+                d.stopping = 1;
+            } else if (p == &d.timer_fd) {
+                uint64_t ticks;
+                if (read(d.timer_fd, &ticks, sizeof ticks) < 0) {
+                }
+                if (d.quarantine_count) quarantine_sweep(&d, 0);
+            } else {
+                conn_event(&d, p, evs[i].events);
+            }
+        }
+    }
+    code = 0;
+out:
+    cleanup(&d);
+    if (code == 0) LOGI("stopped cleanly");
+    return code;
+}

@@ -1,0 +1,66 @@
+/* Client-side structures behind the opaque handles. */
+#ifndef SHOAL_RUNTIME_INTERNAL_H
+#define SHOAL_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/error.h"
+#include "core/shm.h"
+#include "shoal.h"
+
+enum { CHUNK_IDLE = 0, CHUNK_LOANED = 1, CHUNK_TAKEN = 2 };
+
+typedef struct port_base port_base_t;
+
+struct shoal_chunk {
+    port_base_t *owner;
+    shm_chunk_t *hdr;
+    void *payload;
+    uint32_t chunk;     /* global chunk index */
+    uint32_t held_slot; /* index in the port's held table */
+    uint32_t state;
+    uint32_t pad;
+};
+
+struct port_base {
+    shoal_runtime_t *rt;
+    shm_port_t *p;
+    uint32_t slot, gen, kind, service;
+    uint32_t policy;
+    int64_t send_timeout_ns;
+    struct shoal_chunk *chunks; /* one per held slot */
+    uint32_t *free_stack;
+    uint32_t free_top;
+    uint32_t held_count;
+    struct shoal_waitset *waitset;
+    port_base_t *next, *prev;
+};
+
+struct shoal_publisher { port_base_t b; };
+struct shoal_subscriber { port_base_t b; };
+struct shoal_client { port_base_t b; };
+struct shoal_server { port_base_t b; };
+
+struct shoal_runtime {
+    shm_map_t map;
+    int sock;
+    pthread_mutex_t lock; /* the daemon socket, the port list, waitset words */
+    uint32_t proc_slot, proc_gen;
+    char domain[64];
+    char name[64];
+    char sock_path[400];
+    port_base_t *ports;
+    uint64_t waitset_words_used; /* bitmap over this process's words */
+};
+
+/* runtime.c */
+shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, const char *name,
+                            uint32_t capacity, uint32_t policy, uint32_t history,
+                            int64_t timeout_ns);
+void rt_port_close(port_base_t *b);
+
+/* waitset.c */
+void waitset_forget_port(port_base_t *b);
+
+#endif

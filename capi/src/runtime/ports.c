@@ -1,0 +1,629 @@
+/* Ports and chunks: the hot path. Loans, takes and releases touch only
+ * shared memory (no daemon, no lock); waits sleep on futex words. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/futex.h"
+#include "core/pool.h"
+#include "core/port.h"
+#include "core/queue.h"
+#include "runtime/internal.h"
+
+static const char *svc_name(const port_base_t *b) {
+    shm_service_t *s = shm_service(&b->rt->map, b->service);
+    return s ? s->name : "?";
+}
+
+/* ---- holders, for exhaustion messages ------------------------------------ */
+
+static void pool_holders(const shm_map_t *m, uint32_t pool, char *out, size_t len) {
+    out[0] = '\0';
+    size_t used = 0;
+    uint32_t best_slot[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX}, best_n[3] = {0, 0, 0};
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
+        shm_port_t *p = shm_port(m, s);
+        if (atomic_load(&p->state) != PORT_ACTIVE || !atomic_load(&p->held)) continue;
+        _Atomic uint64_t *held = shm_port_held(m, p);
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < m->hdr->chunks_per_port; i++) {
+            int64_t ci = shm_ref_chunk(m, atomic_load(&held[i]));
+            if (ci >= 0 && shm_chunk(m, (uint32_t)ci)->pool == pool) n++;
+        }
+        for (int k = 0; k < 3; k++)
+            if (n > best_n[k]) {
+                for (int j = 2; j > k; j--) best_n[j] = best_n[j - 1], best_slot[j] = best_slot[j - 1];
+                best_n[k] = n;
+                best_slot[k] = s;
+                break;
+            }
+    }
+    for (int k = 0; k < 3 && best_slot[k] != UINT32_MAX; k++) {
+        shm_port_t *p = shm_port(m, best_slot[k]);
+        shm_service_t *sv = shm_service(m, p->service);
+        shm_process_t *pr = shm_process(m, p->process);
+        int n = snprintf(out + used, len - used, "%s%s '%s' of %s(pid %d) holds %u", k ? ", " : "",
+                         shm_kind_name(p->kind), sv ? sv->name : "?", pr ? pr->name : "?", p->pid,
+                         best_n[k]);
+        if (n < 0 || (size_t)n >= len - used) break;
+        used += (size_t)n;
+    }
+    if (!used) snprintf(out, len, "no port holds them: they wait in receive queues");
+}
+
+/* ---- held table ---------------------------------------------------------------- */
+
+static shoal_result_t held_add(port_base_t *b, uint32_t chunk, uint32_t state, shoal_chunk_t **out) {
+    if (b->free_top == 0)
+        return shoal_error_set(
+            SHOAL_ERR_HELD_LIMIT,
+            "%s '%s' already holds %u chunks, the per-port limit (config key "
+            "limits.chunks_per_port in %s); release taken or loaned chunks with "
+            "shoal_chunk_release()",
+            shm_kind_name(b->kind), svc_name(b), b->rt->map.hdr->chunks_per_port,
+            b->rt->map.hdr->config_source);
+    const shm_map_t *m = &b->rt->map;
+    uint32_t hs = b->free_stack[--b->free_top];
+    atomic_store_explicit(&shm_port_held(m, b->p)[hs], (uint64_t)chunk + 1, memory_order_relaxed);
+    atomic_store_explicit(&b->p->held, ++b->held_count, memory_order_relaxed);
+    shoal_chunk_t *c = &b->chunks[hs];
+    c->owner = b;
+    c->hdr = shm_chunk(m, chunk);
+    c->payload = shm_chunk_payload(m, c->hdr);
+    c->chunk = chunk;
+    c->held_slot = hs;
+    c->state = state;
+    *out = c;
+    return SHOAL_OK;
+}
+
+/* Forgets the chunk locally; the caller owns the reference afterwards. */
+static void held_remove(shoal_chunk_t *c) {
+    port_base_t *b = c->owner;
+    /* leak-safe order: a crash between the two steps can lose one
+     * reference but never free a chunk twice */
+    atomic_store_explicit(&shm_port_held(&b->rt->map, b->p)[c->held_slot], 0, memory_order_relaxed);
+    atomic_store_explicit(&b->p->held, --b->held_count, memory_order_relaxed);
+    b->free_stack[b->free_top++] = c->held_slot;
+    c->state = CHUNK_IDLE;
+}
+
+static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
+    if (!c) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "chunk is NULL");
+    if (c->state == CHUNK_IDLE)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "chunk was already sent or released (a chunk handle is consumed "
+                               "by exactly one send, publish or release)");
+    if (b && c->owner != b)
+        return shoal_error_set(SHOAL_ERR_WRONG_PORT,
+                               "chunk belongs to %s '%s', not to this %s '%s'",
+                               shm_kind_name(c->owner->kind), svc_name(c->owner),
+                               shm_kind_name(b->kind), svc_name(b));
+    if (state && c->state != state)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               state == CHUNK_LOANED ? "chunk is a taken one; only loans can be sent"
+                                                     : "chunk is a loan, not a taken chunk");
+    return SHOAL_OK;
+}
+
+static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_chunk_t **out) {
+    if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    const shm_map_t *m = &b->rt->map;
+    if (size == 0) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "loan size must be > 0");
+    int pi = pool_find(m, size);
+    if (pi < 0) {
+        shm_pool_t *big = shm_pool(m, m->hdr->pool_count - 1);
+        return shoal_error_set(
+            SHOAL_ERR_CHUNK_TOO_LARGE,
+            "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
+            "pool to the [pools] section of %s, e.g. '%lluM = 2'",
+            (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
+            m->hdr->pool_count - 1, m->hdr->config_source,
+            (unsigned long long)((size + (1u << 20) - 1) >> 20));
+    }
+    if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
+    int64_t ci = pool_alloc(m, (uint32_t)pi);
+    if (ci < 0) {
+        shm_pool_t *p = shm_pool(m, (uint32_t)pi);
+        char holders[512];
+        pool_holders(m, (uint32_t)pi, holders, sizeof holders);
+        return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
+                               "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
+                               "chunk for %llu bytes; holders: %s. Release chunks, or raise the "
+                               "count in [pools] of %s",
+                               pi, (unsigned long long)p->chunk_size, p->chunk_count,
+                               (unsigned long long)size, holders, m->hdr->config_source);
+    }
+    shm_chunk_t *h = shm_chunk(m, (uint32_t)ci);
+    h->size = size;
+    h->loaned_size_lo = (uint32_t)size;
+    h->loaned_size_hi = (uint32_t)(size >> 32);
+    h->sequence_id = 0;
+    h->flags = flags;
+    h->service = b->service;
+    h->origin_slot = b->slot;
+    h->origin_gen = b->gen;
+    shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
+    if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
+    return rc;
+}
+
+/* Drops the caller's reference to a chunk it held. */
+static void release_held(shoal_chunk_t *c) {
+    uint32_t ci = c->chunk;
+    const shm_map_t *m = &c->owner->rt->map;
+    held_remove(c);
+    chunk_unref(m, ci);
+}
+
+SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {
+    if (!c) return SHOAL_OK;
+    shoal_result_t rc = check_chunk(NULL, c, 0);
+    if (rc != SHOAL_OK) return rc;
+    release_held(c);
+    return SHOAL_OK;
+}
+
+SHOAL_API void *shoal_chunk_payload(const shoal_chunk_t *c) {
+    return c && c->state != CHUNK_IDLE ? c->payload : NULL;
+}
+
+SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *c) {
+    if (!c || c->state == CHUNK_IDLE) return 0;
+    uint64_t s = c->hdr->size;
+    shm_pool_t *p = shm_pool(&c->owner->rt->map, c->hdr->pool);
+    /* a size from shared memory never exceeds its chunk */
+    return p && s <= p->chunk_size ? s : 0;
+}
+
+SHOAL_API shoal_result_t shoal_chunk_set_size(shoal_chunk_t *c, uint64_t size) {
+    shoal_result_t rc = check_chunk(NULL, c, CHUNK_LOANED);
+    if (rc != SHOAL_OK) return rc;
+    uint64_t loaned = (uint64_t)c->hdr->loaned_size_hi << 32 | c->hdr->loaned_size_lo;
+    if (size > loaned)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "size %llu is larger than the loan (%llu bytes); loan a larger chunk",
+                               (unsigned long long)size, (unsigned long long)loaned);
+    c->hdr->size = size;
+    return SHOAL_OK;
+}
+
+SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
+    return c && c->state != CHUNK_IDLE ? c->hdr->sequence_id : 0;
+}
+
+/* ---- waiting ----------------------------------------------------------------- */
+
+static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
+    const shm_map_t *m = &b->rt->map;
+    shm_port_t *p = b->p;
+    if (queue_pop(m, p, ref)) goto got;
+    if (timeout_ns == 0) return SHOAL_ERR_TIMEOUT;
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        atomic_fetch_add(&p->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t s = atomic_load(&p->futex_seq);
+        if (queue_pop(m, p, ref)) {
+            atomic_fetch_sub(&p->waiters, 1);
+            goto got;
+        }
+        if (atomic_load(&p->state) != PORT_ACTIVE) {
+            atomic_fetch_sub(&p->waiters, 1);
+            return shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+        }
+        if (b->kind == SHOAL_PORT_CLIENT) {
+            shm_service_t *sv = shm_service(m, b->service);
+            if (sv && atomic_load(&sv->servers) == 0) {
+                atomic_fetch_sub(&p->waiters, 1);
+                return shoal_error_set(SHOAL_ERR_NO_SERVER,
+                                       "no server offers service '%s' any more; no response can come",
+                                       svc_name(b));
+            }
+        }
+        int64_t left = shoal_remaining(deadline);
+        if (left == 0) {
+            atomic_fetch_sub(&p->waiters, 1);
+            return SHOAL_ERR_TIMEOUT;
+        }
+        futex_wait(&p->futex_seq, s, left);
+        atomic_fetch_sub(&p->waiters, 1);
+    }
+got:
+    if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed)) port_space_notify(p);
+    return SHOAL_OK;
+}
+
+static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
+    /* busy-poll loops land here constantly: keep it cheap */
+    if (timeout_ns == 0) return shoal_error_set_text(SHOAL_ERR_TIMEOUT, "nothing to take (poll)");
+    return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns",
+                           shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns);
+}
+
+/* Takes one chunk reference into the held table. */
+static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns) {
+    if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
+    const shm_map_t *m = &b->rt->map;
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        uint64_t ref;
+        shoal_result_t rc = pop_wait(b, &ref, shoal_remaining(deadline));
+        if (rc == SHOAL_ERR_TIMEOUT) return timeout_error(b, timeout_ns);
+        if (rc != SHOAL_OK) return rc;
+        if (ref & SHM_REF_TOMBSTONE) {
+            return shoal_error_set(SHOAL_ERR_SERVER_GONE,
+                                   "request %llu on service '%s' was lost: its server exited "
+                                   "before answering",
+                                   (unsigned long long)(ref & ~SHM_REF_TOMBSTONE), svc_name(b));
+        }
+        int64_t ci = shm_ref_chunk(m, ref);
+        if (ci < 0) continue; /* corrupt entry: skip it rather than crash */
+        atomic_fetch_add_explicit(&b->p->received, 1, memory_order_relaxed);
+        return held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
+    }
+}
+
+/* ---- publish / subscribe --------------------------------------------------- */
+
+SHOAL_API void shoal_publisher_options_init(shoal_publisher_options_t *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->version = SHOAL_PUBLISHER_OPTIONS_VERSION;
+    o->full_policy = SHOAL_FULL_DROP_OLDEST;
+    o->send_timeout_ns = 1000000000;
+}
+SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->version = SHOAL_SUBSCRIBER_OPTIONS_VERSION;
+}
+SHOAL_API void shoal_client_options_init(shoal_client_options_t *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->version = SHOAL_CLIENT_OPTIONS_VERSION;
+    o->full_policy = SHOAL_FULL_REJECT;
+    o->send_timeout_ns = 1000000000;
+}
+SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->version = SHOAL_SERVER_OPTIONS_VERSION;
+    o->full_policy = SHOAL_FULL_REJECT;
+    o->send_timeout_ns = 1000000000;
+}
+
+#define CHECK_VERSION(opts, max, type)                                                        \
+    if ((opts) && ((opts)->version < 1 || (opts)->version > (max)))                           \
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,                                        \
+                           type " version %u is not supported (1..%d); call its _init()",     \
+                           (opts)->version, (max))
+
+#define CREATE_PORT(T, kind, cap, policy, hist, tmo)                                          \
+    do {                                                                                      \
+        if (!out || !rt) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument"); \
+        *out = NULL;                                                                          \
+        T *h = calloc(1, sizeof *h);                                                          \
+        if (!h) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a port");     \
+        shoal_result_t rc = rt_port_open(rt, &h->b, kind, name, cap, policy, hist, tmo);    \
+        if (rc != SHOAL_OK) {                                                                 \
+            free(h);                                                                          \
+            return rc;                                                                        \
+        }                                                                                     \
+        *out = h;                                                                             \
+        return SHOAL_OK;                                                                      \
+    } while (0)
+
+SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
+                                                const char *name,
+                                                const shoal_publisher_options_t *opts) {
+    CHECK_VERSION(opts, SHOAL_PUBLISHER_OPTIONS_VERSION, "shoal_publisher_options_t");
+    shoal_publisher_options_t o;
+    shoal_publisher_options_init(&o);
+    if (opts) o = *opts;
+    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns);
+}
+
+SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
+                                                 const char *name,
+                                                 const shoal_subscriber_options_t *opts) {
+    CHECK_VERSION(opts, SHOAL_SUBSCRIBER_OPTIONS_VERSION, "shoal_subscriber_options_t");
+    shoal_subscriber_options_t o;
+    shoal_subscriber_options_init(&o);
+    if (opts) o = *opts;
+    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0);
+}
+
+SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
+                                             const char *name, const shoal_client_options_t *opts) {
+    CHECK_VERSION(opts, SHOAL_CLIENT_OPTIONS_VERSION, "shoal_client_options_t");
+    shoal_client_options_t o;
+    shoal_client_options_init(&o);
+    if (opts) o = *opts;
+    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+}
+
+SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
+                                             const char *name, const shoal_server_options_t *opts) {
+    CHECK_VERSION(opts, SHOAL_SERVER_OPTIONS_VERSION, "shoal_server_options_t");
+    shoal_server_options_t o;
+    shoal_server_options_init(&o);
+    if (opts) o = *opts;
+    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+}
+
+static void destroy_port(port_base_t *b) {
+    if (!b) return;
+    rt_port_close(b);
+    free(b);
+}
+SHOAL_API void shoal_publisher_destroy(shoal_publisher_t *p) { if (p) destroy_port(&p->b); }
+SHOAL_API void shoal_subscriber_destroy(shoal_subscriber_t *p) { if (p) destroy_port(&p->b); }
+SHOAL_API void shoal_client_destroy(shoal_client_t *p) { if (p) destroy_port(&p->b); }
+SHOAL_API void shoal_server_destroy(shoal_server_t *p) { if (p) destroy_port(&p->b); }
+
+SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
+                                              shoal_chunk_t **out) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, out);
+}
+
+static void history_add(port_base_t *b, uint32_t ci) {
+    const shm_map_t *m = &b->rt->map;
+    shm_port_t *p = b->p;
+    uint32_t hmax = m->hdr->history_max, keep = p->history;
+    if (!hmax || !keep || keep > hmax) return;
+    _Atomic uint64_t *h = shm_port_history(m, p);
+    chunk_ref(m, ci);
+    spin_lock(&p->history_lock);
+    if (p->history_count == keep) {
+        uint32_t oldest = (p->history_head + hmax - keep) % hmax;
+        int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
+        if (old >= 0) chunk_unref(m, (uint32_t)old);
+        p->history_count--;
+    }
+    atomic_store(&h[p->history_head % hmax], (uint64_t)ci + 1);
+    p->history_head = (p->history_head + 1) % hmax;
+    p->history_count++;
+    spin_unlock(&p->history_lock);
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    port_base_t *b = &pub->b;
+    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    if (rc != SHOAL_OK) return rc;
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    c->hdr->sequence_id = atomic_fetch_add_explicit(&b->p->next_sequence, 1, memory_order_relaxed);
+    shoal_result_t first = SHOAL_OK;
+    uint32_t failed = 0, cap = 0;
+    if (sv) {
+        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
+        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
+        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
+        for (uint32_t i = 0; i < hi; i++) {
+            uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
+            if (!s) continue;
+            shm_port_t *t = shm_port(m, s - 1);
+            if (!t) continue;
+            uint32_t gen = atomic_load(&t->gen);
+            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
+                                            c->chunk, b->policy, b->send_timeout_ns);
+            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
+                if (first == SHOAL_OK) first = r, cap = t->queue_capacity;
+                failed++;
+            }
+        }
+    }
+    if (b->p->history) history_add(b, c->chunk);
+    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    release_held(c);
+    if (first != SHOAL_OK)
+        return shoal_error_set(first,
+                               "%u subscriber(s) of topic '%s' did not get the sample: queue full "
+                               "(capacity %u) under policy %s; the others got it",
+                               failed, svc_name(b), cap,
+                               b->policy == SHOAL_FULL_WAIT ? "WAIT (timed out)" : "REJECT");
+    return SHOAL_OK;
+}
+
+SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
+    if (!pub) return 0;
+    shm_service_t *sv = shm_service(&pub->b.rt->map, pub->b.service);
+    return sv ? atomic_load(&sv->subscribers) : 0;
+}
+
+SHOAL_API shoal_result_t shoal_subscriber_take(shoal_subscriber_t *sub, shoal_chunk_t **out,
+                                               int64_t timeout_ns) {
+    if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
+    return take(&sub->b, out, timeout_ns);
+}
+
+/* ---- request / response -------------------------------------------------------- */
+
+SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
+                                           shoal_chunk_t **out) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return loan(&client->b, size, CHUNK_FLAG_REQUEST, out);
+}
+
+SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
+    if (!client) return 0;
+    shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
+    return sv ? atomic_load(&sv->servers) : 0;
+}
+
+static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out) {
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    uint64_t seq = atomic_fetch_add_explicit(&b->p->next_sequence, 1, memory_order_relaxed);
+    c->hdr->sequence_id = seq;
+    c->hdr->flags = CHUNK_FLAG_REQUEST;
+    c->hdr->origin_slot = b->slot;
+    c->hdr->origin_gen = b->gen;
+    shoal_result_t rc = SHOAL_ERR_NO_SERVER;
+    if (sv && atomic_load(&sv->servers)) {
+        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
+        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
+        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
+        uint32_t start = atomic_fetch_add_explicit(&b->p->rr, 1, memory_order_relaxed);
+        uint32_t fallback = UINT32_MAX, fallback_gen = 0;
+        /* first pass never blocks: any server with room takes it */
+        for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
+            uint32_t s = atomic_load_explicit(&rv[(start + k) % hi], memory_order_acquire);
+            if (!s) continue;
+            shm_port_t *t = shm_port(m, s - 1);
+            if (!t) continue;
+            uint32_t gen = atomic_load(&t->gen);
+            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                                            SHOAL_FULL_REJECT, 0);
+            if (r == SHOAL_OK) rc = SHOAL_OK;
+            else if (r == SHOAL_ERR_QUEUE_FULL) {
+                rc = r;
+                if (fallback == UINT32_MAX) fallback = s - 1, fallback_gen = gen;
+            }
+        }
+        if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
+            rc = port_deliver(m, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                              b->policy, b->send_timeout_ns);
+            if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
+        }
+    }
+    release_held(c);
+    if (rc == SHOAL_ERR_NO_SERVER)
+        return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
+                               svc_name(b));
+    if (rc == SHOAL_ERR_QUEUE_FULL || rc == SHOAL_ERR_TIMEOUT)
+        return shoal_error_set(rc,
+                               "every server of service '%s' has a full request queue; the "
+                               "request was released (retry, raise queue_capacity, or use "
+                               "SHOAL_FULL_WAIT)",
+                               svc_name(b));
+    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    if (seq_out) *seq_out = seq;
+    return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
+                                           uint64_t *sequence_id) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    shoal_result_t rc = check_chunk(&client->b, c, CHUNK_LOANED);
+    if (rc != SHOAL_OK) return rc;
+    return send_request(&client->b, c, sequence_id);
+}
+
+SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t **out,
+                                           int64_t timeout_ns) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return take(&client->b, out, timeout_ns);
+}
+
+SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t *request,
+                                           shoal_chunk_t **response, int64_t timeout_ns) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    port_base_t *b = &client->b;
+    if (!response) {
+        if (request && request->owner == b && request->state == CHUNK_LOANED) release_held(request);
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "response is NULL");
+    }
+    *response = NULL;
+    shoal_result_t rc = check_chunk(b, request, CHUNK_LOANED);
+    if (rc != SHOAL_OK) return rc;
+    uint64_t seq;
+    rc = send_request(b, request, &seq);
+    if (rc != SHOAL_OK) return rc;
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        shoal_chunk_t *c;
+        rc = take(b, &c, shoal_remaining(deadline));
+        if (rc == SHOAL_ERR_SERVER_GONE) {
+            /* only our own lost request ends the call */
+            const char *msg = shoal_last_error_message();
+            char want[32];
+            snprintf(want, sizeof want, "request %llu ", (unsigned long long)seq);
+            if (strstr(msg, want)) return rc;
+            continue;
+        }
+        if (rc == SHOAL_ERR_TIMEOUT)
+            return shoal_error_set(rc, "no response to request %llu on service '%s' within %lld ns",
+                                   (unsigned long long)seq, svc_name(b), (long long)timeout_ns);
+        if (rc != SHOAL_OK) return rc;
+        if (c->hdr->sequence_id == seq) {
+            *response = c;
+            return SHOAL_OK;
+        }
+        /* a stale answer to an earlier request: release it, never leak it */
+        atomic_fetch_add_explicit(&b->p->stale, 1, memory_order_relaxed);
+        release_held(c);
+    }
+}
+
+SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t **out,
+                                           int64_t timeout_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return take(&server->b, out, timeout_ns);
+}
+
+static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
+    shm_port_t *t = shm_port(m, slot);
+    return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
+           t->kind == SHOAL_PORT_CLIENT && t->service == service;
+}
+
+SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
+                                                    const shoal_chunk_t *request, uint64_t size,
+                                                    shoal_chunk_t **out) {
+    if (!server || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server or out is NULL");
+    *out = NULL;
+    port_base_t *b = &server->b;
+    shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
+    if (rc != SHOAL_OK) return rc;
+    const shm_map_t *m = &b->rt->map;
+    uint32_t cs = request->hdr->origin_slot, cg = request->hdr->origin_gen;
+    uint64_t seq = request->hdr->sequence_id;
+    if (!client_alive(m, cs, cg, b->service))
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client that sent request %llu on service '%s' is gone; "
+                               "release the request",
+                               (unsigned long long)seq, svc_name(b));
+    rc = loan(b, size, CHUNK_FLAG_RESPONSE, out);
+    if (rc != SHOAL_OK) return rc;
+    /* a response records where it goes */
+    (*out)->hdr->sequence_id = seq;
+    (*out)->hdr->origin_slot = cs;
+    (*out)->hdr->origin_gen = cg;
+    return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    port_base_t *b = &server->b;
+    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    if (rc != SHOAL_OK) return rc;
+    if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
+        release_held(c);
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "a server sends responses loaned with shoal_server_loan_response()");
+    }
+    const shm_map_t *m = &b->rt->map;
+    uint64_t seq = c->hdr->sequence_id;
+    rc = port_deliver(m, c->hdr->origin_slot, c->hdr->origin_gen, SHOAL_PORT_CLIENT, b->service,
+                      c->chunk, b->policy, b->send_timeout_ns);
+    release_held(c);
+    if (rc == SHOAL_ERR_NOT_FOUND)
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client of request %llu on service '%s' is gone; the response "
+                               "was released",
+                               (unsigned long long)seq, svc_name(b));
+    if (rc != SHOAL_OK)
+        return shoal_error_set(rc,
+                               "the client's response queue on service '%s' is full; response %llu "
+                               "was released",
+                               svc_name(b), (unsigned long long)seq);
+    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    return SHOAL_OK;
+}

@@ -1,0 +1,335 @@
+/* Runtime: registration with the daemon, mappings, port create/destroy
+ * round trips, introspection. Nothing here is on the hot path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/futex.h"
+#include "core/port.h"
+#include "core/proto.h"
+#include "core/queue.h"
+#include "runtime/internal.h"
+
+SHOAL_API void shoal_runtime_options_init(shoal_runtime_options_t *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->version = SHOAL_RUNTIME_OPTIONS_VERSION;
+}
+
+static void unmap_all(shm_map_t *m) {
+    for (int i = 0; i < SHM_MAX_POOLS; i++)
+        if (m->payload[i]) munmap(m->payload[i], m->payload_size[i]);
+    if (m->mgmt) munmap(m->mgmt, m->mgmt_size);
+    memset(m, 0, sizeof *m);
+}
+
+static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t nfds) {
+    shm_map_t *m = &rt->map;
+    struct stat st;
+    if (nfds < 1 || fstat(fds[0], &st) != 0 || st.st_size < (off_t)sizeof(shm_header_t))
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "daemon sent no usable management segment");
+    m->mgmt_size = (uint64_t)st.st_size;
+    void *p = mmap(NULL, m->mgmt_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    if (p == MAP_FAILED)
+        return shoal_error_set(SHOAL_ERR_SYSTEM, "mmap of the management segment (%llu bytes): %s",
+                               (unsigned long long)m->mgmt_size, strerror(errno));
+    m->mgmt = p;
+    m->hdr = p;
+    if (shm_validate(m) != 0) return SHOAL_ERR_CORRUPT;
+    if (m->hdr->pool_count + 1 != nfds)
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "daemon sent %zu segments for %u pools", nfds,
+                               m->hdr->pool_count);
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
+        shm_pool_t *pl = shm_pool(m, i);
+        if (fstat(fds[1 + i], &st) != 0 || (uint64_t)st.st_size < pl->segment_size)
+            return shoal_error_set(SHOAL_ERR_CORRUPT, "pool #%u segment is smaller than its layout", i);
+        /* only touched pages cost memory, so mapping huge pools is cheap */
+        void *q = mmap(NULL, pl->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1 + i], 0);
+        if (q == MAP_FAILED)
+            return shoal_error_set(SHOAL_ERR_SYSTEM, "mmap of pool #%u (%llu bytes): %s", i,
+                                   (unsigned long long)pl->segment_size, strerror(errno));
+        m->payload[i] = q;
+        m->payload_size[i] = pl->segment_size;
+    }
+    return SHOAL_OK;
+}
+
+static int valid_domain(const char *s) {
+    size_t n = strnlen(s, 64);
+    if (n == 0 || n > 63 || s[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds, size_t max_fds,
+                                size_t *nfds) {
+    msg->magic = PROTO_MAGIC;
+    if (proto_send(rt->sock, msg, NULL, 0) != 0)
+        return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                               "lost the daemon of domain '%s' (%s): %s; restart shoald --domain %s",
+                               rt->domain, rt->sock_path, strerror(errno), rt->domain);
+    size_t dummy;
+    int r = proto_recv(rt->sock, msg, fds, max_fds, nfds ? nfds : &dummy);
+    if (r != 1)
+        return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                               "no answer from the daemon of domain '%s' (%s): %s", rt->domain,
+                               rt->sock_path, r == 0 ? "it closed the connection" : strerror(errno));
+    if (msg->result != SHOAL_OK) {
+        shoal_error_set_text((shoal_result_t)msg->result, msg->text);
+        return (shoal_result_t)msg->result;
+    }
+    return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char *name,
+                                              const shoal_runtime_options_t *opts) {
+    shoal_error_clear();
+    if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!name || !*name || strlen(name) >= SHM_PROC_NAME_MAX)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "runtime name must be 1..%d characters", SHM_PROC_NAME_MAX - 1);
+    shoal_runtime_options_t o;
+    shoal_runtime_options_init(&o);
+    if (opts) {
+        if (opts->version < 1 || opts->version > SHOAL_RUNTIME_OPTIONS_VERSION)
+            return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                                   "shoal_runtime_options_t version %u is not supported (this "
+                                   "library knows 1..%d); call shoal_runtime_options_init()",
+                                   opts->version, SHOAL_RUNTIME_OPTIONS_VERSION);
+        o = *opts;
+    }
+    const char *domain = o.domain ? o.domain : getenv("SHOAL_DOMAIN");
+    if (!domain || !*domain) domain = "default";
+    if (!valid_domain(domain))
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "invalid domain '%.80s' (1..63 of A-Z a-z 0-9 _ - .)", domain);
+    const char *dir = o.runtime_dir ? o.runtime_dir : getenv("SHOAL_RUNTIME_DIR");
+    char dirbuf[256];
+    if (!dir || !*dir) {
+        snprintf(dirbuf, sizeof dirbuf, "/tmp/shoal-%d", (int)getuid());
+        dir = dirbuf;
+    }
+    shoal_runtime_t *rt = calloc(1, sizeof *rt);
+    if (!rt) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for the runtime");
+    rt->sock = -1;
+    pthread_mutex_init(&rt->lock, NULL);
+    snprintf(rt->domain, sizeof rt->domain, "%s", domain);
+    snprintf(rt->name, sizeof rt->name, "%s", name);
+    snprintf(rt->sock_path, sizeof rt->sock_path, "%.255s/%.63s.sock", dir, domain);
+
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    shoal_result_t rc;
+    if (strlen(rt->sock_path) >= sizeof a.sun_path) {
+        rc = shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "socket path %s is too long (max %zu)",
+                             rt->sock_path, sizeof a.sun_path - 1);
+        goto fail;
+    }
+    strcpy(a.sun_path, rt->sock_path);
+    uint64_t deadline = shoal_deadline(o.connect_timeout_ns);
+    for (;;) {
+        rt->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (rt->sock >= 0 && connect(rt->sock, (struct sockaddr *)&a, sizeof a) == 0) break;
+        int e = errno;
+        if (rt->sock >= 0) close(rt->sock);
+        rt->sock = -1;
+        int64_t left = shoal_remaining(deadline);
+        if (left == 0) {
+            rc = shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                 "no shoald for domain '%s': cannot connect to %s (%s); start "
+                                 "it with: shoald --domain %s",
+                                 rt->domain, rt->sock_path, strerror(e), rt->domain);
+            goto fail;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
+    setsockopt(rt->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = PROTO_HELLO;
+    msg.abi = SHOAL_ABI_VERSION;
+    msg.pid = getpid();
+    snprintf(msg.name, sizeof msg.name, "%s", name);
+    int fds[PROTO_MAX_FDS];
+    size_t nfds = 0;
+    rc = roundtrip(rt, &msg, fds, PROTO_MAX_FDS, &nfds);
+    if (rc != SHOAL_OK) goto fail;
+    rc = map_segments(rt, fds, nfds);
+    for (size_t i = 0; i < nfds; i++) close(fds[i]); /* the mappings keep the memory */
+    if (rc != SHOAL_OK) goto fail;
+    rt->proc_slot = msg.slot;
+    rt->proc_gen = msg.gen;
+    if (!shm_process(&rt->map, rt->proc_slot)) {
+        rc = shoal_error_set(SHOAL_ERR_CORRUPT, "daemon gave an out-of-range process slot");
+        goto fail;
+    }
+    *out = rt;
+    return SHOAL_OK;
+fail:
+    if (rt->sock >= 0) close(rt->sock);
+    unmap_all(&rt->map);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+    return rc;
+}
+
+SHOAL_API void shoal_runtime_destroy(shoal_runtime_t *rt) {
+    if (!rt) return;
+    /* close ports one by one so their chunks are back before we return */
+    for (;;) {
+        pthread_mutex_lock(&rt->lock);
+        port_base_t *b = rt->ports;
+        pthread_mutex_unlock(&rt->lock);
+        if (!b) break;
+        rt_port_close(b);
+        free(b);
+    }
+    close(rt->sock);
+    unmap_all(&rt->map);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}
+
+SHOAL_API const char *shoal_runtime_domain(const shoal_runtime_t *rt) { return rt ? rt->domain : ""; }
+
+shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, const char *name,
+                            uint32_t capacity, uint32_t policy, uint32_t history,
+                            int64_t timeout_ns) {
+    shm_map_t *m = &rt->map;
+    if (!name || !*name || strlen(name) >= SHM_NAME_MAX)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "%s name must be 1..%d characters",
+                               kind <= SHOAL_PORT_SUBSCRIBER ? "topic" : "service", SHM_NAME_MAX - 1);
+    uint32_t n = m->hdr->chunks_per_port;
+    b->chunks = calloc(n, sizeof *b->chunks);
+    b->free_stack = calloc(n, sizeof *b->free_stack);
+    if (!b->chunks || !b->free_stack) {
+        free(b->chunks);
+        free(b->free_stack);
+        return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a port");
+    }
+    for (uint32_t i = 0; i < n; i++) b->free_stack[i] = n - 1 - i;
+    b->free_top = n;
+    b->rt = rt;
+    b->kind = kind;
+    b->policy = policy;
+    b->send_timeout_ns = timeout_ns;
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = PROTO_PORT_CREATE;
+    msg.kind = kind;
+    msg.capacity = capacity;
+    msg.policy = policy;
+    msg.history = history;
+    msg.timeout_ns = timeout_ns;
+    snprintf(msg.name, sizeof msg.name, "%s", name);
+    pthread_mutex_lock(&rt->lock);
+    shoal_result_t rc = roundtrip(rt, &msg, NULL, 0, NULL);
+    shm_port_t *p = rc == SHOAL_OK ? shm_port(m, msg.slot) : NULL;
+    if (rc == SHOAL_OK && !p) rc = shoal_error_set(SHOAL_ERR_CORRUPT, "daemon gave an out-of-range port slot");
+    if (rc == SHOAL_OK) {
+        b->p = p;
+        b->slot = msg.slot;
+        b->gen = msg.gen;
+        b->service = p->service;
+        b->next = rt->ports;
+        b->prev = NULL;
+        if (rt->ports) rt->ports->prev = b;
+        rt->ports = b;
+    }
+    pthread_mutex_unlock(&rt->lock);
+    if (rc != SHOAL_OK) {
+        free(b->chunks);
+        free(b->free_stack);
+        b->chunks = NULL;
+        b->free_stack = NULL;
+    }
+    return rc;
+}
+
+void rt_port_close(port_base_t *b) {
+    shoal_runtime_t *rt = b->rt;
+    if (b->waitset) waitset_forget_port(b);
+    pthread_mutex_lock(&rt->lock);
+    if (b->prev) b->prev->next = b->next;
+    else rt->ports = b->next;
+    if (b->next) b->next->prev = b->prev;
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = PROTO_PORT_DESTROY;
+    msg.slot = b->slot;
+    msg.gen = b->gen;
+    /* the daemon returns every chunk the port still holds */
+    (void)roundtrip(rt, &msg, NULL, 0, NULL);
+    pthread_mutex_unlock(&rt->lock);
+    free(b->chunks);
+    free(b->free_stack);
+    b->chunks = NULL;
+    b->free_stack = NULL;
+}
+
+/* ---- introspection ---------------------------------------------------------- */
+
+SHOAL_API uint32_t shoal_runtime_pool_count(const shoal_runtime_t *rt) {
+    return rt ? rt->map.hdr->pool_count : 0;
+}
+
+SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint32_t index,
+                                                 shoal_pool_info_t *out) {
+    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+    shm_pool_t *p = shm_pool(&rt->map, index);
+    if (!p)
+        return shoal_error_set(SHOAL_ERR_NOT_FOUND, "pool index %u out of range (%u pools)", index,
+                               rt->map.hdr->pool_count);
+    out->chunk_size = p->chunk_size;
+    out->chunk_count = p->chunk_count;
+    out->in_use = atomic_load(&p->in_use);
+    out->high_water = atomic_load(&p->high_water);
+    out->alloc_failures = atomic_load(&p->alloc_failures);
+    return SHOAL_OK;
+}
+
+SHOAL_API uint32_t shoal_runtime_port_slots(const shoal_runtime_t *rt) {
+    return rt ? rt->map.hdr->port_slots : 0;
+}
+
+SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint32_t slot,
+                                                 shoal_port_info_t *out) {
+    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+    const shm_map_t *m = &rt->map;
+    shm_port_t *p = shm_port(m, slot);
+    if (!p || atomic_load(&p->state) != PORT_ACTIVE) return SHOAL_ERR_NOT_FOUND;
+    memset(out, 0, sizeof *out);
+    out->kind = (shoal_port_kind_t)p->kind;
+    out->id = p->kind >= 1 && p->kind <= 4 ? slot - m->hdr->kind_base[p->kind] : slot;
+    out->pid = p->pid;
+    out->held = atomic_load(&p->held);
+    out->queued = queue_depth(p);
+    out->queue_capacity = p->queue_capacity;
+    out->sent = atomic_load(&p->sent);
+    out->received = atomic_load(&p->received);
+    out->dropped = atomic_load(&p->dropped);
+    out->stale = atomic_load(&p->stale);
+    shm_service_t *s = shm_service(m, p->service);
+    if (s) memcpy(out->service, s->name, sizeof out->service - 1);
+    shm_process_t *pr = shm_process(m, p->process);
+    if (pr) memcpy(out->process, pr->name, sizeof out->process - 1);
+    out->service[sizeof out->service - 1] = '\0';
+    out->process[sizeof out->process - 1] = '\0';
+    return SHOAL_OK;
+}

@@ -1,0 +1,247 @@
+/* Waitset: one futex word in shared memory that every attached port bumps
+ * when data arrives and someone waits; plus an eventfd fed by a helper
+ * thread for event loops. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/futex.h"
+#include "core/queue.h"
+#include "runtime/internal.h"
+
+typedef struct ws_entry {
+    port_base_t *port;
+    uint64_t tag;
+} ws_entry_t;
+
+struct shoal_waitset {
+    shoal_runtime_t *rt;
+    uint32_t word;      /* global index */
+    uint32_t local_bit; /* index within the process */
+    shm_waitset_word_t *w;
+    pthread_mutex_t lock; /* entries vs. the fd thread */
+    ws_entry_t *entries;
+    size_t count, cap;
+    int efd;
+    pthread_t thread;
+    int thread_started;
+    _Atomic int stop;
+};
+
+SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runtime_t *rt) {
+    if (!out || !rt) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    shoal_waitset_t *ws = calloc(1, sizeof *ws);
+    if (!ws) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a waitset");
+    pthread_mutex_lock(&rt->lock);
+    int bit = -1;
+    for (int i = 0; i < SHM_WAITSETS_PER_PROCESS; i++)
+        if (!(rt->waitset_words_used & (1ull << i))) {
+            bit = i;
+            break;
+        }
+    if (bit >= 0) rt->waitset_words_used |= 1ull << bit;
+    pthread_mutex_unlock(&rt->lock);
+    if (bit < 0) {
+        free(ws);
+        return shoal_error_set(SHOAL_ERR_PORT_LIMIT,
+                               "a process may have at most %d waitsets at once; destroy unused ones",
+                               SHM_WAITSETS_PER_PROCESS);
+    }
+    ws->rt = rt;
+    ws->local_bit = (uint32_t)bit;
+    ws->word = rt->proc_slot * SHM_WAITSETS_PER_PROCESS + (uint32_t)bit;
+    ws->w = shm_waitset_word(&rt->map, ws->word);
+    if (!ws->w) {
+        free(ws);
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "waitset word out of range");
+    }
+    atomic_store(&ws->w->waiters, 0);
+    atomic_store(&ws->w->in_use, 1);
+    ws->efd = -1;
+    pthread_mutex_init(&ws->lock, NULL);
+    *out = ws;
+    return SHOAL_OK;
+}
+
+static void detach_at(shoal_waitset_t *ws, size_t i) {
+    port_base_t *b = ws->entries[i].port;
+    atomic_store(&b->p->waitset, 0);
+    b->waitset = NULL;
+    ws->entries[i] = ws->entries[--ws->count];
+}
+
+SHOAL_API void shoal_waitset_destroy(shoal_waitset_t *ws) {
+    if (!ws) return;
+    if (ws->thread_started) {
+        atomic_store(&ws->stop, 1);
+        atomic_fetch_add(&ws->w->seq, 1);
+        futex_wake(&ws->w->seq, 1 << 30);
+        pthread_join(ws->thread, NULL);
+    }
+    pthread_mutex_lock(&ws->lock);
+    while (ws->count) detach_at(ws, ws->count - 1);
+    pthread_mutex_unlock(&ws->lock);
+    atomic_store(&ws->w->in_use, 0);
+    pthread_mutex_lock(&ws->rt->lock);
+    ws->rt->waitset_words_used &= ~(1ull << ws->local_bit);
+    pthread_mutex_unlock(&ws->rt->lock);
+    if (ws->efd >= 0) close(ws->efd);
+    pthread_mutex_destroy(&ws->lock);
+    free(ws->entries);
+    free(ws);
+}
+
+void waitset_forget_port(port_base_t *b) {
+    shoal_waitset_t *ws = b->waitset;
+    if (!ws) return;
+    pthread_mutex_lock(&ws->lock);
+    for (size_t i = 0; i < ws->count; i++)
+        if (ws->entries[i].port == b) {
+            detach_at(ws, i);
+            break;
+        }
+    pthread_mutex_unlock(&ws->lock);
+}
+
+static shoal_result_t attach(shoal_waitset_t *ws, port_base_t *b, uint64_t tag) {
+    if (!ws || !b) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument");
+    if (b->rt != ws->rt)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "port and waitset belong to different runtimes");
+    if (b->waitset)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "the port is already attached to a waitset; detach it first");
+    pthread_mutex_lock(&ws->lock);
+    for (size_t i = 0; i < ws->count; i++)
+        if (ws->entries[i].tag == tag) {
+            pthread_mutex_unlock(&ws->lock);
+            return shoal_error_set(SHOAL_ERR_ALREADY_EXISTS, "tag %llu is already used in this waitset",
+                                   (unsigned long long)tag);
+        }
+    if (ws->count == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 8;
+        ws_entry_t *n = realloc(ws->entries, cap * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&ws->lock);
+            return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a waitset entry");
+        }
+        ws->entries = n;
+        ws->cap = cap;
+    }
+    ws->entries[ws->count].port = b;
+    ws->entries[ws->count].tag = tag;
+    ws->count++;
+    b->waitset = ws;
+    atomic_store(&b->p->waitset, ws->word + 1);
+    pthread_mutex_unlock(&ws->lock);
+    /* data that arrived before attaching must not be missed by the fd thread */
+    atomic_fetch_add(&ws->w->seq, 1);
+    futex_wake(&ws->w->seq, 1 << 30);
+    return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_waitset_attach_subscriber(shoal_waitset_t *ws, shoal_subscriber_t *s,
+                                                         uint64_t tag) {
+    return attach(ws, s ? &s->b : NULL, tag);
+}
+SHOAL_API shoal_result_t shoal_waitset_attach_server(shoal_waitset_t *ws, shoal_server_t *s,
+                                                     uint64_t tag) {
+    return attach(ws, s ? &s->b : NULL, tag);
+}
+SHOAL_API shoal_result_t shoal_waitset_attach_client(shoal_waitset_t *ws, shoal_client_t *c,
+                                                     uint64_t tag) {
+    return attach(ws, c ? &c->b : NULL, tag);
+}
+
+SHOAL_API shoal_result_t shoal_waitset_detach(shoal_waitset_t *ws, uint64_t tag) {
+    if (!ws) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "waitset is NULL");
+    pthread_mutex_lock(&ws->lock);
+    for (size_t i = 0; i < ws->count; i++)
+        if (ws->entries[i].tag == tag) {
+            detach_at(ws, i);
+            pthread_mutex_unlock(&ws->lock);
+            return SHOAL_OK;
+        }
+    pthread_mutex_unlock(&ws->lock);
+    return shoal_error_set(SHOAL_ERR_NOT_FOUND, "no port with tag %llu in this waitset",
+                           (unsigned long long)tag);
+}
+
+static size_t collect(shoal_waitset_t *ws, uint64_t *tags, size_t cap) {
+    size_t n = 0;
+    pthread_mutex_lock(&ws->lock);
+    for (size_t i = 0; i < ws->count; i++)
+        if (queue_depth(ws->entries[i].port->p) > 0) {
+            if (tags && n < cap) tags[n] = ws->entries[i].tag;
+            n++;
+        }
+    pthread_mutex_unlock(&ws->lock);
+    return n;
+}
+
+SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags, size_t cap,
+                                            size_t *count, int64_t timeout_ns) {
+    if (!ws) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "waitset is NULL");
+    if (count) *count = 0;
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        atomic_fetch_add(&ws->w->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t s = atomic_load(&ws->w->seq);
+        size_t n = collect(ws, tags, cap);
+        if (n) {
+            atomic_fetch_sub(&ws->w->waiters, 1);
+            if (count) *count = n < cap ? n : cap;
+            return SHOAL_OK;
+        }
+        int64_t left = shoal_remaining(deadline);
+        if (left == 0) {
+            atomic_fetch_sub(&ws->w->waiters, 1);
+            return shoal_error_set(SHOAL_ERR_TIMEOUT, "no attached port had data within %lld ns",
+                                   (long long)timeout_ns);
+        }
+        futex_wait(&ws->w->seq, s, left);
+        atomic_fetch_sub(&ws->w->waiters, 1);
+    }
+}
+
+/* Turns futex wake-ups into eventfd readiness for poll/epoll users. */
+static void *fd_thread(void *arg) {
+    shoal_waitset_t *ws = arg;
+    while (!atomic_load(&ws->stop)) {
+        atomic_fetch_add(&ws->w->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t s = atomic_load(&ws->w->seq);
+        if (collect(ws, NULL, 0)) {
+            /* ready: signal, then sleep until something changes */
+            struct pollfd pf = {.fd = ws->efd, .events = POLLIN};
+            if (poll(&pf, 1, 0) == 0) {
+                uint64_t one = 1;
+                ssize_t w = write(ws->efd, &one, sizeof one);
+                (void)w;
+            }
+        }
+        if (!atomic_load(&ws->stop)) futex_wait(&ws->w->seq, s, 100000000);
+        atomic_fetch_sub(&ws->w->waiters, 1);
+    }
+    return NULL;
+}
+
+SHOAL_API shoal_result_t shoal_waitset_fd(shoal_waitset_t *ws, int *fd) {
+    if (!ws || !fd) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument");
+    if (ws->efd < 0) {
+        ws->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ws->efd < 0) return shoal_error_set(SHOAL_ERR_SYSTEM, "eventfd: %s", strerror(errno));
+        if (pthread_create(&ws->thread, NULL, fd_thread, ws) != 0) {
+            close(ws->efd);
+            ws->efd = -1;
+            return shoal_error_set(SHOAL_ERR_SYSTEM, "cannot start the waitset fd thread");
+        }
+        ws->thread_started = 1;
+    }
+    *fd = ws->efd;
+    return SHOAL_OK;
+}
