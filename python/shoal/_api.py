@@ -1,0 +1,896 @@
+"""The Pythonic layer of shoal, written once over a backend object.
+
+The backend (``shoal._backend_cffi`` or ``shoal._backend_swig``, see BACKEND.md)
+is a thin 1:1 mapping of the C ABI. Everything here only uses that interface:
+ownership (a chunk is consumed by exactly one of send/publish/release), context
+managers, payload views that die with their chunk, exceptions, timeouts in
+seconds, closing on garbage collection.
+
+Threads: one port may be used from several threads; calls on one port are
+serialized by a per-port lock (the C rule is "one thread at a time per port").
+Blocking waits release the GIL, and waits without a bound are done in slices so
+that Ctrl-C (KeyboardInterrupt) still works.
+"""
+
+import asyncio
+import atexit
+import collections
+import enum
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+
+from . import _backend
+from .errors import (ClosedError, Error, PayloadExportedError, ReleasedError, Timeout,
+                     error_class)
+
+backend = _backend.load()
+
+# Result codes used by the layer itself (values of shoal_result_t).
+_OK = 0
+_ERR_TIMEOUT = 2
+_ERR_NOT_FOUND = 22
+
+#: Longest single blocking C call made for an unbounded or long wait (seconds).
+WAIT_SLICE = 0.2
+
+__all__ = [
+    "Runtime", "Publisher", "Subscriber", "Client", "Server", "WaitSet",
+    "Chunk", "Loan", "Sample", "Request", "Response",
+    "FullPolicy", "PortKind", "PoolInfo", "PortInfo", "version", "abi_version",
+    "backend_name",
+]
+
+
+def version():
+    """Version string of the C library compiled into the backend ("0.1.0")."""
+    return backend.version()
+
+
+def abi_version():
+    return backend.abi_version()
+
+
+def backend_name():
+    """``"cffi"`` or ``"swig"``: the backend this process runs on."""
+    return backend.NAME
+
+
+class FullPolicy(enum.IntEnum):
+    """What a send does when the receiver's queue is full."""
+    DROP_OLDEST = 0  #: the oldest queued chunk is released (and counted as dropped)
+    REJECT = 1       #: the send fails with QueueFullError
+    WAIT = 2         #: the sender waits up to send_timeout, then QueueFullError
+
+
+class PortKind(enum.IntEnum):
+    PUBLISHER = 1
+    SUBSCRIBER = 2
+    CLIENT = 3
+    SERVER = 4
+
+
+PoolInfo = collections.namedtuple(
+    "PoolInfo", "index chunk_size chunk_count in_use high_water alloc_failures")
+PortInfo = collections.namedtuple(
+    "PortInfo", "slot kind id pid held queued queue_capacity sent received dropped stale "
+                "service process")
+
+
+# ---- helpers -------------------------------------------------------------------------
+
+def _raise(rc, context):
+    """Raise the exception for result `rc`; call right after the failing C call."""
+    detail = backend.last_error()
+    name = backend.strerror(rc)
+    message = "%s: %s" % (context, detail or name) if context else (detail or name)
+    raise error_class(rc)(message, code=rc, name=name, detail=detail)
+
+
+def _check(rc, context):
+    if rc != _OK:
+        _raise(rc, context)
+
+
+def _timeout_ns(timeout):
+    """Seconds (float) to the C convention: None -> forever (-1), <= 0 -> poll (0)."""
+    if timeout is None:
+        return -1
+    if timeout <= 0:
+        return 0
+    return max(1, int(timeout * 1e9))
+
+
+def _opt_ns(seconds):
+    return None if seconds is None else _timeout_ns(seconds)
+
+
+def _policy(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return int(FullPolicy[value.upper()])
+        except KeyError:
+            raise ValueError("full_policy %r: use one of %s"
+                             % (value, ", ".join(p.name.lower() for p in FullPolicy))) from None
+    return int(FullPolicy(value))
+
+
+def _size(size):
+    size = int(size)
+    if size <= 0:
+        raise ValueError("size must be > 0 (got %d)" % size)
+    return size
+
+
+# Chunks that were released by the garbage collector instead of by their owner,
+# per port description; the pytest plugin reports them as leaks.
+gc_releases = collections.Counter()
+_gc_lock = threading.Lock()
+
+_live_runtimes = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit():
+    for rt in list(_live_runtimes):
+        try:
+            rt.close()
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            pass
+
+
+# ---- chunks --------------------------------------------------------------------------
+
+class Chunk:
+    """A loaned or taken chunk of shared memory, owned by this object until it is
+    sent, published or released.
+
+    ``payload`` is a zero-copy ``memoryview`` on the chunk (format ``"B"``,
+    writable for loans, read-only for received chunks). It is released together
+    with the chunk: afterwards ``chunk.payload`` raises :class:`ReleasedError`
+    and a view taken from it earlier raises ``ValueError`` (both are ValueErrors).
+
+    Use it as a context manager: the chunk is released at the end of the block,
+    also when the block raises, unless it was sent first.
+    """
+
+    _writable = False
+    _what = "chunk"
+
+    def __init__(self, port, handle):
+        self._port = port
+        self._handle = handle
+        self._how = None  # how it stopped being owned: "released", "sent", ...
+        self._make_views()
+        port._chunks.add(self)
+
+    # -- views
+    def _make_views(self):
+        buf = backend.chunk_buffer(self._handle)
+        if isinstance(buf, memoryview):
+            # The backend made the view itself: derived views cannot be counted.
+            self._buf, self._base_refs = None, 0
+            view = buf
+        else:
+            # Every view derived from ours (slices, memoryview(view), exports) keeps
+            # the exporter alive: its reference count tells whether any survives.
+            self._buf = buf
+            del buf
+            self._base_refs = sys.getrefcount(self._buf)
+            view = memoryview(self._buf)
+        self._views = [view]
+        if self._writable:
+            self._payload = view
+        else:
+            self._payload = view.toreadonly()
+            self._views.append(self._payload)
+
+    def _drop_views(self):
+        """Release our views; return how many views/exports derived from them survive."""
+        outstanding = 0
+        for v in self._views:
+            try:
+                v.release()
+            except BufferError:  # something holds a buffer export of this very view
+                outstanding += 1
+        self._views = []
+        self._payload = None
+        if self._buf is not None:
+            outstanding += max(0, sys.getrefcount(self._buf) - self._base_refs)
+            self._buf = None
+        return outstanding
+
+    # -- state
+    def _alive(self, op):
+        if self._handle is None:
+            raise ReleasedError(
+                "%s of %s was %s: %s is no longer possible (payload views die with the chunk)"
+                % (self._what, self._port._describe(), self._how, op))
+        return self._handle
+
+    @property
+    def released(self):
+        """True once the chunk was sent, published or released."""
+        return self._handle is None
+
+    @property
+    def payload(self):
+        """Zero-copy memoryview of the payload; invalid after release."""
+        self._alive("touching its payload")
+        return self._payload
+
+    @property
+    def size(self):
+        """Payload bytes (what the receiver sees)."""
+        return backend.chunk_size(self._alive("reading its size"))
+
+    def __len__(self):
+        return self.size
+
+    @property
+    def sequence_id(self):
+        """Request/response: the request's sequence id. Samples: the publisher's count."""
+        return backend.chunk_sequence_id(self._alive("reading its sequence id"))
+
+    # -- ownership
+    def _finish(self, how, call, in_error=False):
+        """Give the chunk up through `call(handle) -> rc` (send, publish or release)."""
+        port = self._port
+        with port._lock:
+            handle = self._alive("sending or releasing it")
+            outstanding = self._drop_views()
+            self._handle = None
+            self._how = how
+            port._chunks.discard(self)
+            rc = call(handle)
+        if outstanding:
+            msg = ("%d view(s) or export(s) of the payload of a %s of %s outlived it "
+                   "(e.g. a slice of chunk.payload kept in a variable, or numpy.frombuffer); "
+                   "the chunk was %s all the same and those objects now alias memory that "
+                   "will be reused" % (outstanding, self._what, port._describe(), how))
+            if in_error or rc != _OK:
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            else:
+                raise PayloadExportedError(msg)
+        return rc
+
+    def release(self):
+        """Return the chunk to its pool now. Releasing twice is an error (ReleasedError)."""
+        rc = self._finish("released", backend.chunk_release)
+        _check(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
+
+    def close(self):
+        """Release the chunk if this object still owns it (idempotent)."""
+        if self._handle is not None:
+            self.release()
+
+    def __enter__(self):
+        self._alive("entering a with block")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._handle is None:
+            return False
+        rc = self._finish("released", backend.chunk_release, in_error=exc_type is not None)
+        if exc_type is None:
+            _check(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
+        return False
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle is None or self._port._handle is None or not self._port._same_process():
+            return
+        try:
+            self._finish("released", backend.chunk_release, in_error=True)
+            with _gc_lock:
+                gc_releases[self._port._describe()] += 1
+            warnings.warn("a %s of %s was released by the garbage collector; release it "
+                          "with a `with` block" % (self._what, self._port._describe()),
+                          ResourceWarning, stacklevel=2)
+        except Exception:  # never raise from a finalizer
+            pass
+
+    def __repr__(self):
+        if self._handle is None:
+            return "<shoal.%s of %s, %s>" % (type(self).__name__, self._port._describe(), self._how)
+        return "<shoal.%s of %s, %d bytes, sequence id %d>" % (
+            type(self).__name__, self._port._describe(), self.size, self.sequence_id)
+
+
+class Loan(Chunk):
+    """A chunk loaned for writing: fill ``payload``, then ``send()`` it (or leave the
+    ``with`` block to release it unsent)."""
+
+    _writable = True
+    _what = "loan"
+
+    def set_size(self, size):
+        """Shrink the size the receiver sees (never grow). Views taken earlier are released."""
+        handle = self._alive("resizing it")
+        with self._port._lock:
+            _check(backend.chunk_set_size(handle, int(size)),
+                   "resizing a loan of %s to %d bytes" % (self._port._describe(), size))
+            outstanding = self._drop_views()
+            self._make_views()
+        if outstanding:
+            raise PayloadExportedError("%d view(s) of the payload of a loan of %s outlived "
+                                       "its resize" % (outstanding, self._port._describe()))
+
+    def send(self):
+        """Send (or publish) the chunk; the library owns it afterwards.
+
+        Returns the request's sequence id for a client's request, None otherwise.
+        On failure the chunk is released too (nothing to clean up) and the error is raised.
+        """
+        return self._port._send_loan(self)
+
+    def publish(self):
+        """Alias of send() for a publisher's loan."""
+        return self.send()
+
+    def call(self, timeout=None):
+        """Client requests only: send this request and wait for the response carrying its
+        sequence id; stale responses met on the way are released. Returns a Response
+        (a context manager)."""
+        return self._port._call_loan(self, timeout)
+
+
+class Sample(Chunk):
+    """A published sample taken by a subscriber (read-only payload)."""
+    _what = "sample"
+
+
+class Response(Chunk):
+    """A response taken by a client (read-only payload)."""
+    _what = "response"
+
+
+class Request(Chunk):
+    """A request taken by a server (read-only payload)."""
+    _what = "request"
+
+    def loan_response(self, size):
+        """Loan a response of `size` bytes for this request (it carries the request's
+        sequence id and routes to its client). The request stays owned by this object."""
+        return self._port._loan_response(self, size)
+
+    def respond(self, data):
+        """Copying convenience: loan a response, copy `data` into it, send it."""
+        data = memoryview(data).cast("B")
+        with self.loan_response(max(1, len(data))) as resp:
+            if len(data):
+                resp.payload[:] = data
+            else:
+                resp.set_size(0)
+            resp.send()
+
+
+# ---- ports ---------------------------------------------------------------------------
+
+class _Port:
+    """Common part of the four port kinds: lifetime, lock, chunk tracking."""
+
+    _kind_name = "port"
+    _destroy = None  # backend function name
+
+    def __init__(self, runtime, name, handle):
+        self._rt = runtime
+        self._name = name
+        self._handle = handle
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._chunks = weakref.WeakSet()
+        self._async_ws = None
+        runtime._ports.add(self)
+
+    def _describe(self):
+        return "%s %r" % (self._kind_name, self._name)
+
+    def _same_process(self):
+        return self._pid == os.getpid()
+
+    def _h(self):
+        h = self._handle
+        if h is None:
+            raise ClosedError("%s is closed" % self._describe())
+        return h
+
+    @property
+    def name(self):
+        """Topic or service name."""
+        return self._name
+
+    @property
+    def runtime(self):
+        return self._rt
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def close(self):
+        """Release every chunk this port's objects still own, then destroy the port."""
+        with self._lock:
+            if self._handle is None:
+                return
+            if not self._same_process():  # inherited through fork: not ours to destroy
+                self._handle = None
+                return
+            for chunk in list(self._chunks):
+                if chunk._handle is not None:
+                    chunk._finish("released", backend.chunk_release, in_error=True)
+            if self._async_ws is not None:
+                self._async_ws.close()
+                self._async_ws = None
+            handle, self._handle = self._handle, None
+            getattr(backend, self._destroy)(handle)
+        self._rt._ports.discard(self)
+
+    def __enter__(self):
+        self._h()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "<shoal.%s %r%s>" % (type(self).__name__, self._name,
+                                    " closed" if self._handle is None else "")
+
+    # -- shared implementations
+    def _loan(self, fn, size, cls=Loan):
+        size = _size(size)
+        with self._lock:
+            rc, chunk = fn(self._h(), size)
+            if rc != _OK:
+                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
+            return cls(self, chunk)
+
+    def _take(self, fn, cls, timeout):
+        """Take with a timeout in seconds (None: forever), waiting in slices."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            if deadline is None:
+                step = WAIT_SLICE
+            else:
+                step = min(WAIT_SLICE, deadline - time.monotonic())
+            with self._lock:
+                rc, chunk = fn(self._h(), _timeout_ns(step))
+                if rc == _OK:
+                    return cls(self, chunk)
+                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
+                    _raise(rc, "%s: take (timeout %s)" % (
+                        self._describe(), "none" if timeout is None else "%gs" % timeout))
+
+    async def _take_async(self, timeout, attach):
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(0.0, timeout)
+        ws = self._async_waitset(attach)
+        fd = ws.fileno()
+        while True:
+            try:
+                return self.take(timeout=0)
+            except Timeout:
+                if deadline is not None and loop.time() >= deadline:
+                    raise
+            ready = loop.create_future()
+
+            def on_readable():
+                if not ready.done():
+                    ready.set_result(None)
+
+            loop.add_reader(fd, on_readable)
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - loop.time())
+                await asyncio.wait_for(ready, remaining)
+            except asyncio.TimeoutError:
+                pass  # one last poll above decides
+            finally:
+                loop.remove_reader(fd)
+            ws._drain()
+
+    def _async_waitset(self, attach):
+        with self._lock:
+            if self._async_ws is None:
+                ws = WaitSet(self._rt)
+                try:
+                    ws.attach(self)
+                except BaseException:
+                    ws.close()
+                    raise
+                self._async_ws = ws
+            return self._async_ws
+
+
+class Publisher(_Port):
+    """Publishes samples on a topic. ``loan(size)`` for zero-copy, ``publish(data)`` to copy."""
+
+    _kind_name = "publisher"
+    _destroy = "publisher_destroy"
+
+    def loan(self, size):
+        """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``)."""
+        return self._loan(backend.publisher_loan, size)
+
+    def _send_loan(self, loan):
+        rc = loan._finish("sent", lambda h: backend.publisher_publish(self._h(), h))
+        _check(rc, "%s: publish" % self._describe())
+
+    def publish(self, data):
+        """Copying convenience: loan len(data) bytes, copy `data`, publish."""
+        data = memoryview(data).cast("B")
+        with self.loan(max(1, len(data))) as loan:
+            if len(data):
+                loan.payload[:] = data
+            else:
+                loan.set_size(0)
+            loan.send()
+
+    @property
+    def subscriber_count(self):
+        """Subscribers currently matched."""
+        with self._lock:
+            return backend.publisher_subscriber_count(self._h())
+
+
+class Subscriber(_Port):
+    """Receives the samples of a topic."""
+
+    _kind_name = "subscriber"
+    _destroy = "subscriber_destroy"
+
+    def take(self, timeout=None):
+        """Take the oldest sample, waiting up to `timeout` seconds (None: no bound,
+        0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
+        return self._take(backend.subscriber_take, Sample, timeout)
+
+    async def take_async(self, timeout=None):
+        """asyncio: await the next sample (uses the waitset file descriptor)."""
+        return await self._take_async(timeout, "subscriber")
+
+
+class Client(_Port):
+    """Sends requests to the servers of a service and receives their responses."""
+
+    _kind_name = "client"
+    _destroy = "client_destroy"
+
+    def loan(self, size):
+        """Loan a request of `size` bytes; ``send()`` returns its sequence id."""
+        return self._loan(backend.client_loan, size)
+
+    def _send_loan(self, loan):
+        seq = [None]
+
+        def send(h):
+            rc, seq[0] = backend.client_send(self._h(), h)
+            return rc
+
+        rc = loan._finish("sent", send)
+        _check(rc, "%s: send" % self._describe())
+        return seq[0]
+
+    def take(self, timeout=None):
+        """Take the oldest response (see Subscriber.take)."""
+        return self._take(backend.client_take, Response, timeout)
+
+    async def take_async(self, timeout=None):
+        return await self._take_async(timeout, "client")
+
+    def _call_loan(self, loan, timeout):
+        out = [None]
+
+        def call(h):
+            rc, out[0] = backend.client_call(self._h(), h, _timeout_ns(timeout))
+            return rc
+
+        with self._lock:
+            rc = loan._finish("sent", call)
+            if rc != _OK:
+                _raise(rc, "%s: call (timeout %s)" % (
+                    self._describe(), "none" if timeout is None else "%gs" % timeout))
+            return Response(self, out[0])
+
+    def call(self, data, timeout=None):
+        """Copying convenience: send `data` as a request, wait up to `timeout` seconds
+        for its response and return the response's bytes. Responses to older requests
+        met on the way are released (and counted as stale)."""
+        data = memoryview(data).cast("B")
+        with self.loan(max(1, len(data))) as req:
+            if len(data):
+                req.payload[:] = data
+            else:
+                req.set_size(0)
+            with req.call(timeout) as resp:
+                return bytes(resp.payload)
+
+    @property
+    def server_count(self):
+        """Servers currently offering the service."""
+        with self._lock:
+            return backend.client_server_count(self._h())
+
+
+class Server(_Port):
+    """Takes the requests of a service and answers them."""
+
+    _kind_name = "server"
+    _destroy = "server_destroy"
+
+    def take(self, timeout=None):
+        """Take the oldest request (see Subscriber.take); answer with
+        ``request.loan_response(size)`` or ``request.respond(data)``."""
+        return self._take(backend.server_take, Request, timeout)
+
+    async def take_async(self, timeout=None):
+        return await self._take_async(timeout, "server")
+
+    def _loan_response(self, request, size):
+        size = _size(size)
+        with self._lock:
+            rc, chunk = backend.server_loan_response(
+                self._h(), request._alive("answering it"), size)
+            if rc != _OK:
+                _raise(rc, "%s: loan of a %d-byte response" % (self._describe(), size))
+            return Loan(self, chunk)
+
+    def _send_loan(self, loan):
+        rc = loan._finish("sent", lambda h: backend.server_send(self._h(), h))
+        _check(rc, "%s: send response" % self._describe())
+
+
+# ---- waitset -------------------------------------------------------------------------
+
+class WaitSet:
+    """Waits on several receiving ports (subscribers, servers, clients) at once.
+
+    ``attach(port)``; ``wait(timeout)`` returns the ports that have data;
+    ``fileno()`` is a descriptor that polls readable while any attached port has
+    data (for select/epoll/asyncio).
+    """
+
+    def __init__(self, runtime):
+        self._rt = runtime
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        rc, ws = backend.waitset_create(runtime._h())
+        _check(rc, "creating a waitset")
+        self._handle = ws
+        self._ports = {}
+        self._next_tag = 1
+        runtime._waitsets.add(self)
+
+    def _h(self):
+        if self._handle is None:
+            raise ClosedError("waitset is closed")
+        return self._handle
+
+    def attach(self, port):
+        """Attach a Subscriber, Server or Client; returns its tag."""
+        fn = {Subscriber: backend.waitset_attach_subscriber, Server: backend.waitset_attach_server,
+              Client: backend.waitset_attach_client}.get(type(port))
+        if fn is None:
+            raise TypeError("only subscribers, servers and clients can be attached, not %r" % port)
+        with self._lock:
+            tag = self._next_tag
+            with port._lock:
+                _check(fn(self._h(), port._h(), tag), "attaching %s to a waitset" % port._describe())
+            self._next_tag += 1
+            self._ports[tag] = port
+            return tag
+
+    def detach(self, port):
+        with self._lock:
+            for tag, p in list(self._ports.items()):
+                if p is port:
+                    _check(backend.waitset_detach(self._h(), tag),
+                           "detaching %s from a waitset" % port._describe())
+                    del self._ports[tag]
+                    return
+        raise ValueError("%s is not attached to this waitset" % port._describe())
+
+    def wait(self, timeout=None):
+        """Wait up to `timeout` seconds (None: no bound) until an attached port has data;
+        return the list of ready ports. Raises shoal.Timeout."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+            with self._lock:
+                rc, tags = backend.waitset_wait(self._h(), max(1, len(self._ports)),
+                                                _timeout_ns(step))
+                if rc == _OK:
+                    return [self._ports[t] for t in tags if t in self._ports]
+                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
+                    _raise(rc, "waitset: wait")
+
+    def _drain(self):
+        with self._lock:
+            if self._handle is not None:
+                backend.waitset_wait(self._handle, max(1, len(self._ports)), 0)
+
+    def fileno(self):
+        """Descriptor that polls readable while an attached port has data (owned here)."""
+        with self._lock:
+            rc, fd = backend.waitset_fd(self._h())
+            _check(rc, "waitset: fd")
+            return fd
+
+    def close(self):
+        with self._lock:
+            if self._handle is None:
+                return
+            handle, self._handle = self._handle, None
+            self._ports.clear()
+            if self._pid == os.getpid():
+                backend.waitset_destroy(handle)
+        self._rt._waitsets.discard(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+
+# ---- runtime -------------------------------------------------------------------------
+
+def _default_name():
+    base = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "") or "python"
+    base = "".join(c if c.isprintable() and not c.isspace() else "_" for c in base)
+    return (base or "python")[:63]
+
+
+class Runtime:
+    """This process's registration with the daemon of a domain.
+
+    ``Runtime(name, domain=None, runtime_dir=None, connect_timeout=5.0)``: domain and
+    runtime_dir default to $SHOAL_DOMAIN / $SHOAL_RUNTIME_DIR and then to the C
+    library's defaults; connect_timeout (seconds) is how long to retry while the
+    daemon starts. Closing the runtime closes its ports and releases their chunks.
+    """
+
+    def __init__(self, name=None, domain=None, runtime_dir=None, connect_timeout=5.0):
+        self._handle = None
+        self._pid = os.getpid()
+        self._ports = weakref.WeakSet()
+        self._waitsets = weakref.WeakSet()
+        self._lock = threading.RLock()
+        self._name = name or _default_name()
+        rc, rt = backend.runtime_create(self._name, domain, runtime_dir,
+                                        _opt_ns(connect_timeout))
+        if rc != _OK:
+            _raise(rc, "connecting %r to domain %r" % (
+                self._name, domain or os.environ.get("SHOAL_DOMAIN") or "default"))
+        self._handle = rt
+        self._runtime_dir = runtime_dir
+        _live_runtimes.add(self)
+
+    def _h(self):
+        if self._handle is None:
+            raise ClosedError("runtime %r is closed" % self._name)
+        return self._handle
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def domain(self):
+        return backend.runtime_domain(self._h())
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    # -- ports
+    def publisher(self, topic, history=None, full_policy=None, send_timeout=None):
+        """Create a Publisher. history: samples kept for late subscribers; full_policy:
+        FullPolicy or "drop_oldest"/"reject"/"wait"; send_timeout: seconds for WAIT."""
+        rc, h = backend.publisher_create(self._h(), topic, history, _policy(full_policy),
+                                         _opt_ns(send_timeout))
+        _check(rc, "creating publisher %r" % topic)
+        return Publisher(self, topic, h)
+
+    def subscriber(self, topic, queue_capacity=None, history=None):
+        """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
+        rc, h = backend.subscriber_create(self._h(), topic, queue_capacity, history)
+        _check(rc, "creating subscriber %r" % topic)
+        return Subscriber(self, topic, h)
+
+    def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
+        """Create a Client; full_policy applies to the server's request queue."""
+        rc, h = backend.client_create(self._h(), service, queue_capacity, _policy(full_policy),
+                                      _opt_ns(send_timeout))
+        _check(rc, "creating client %r" % service)
+        return Client(self, service, h)
+
+    def server(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
+        """Create a Server; full_policy applies to the client's response queue."""
+        rc, h = backend.server_create(self._h(), service, queue_capacity, _policy(full_policy),
+                                      _opt_ns(send_timeout))
+        _check(rc, "creating server %r" % service)
+        return Server(self, service, h)
+
+    def waitset(self):
+        return WaitSet(self)
+
+    # -- introspection
+    def pools(self):
+        """PoolInfo for every pool of the domain."""
+        h = self._h()
+        out = []
+        for i in range(backend.pool_count(h)):
+            rc, info = backend.pool_info(h, i)
+            _check(rc, "pool info #%d" % i)
+            out.append(PoolInfo(i, *info))
+        return out
+
+    def ports(self, pid=None, kind=None):
+        """PortInfo for every live port of the domain (optionally of one pid / kind)."""
+        h = self._h()
+        out = []
+        for slot in range(backend.port_slots(h)):
+            rc, info = backend.port_info(h, slot)
+            if rc == _ERR_NOT_FOUND:
+                continue
+            _check(rc, "port info #%d" % slot)
+            p = PortInfo(slot, PortKind(info[0]), *info[1:])
+            if (pid is None or p.pid == pid) and (kind is None or p.kind == kind):
+                out.append(p)
+        return out
+
+    # -- lifetime
+    def close(self):
+        """Close every port and waitset of this runtime, then unregister."""
+        with self._lock:
+            if self._handle is None:
+                return
+            if self._pid != os.getpid():  # inherited through fork
+                self._handle = None
+                return
+            for ws in list(self._waitsets):
+                ws.close()
+            for port in list(self._ports):
+                port.close()
+            handle, self._handle = self._handle, None
+            backend.runtime_destroy(handle)
+        _live_runtimes.discard(self)
+
+    def __enter__(self):
+        self._h()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "<shoal.Runtime %r%s>" % (self._name, " closed" if self._handle is None else "")

@@ -1,0 +1,303 @@
+"""The cffi backend: a thin, 1:1 layer over the C ABI (see BACKEND.md).
+
+Every function here is a direct call of one ``shoal_*`` function; nothing is
+retried, cached or translated into exceptions. Results come back as plain
+integers (``shoal_result_t``), handles as opaque cffi pointers. The Pythonic
+layer (``shoal._api``) is written against this module's interface only.
+
+cffi in API mode releases the GIL around every C call, so blocking calls (take,
+call, waitset_wait, runtime_create with a connect timeout) let other Python
+threads run.
+"""
+
+from ._shoal_cffi import ffi, lib
+
+NAME = "cffi"
+
+_NULL = ffi.NULL
+
+
+def _text(ptr):
+    return "" if ptr == _NULL else ffi.string(ptr).decode("utf-8", "replace")
+
+
+def _cstr(s):
+    return _NULL if s is None else s.encode("utf-8")
+
+
+# ---- library ---------------------------------------------------------------
+
+def version():
+    return _text(lib.shoal_version())
+
+
+def abi_version():
+    return int(lib.shoal_abi_version())
+
+
+def strerror(rc):
+    return _text(lib.shoal_strerror(rc))
+
+
+def last_error():
+    return _text(lib.shoal_last_error_message())
+
+
+# ---- runtime -----------------------------------------------------------------
+
+def runtime_create(name, domain=None, runtime_dir=None, connect_timeout_ns=None):
+    opts = ffi.new("shoal_runtime_options_t *")
+    lib.shoal_runtime_options_init(opts)
+    # cffi cannot store bytes in a char* field: own the strings until the call returns.
+    c_domain = _NULL if domain is None else ffi.new("char[]", domain.encode("utf-8"))
+    c_dir = _NULL if runtime_dir is None else ffi.new("char[]", runtime_dir.encode("utf-8"))
+    opts.domain = c_domain
+    opts.runtime_dir = c_dir
+    if connect_timeout_ns is not None:
+        opts.connect_timeout_ns = connect_timeout_ns
+    out = ffi.new("shoal_runtime_t **")
+    rc = lib.shoal_runtime_create(out, _cstr(name), opts)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def runtime_destroy(rt):
+    lib.shoal_runtime_destroy(rt)
+
+
+def runtime_domain(rt):
+    return _text(lib.shoal_runtime_domain(rt))
+
+
+def pool_count(rt):
+    return int(lib.shoal_runtime_pool_count(rt))
+
+
+def pool_info(rt, index):
+    info = ffi.new("shoal_pool_info_t *")
+    rc = lib.shoal_runtime_pool_info(rt, index, info)
+    if rc != 0:
+        return rc, None
+    return rc, (info.chunk_size, info.chunk_count, info.in_use, info.high_water,
+                info.alloc_failures)
+
+
+def port_slots(rt):
+    return int(lib.shoal_runtime_port_slots(rt))
+
+
+def port_info(rt, slot):
+    info = ffi.new("shoal_port_info_t *")
+    rc = lib.shoal_runtime_port_info(rt, slot, info)
+    if rc != 0:
+        return rc, None
+    return rc, (int(info.kind), info.id, info.pid, info.held, info.queued,
+                info.queue_capacity, info.sent, info.received, info.dropped, info.stale,
+                _text(info.service), _text(info.process))
+
+
+# ---- publish / subscribe -------------------------------------------------------
+
+def publisher_create(rt, topic, history=None, full_policy=None, send_timeout_ns=None):
+    opts = ffi.new("shoal_publisher_options_t *")
+    lib.shoal_publisher_options_init(opts)
+    if history is not None:
+        opts.history = history
+    if full_policy is not None:
+        opts.full_policy = full_policy
+    if send_timeout_ns is not None:
+        opts.send_timeout_ns = send_timeout_ns
+    out = ffi.new("shoal_publisher_t **")
+    rc = lib.shoal_publisher_create(out, rt, _cstr(topic), opts)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def publisher_destroy(pub):
+    lib.shoal_publisher_destroy(pub)
+
+
+def publisher_loan(pub, size):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_publisher_loan(pub, size, out)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def publisher_publish(pub, chunk):
+    return lib.shoal_publisher_publish(pub, chunk)
+
+
+def publisher_subscriber_count(pub):
+    return int(lib.shoal_publisher_subscriber_count(pub))
+
+
+def subscriber_create(rt, topic, queue_capacity=None, history=None):
+    opts = ffi.new("shoal_subscriber_options_t *")
+    lib.shoal_subscriber_options_init(opts)
+    if queue_capacity is not None:
+        opts.queue_capacity = queue_capacity
+    if history is not None:
+        opts.history = history
+    out = ffi.new("shoal_subscriber_t **")
+    rc = lib.shoal_subscriber_create(out, rt, _cstr(topic), opts)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def subscriber_destroy(sub):
+    lib.shoal_subscriber_destroy(sub)
+
+
+def subscriber_take(sub, timeout_ns):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_subscriber_take(sub, out, timeout_ns)
+    return rc, (out[0] if rc == 0 else None)
+
+
+# ---- request / response ----------------------------------------------------------
+
+def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
+    opts = ffi.new("shoal_client_options_t *")
+    lib.shoal_client_options_init(opts)
+    if queue_capacity is not None:
+        opts.queue_capacity = queue_capacity
+    if full_policy is not None:
+        opts.full_policy = full_policy
+    if send_timeout_ns is not None:
+        opts.send_timeout_ns = send_timeout_ns
+    out = ffi.new("shoal_client_t **")
+    rc = lib.shoal_client_create(out, rt, _cstr(service), opts)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def client_destroy(client):
+    lib.shoal_client_destroy(client)
+
+
+def client_loan(client, size):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_client_loan(client, size, out)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def client_send(client, chunk):
+    seq = ffi.new("uint64_t *")
+    rc = lib.shoal_client_send(client, chunk, seq)
+    return rc, (int(seq[0]) if rc == 0 else None)
+
+
+def client_take(client, timeout_ns):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_client_take(client, out, timeout_ns)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def client_call(client, request, timeout_ns):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_client_call(client, request, out, timeout_ns)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def client_server_count(client):
+    return int(lib.shoal_client_server_count(client))
+
+
+def server_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
+    opts = ffi.new("shoal_server_options_t *")
+    lib.shoal_server_options_init(opts)
+    if queue_capacity is not None:
+        opts.queue_capacity = queue_capacity
+    if full_policy is not None:
+        opts.full_policy = full_policy
+    if send_timeout_ns is not None:
+        opts.send_timeout_ns = send_timeout_ns
+    out = ffi.new("shoal_server_t **")
+    rc = lib.shoal_server_create(out, rt, _cstr(service), opts)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def server_destroy(server):
+    lib.shoal_server_destroy(server)
+
+
+def server_take(server, timeout_ns):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_server_take(server, out, timeout_ns)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def server_loan_response(server, request, size):
+    out = ffi.new("shoal_chunk_t **")
+    rc = lib.shoal_server_loan_response(server, request, size, out)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def server_send(server, chunk):
+    return lib.shoal_server_send(server, chunk)
+
+
+# ---- chunks ----------------------------------------------------------------------
+
+def chunk_buffer(chunk):
+    """A writable buffer aliasing the payload, exactly chunk_size() bytes long."""
+    size = lib.shoal_chunk_size(chunk)
+    ptr = lib.shoal_chunk_payload(chunk)
+    if ptr == _NULL:
+        return b""
+    return ffi.buffer(ffi.cast("char *", ptr), size)
+
+
+def chunk_size(chunk):
+    return int(lib.shoal_chunk_size(chunk))
+
+
+def chunk_set_size(chunk, size):
+    return lib.shoal_chunk_set_size(chunk, size)
+
+
+def chunk_sequence_id(chunk):
+    return int(lib.shoal_chunk_sequence_id(chunk))
+
+
+def chunk_release(chunk):
+    return lib.shoal_chunk_release(chunk)
+
+
+# ---- waitset -----------------------------------------------------------------------
+
+def waitset_create(rt):
+    out = ffi.new("shoal_waitset_t **")
+    rc = lib.shoal_waitset_create(out, rt)
+    return rc, (out[0] if rc == 0 else None)
+
+
+def waitset_destroy(ws):
+    lib.shoal_waitset_destroy(ws)
+
+
+def waitset_attach_subscriber(ws, sub, tag):
+    return lib.shoal_waitset_attach_subscriber(ws, sub, tag)
+
+
+def waitset_attach_server(ws, server, tag):
+    return lib.shoal_waitset_attach_server(ws, server, tag)
+
+
+def waitset_attach_client(ws, client, tag):
+    return lib.shoal_waitset_attach_client(ws, client, tag)
+
+
+def waitset_detach(ws, tag):
+    return lib.shoal_waitset_detach(ws, tag)
+
+
+def waitset_wait(ws, capacity, timeout_ns):
+    tags = ffi.new("uint64_t[]", max(1, capacity))
+    count = ffi.new("size_t *")
+    rc = lib.shoal_waitset_wait(ws, tags, capacity, count, timeout_ns)
+    if rc != 0:
+        return rc, []
+    return rc, [int(tags[i]) for i in range(count[0])]
+
+
+def waitset_fd(ws):
+    fd = ffi.new("int *")
+    rc = lib.shoal_waitset_fd(ws, fd)
+    return rc, (int(fd[0]) if rc == 0 else None)

@@ -1,0 +1,75 @@
+"""cffi (API mode) build script for shoal's Python extension.
+
+Used by setup.py through ``cffi_modules=["python/shoal/_build_cffi.py:ffibuilder"]``.
+
+The declarations given to cffi are not retyped: they are produced by running the
+C preprocessor over ``capi/include/shoal.h`` (with its ``#include`` lines of the
+standard headers removed, since cffi already knows ``size_t``, ``uint32_t``, ...).
+
+The extension compiles the library sources themselves (``capi/src/core/*.c`` and
+``capi/src/runtime/*.c``), so the installed package needs no separate
+``libshoal.so`` at run time.
+"""
+
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sysconfig
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
+CAPI = os.path.join(ROOT, "capi")
+HEADER = os.path.join(CAPI, "include", "shoal.h")
+
+
+def _compiler():
+    """The C compiler to use: $CC, else the one Python was built with, else cc."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(cc)
+
+
+def header_cdef(header=HEADER):
+    """Return shoal.h, preprocessed into a form cffi's cdef() parses."""
+    with open(header, encoding="utf-8") as f:
+        text = f.read()
+    # cffi knows the standard integer types; the system headers would only
+    # bring declarations it cannot parse.
+    text = re.sub(r"^\s*#\s*include\s*<[^>]*>\s*$", "", text, flags=re.M)
+    cmd = _compiler() + ["-E", "-P", "-DSHOAL_API=", "-x", "c", "-"]
+    out = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError("preprocessing %s failed (%s):\n%s" % (header, " ".join(cmd), out.stderr))
+    return out.stdout
+
+
+def library_sources():
+    """The C sources compiled into the extension (sorted, relative to the repo root)."""
+    srcs = []
+    for sub in ("core", "runtime"):
+        srcs += sorted(glob.glob(os.path.join(CAPI, "src", sub, "*.c")))
+    return [os.path.relpath(s, ROOT) for s in srcs]
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(header_cdef())
+ffibuilder.set_source(
+    "shoal._shoal_cffi",
+    '#include "shoal.h"\n',
+    sources=library_sources(),
+    include_dirs=[os.path.relpath(os.path.join(CAPI, "include"), ROOT),
+                  os.path.relpath(os.path.join(CAPI, "src"), ROOT)],
+    # pyconfig.h defines _GNU_SOURCE as 1; use the same value to avoid a redefinition.
+    define_macros=[("_GNU_SOURCE", "1"), ("SHOAL_BUILDING_LIBRARY", None)],
+    extra_compile_args=["-std=c11", "-fvisibility=hidden", "-pthread"],
+    extra_link_args=["-pthread"],
+    libraries=["pthread"],
+)
+
+if __name__ == "__main__":
+    # Build in place for development: python python/shoal/_build_cffi.py
+    os.chdir(ROOT)
+    ffibuilder.compile(tmpdir=os.path.join(ROOT, "build", "python-cffi"), verbose=True)
