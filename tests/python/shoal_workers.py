@@ -1,0 +1,90 @@
+"""Code run in other processes by the tests (multiprocessing, spawn start method).
+
+Every worker connects with shoal.Runtime() to the domain named in its arguments.
+"""
+
+import os
+import threading
+
+import shoal
+
+# Payload markers of the seed scenario: first byte 1 asks the server to answer late.
+SLOW = 1
+
+
+def answer_byte(b):
+    return (b * 7 + 3) % 256
+
+
+def serve_threads(domain, runtime_dir, service, nthreads, ready, stop, slow_delay):
+    """nthreads server threads, each with its own Server port, answering until `stop`.
+
+    A request is a payload of any size; the response has the same size, its first byte
+    derived from the request's first byte and its last byte from the request's last
+    byte. Only the first and last bytes are touched, so 1 GB chunks cost two pages.
+    Requests whose first byte is SLOW are answered after `slow_delay` seconds.
+    """
+    with shoal.Runtime("servers-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir) as rt:
+        servers = [rt.server(service) for _ in range(nthreads)]
+        errors = []
+
+        def loop(server):
+            try:
+                while not stop.is_set():
+                    try:
+                        request = server.take(timeout=0.1)
+                    except shoal.Timeout:
+                        continue
+                    with request:
+                        first, last = request.payload[0], request.payload[-1]
+                        if first == SLOW:
+                            stop.wait(slow_delay)
+                        try:
+                            with request.loan_response(request.size) as resp:
+                                resp.payload[0] = answer_byte(first)
+                                resp.payload[-1] = answer_byte(last)
+                                resp.send()
+                        except shoal.ClientGoneError:
+                            pass
+            except BaseException as e:  # reported to the parent through the exit code
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=loop, args=(s,)) for s in servers]
+        for t in threads:
+            t.start()
+        ready.set()
+        for t in threads:
+            t.join()
+        if errors:
+            raise SystemExit("server errors: %s" % errors)
+
+
+def echo_server(domain, runtime_dir, service, count, ready):
+    """Answer `count` requests with their payload reversed, then exit."""
+    with shoal.Runtime("echo-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir) as rt:
+        with rt.server(service) as server:
+            ready.set()
+            for _ in range(count):
+                with server.take(timeout=10) as request:
+                    request.respond(bytes(request.payload)[::-1])
+
+
+def subscriber_sums(domain, runtime_dir, topic, count, ready, results):
+    """Take `count` samples and put (sequence_id, len, sum of bytes) of each in results."""
+    with shoal.Runtime("sub-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir) as rt:
+        with rt.subscriber(topic) as sub:
+            ready.set()
+            for _ in range(count):
+                with sub.take(timeout=10) as sample:
+                    results.put((sample.sequence_id, len(sample.payload), sum(sample.payload)))
+
+
+def hold_and_wait(domain, runtime_dir, topic, subscribed, taken):
+    """Take one sample and keep it until killed (crash-cleanup test)."""
+    rt = shoal.Runtime("holder-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir)
+    sub = rt.subscriber(topic)
+    subscribed.set()
+    sample = sub.take(timeout=10)
+    assert sample.size > 0
+    taken.set()
+    threading.Event().wait(60)
