@@ -1,0 +1,9 @@
+//! Lets this crate's own tests and examples find libshoal.so without
+//! LD_LIBRARY_PATH (an rpath to the directory shoal-sys linked against). Not
+//! propagated to crates that depend on `shoal`.
+fn main() {
+    if let Ok(dir) = std::env::var("DEP_SHOAL_LIB_DIR") {
+        println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{dir}");
+        println!("cargo:rustc-link-arg-examples=-Wl,-rpath,{dir}");
+    }
+}
