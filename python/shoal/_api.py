@@ -717,9 +717,21 @@ class WaitSet:
                     _raise(rc, "waitset: wait")
 
     def _drain(self):
+        """Reset the readiness of fileno() after it polled readable.
+
+        The C library signals the descriptor (an eventfd) but does not reset it when
+        the data is taken; read it (non-blocking) so that an event loop does not spin.
+        While data is still queued the library signals it again.
+        """
         with self._lock:
-            if self._handle is not None:
-                backend.waitset_wait(self._handle, max(1, len(self._ports)), 0)
+            if self._handle is None:
+                return
+            rc, fd = backend.waitset_fd(self._handle)
+            if rc == _OK:
+                try:
+                    os.read(fd, 8)
+                except (BlockingIOError, InterruptedError):
+                    pass
 
     def fileno(self):
         """Descriptor that polls readable while an attached port has data (owned here)."""

@@ -8,8 +8,9 @@ import threading
 
 import shoal
 
-# Payload markers of the seed scenario: first byte 1 asks the server to answer late.
-SLOW = 1
+# Payload markers of the seed scenario (first byte of a request): the server answers
+# SLOW requests after `slow_delay` seconds and MEDIUM ones after twice that.
+NORMAL, SLOW, MEDIUM = 0, 1, 2
 
 
 def answer_byte(b):
@@ -22,7 +23,7 @@ def serve_threads(domain, runtime_dir, service, nthreads, ready, stop, slow_dela
     A request is a payload of any size; the response has the same size, its first byte
     derived from the request's first byte and its last byte from the request's last
     byte. Only the first and last bytes are touched, so 1 GB chunks cost two pages.
-    Requests whose first byte is SLOW are answered after `slow_delay` seconds.
+    Requests marked SLOW / MEDIUM are answered after 1x / 2x `slow_delay` seconds.
     """
     with shoal.Runtime("servers-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir) as rt:
         servers = [rt.server(service) for _ in range(nthreads)]
@@ -37,8 +38,8 @@ def serve_threads(domain, runtime_dir, service, nthreads, ready, stop, slow_dela
                         continue
                     with request:
                         first, last = request.payload[0], request.payload[-1]
-                        if first == SLOW:
-                            stop.wait(slow_delay)
+                        if first in (SLOW, MEDIUM):
+                            stop.wait(slow_delay * first)
                         try:
                             with request.loan_response(request.size) as resp:
                                 resp.payload[0] = answer_byte(first)
