@@ -21,7 +21,7 @@ from .errors import __all__ as _errors_all
 from ._api import (Chunk, Client, FullPolicy, Loan, PoolInfo, PortInfo, PortKind, Publisher,
                    Request, Response, Runtime, Sample, Server, Subscriber, WaitSet,
                    abi_version, backend_name, version)
-from .daemon import Daemon, find_shoald
+from ._daemon import Daemon, find_shoald
 
 __version__ = "0.1.0"
 

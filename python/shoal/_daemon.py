@@ -4,7 +4,7 @@
 a config file (format of docs/internal-spec.md), starts the real shoald with
 ``--ready-fd``, waits for "ready", and stops it with SIGTERM when closed.
 
-``python -m shoal.daemon ARGS`` and the ``shoald`` console script run the shoald
+``python -m shoal.daemon ARGS`` and the ``shoald`` console script (shoal.daemon:main) run the shoald
 binary bundled in the package with ARGS (``--help`` lists them).
 """
 
@@ -268,5 +268,3 @@ def main(argv=None):
     return 127  # not reached
 
 
-if __name__ == "__main__":
-    sys.exit(main())
