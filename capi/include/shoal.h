@@ -325,9 +325,10 @@ SHOAL_API shoal_result_t shoal_waitset_detach(shoal_waitset_t *ws, uint64_t tag)
 SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *ready_tags,
                                             size_t capacity, size_t *ready_count,
                                             int64_t timeout_ns);
-/* A file descriptor that polls readable while any attached port has data
- * (for epoll, select, asyncio). Owned by the waitset; do not close it. Call
- * shoal_waitset_wait() (or take) to find out which. */
+/* A file descriptor for epoll, select and asyncio: it becomes readable when
+ * data arrives at an attached port. Call shoal_waitset_wait() with timeout 0
+ * to learn which ports; a wait that finds nothing makes the fd quiet again.
+ * Owned by the waitset; do not close or read it. */
 SHOAL_API shoal_result_t shoal_waitset_fd(shoal_waitset_t *ws, int *fd);
 
 #ifdef __cplusplus

@@ -20,9 +20,12 @@ bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value) {
     uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1); /* bounded even if corrupt */
     uint64_t pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
     for (;;) {
-        /* the logical capacity may be below the cell count */
-        uint64_t deq = atomic_load_explicit(&p->deq_pos, memory_order_acquire);
-        if (pos - deq >= p->queue_capacity && pos >= deq) return false;
+        /* the logical capacity may be below the cell count; only then do we
+         * read the consumer's position (a cache line it writes) */
+        if (p->queue_capacity <= mask) {
+            uint64_t deq = atomic_load_explicit(&p->deq_pos, memory_order_acquire);
+            if (pos - deq >= p->queue_capacity && pos >= deq) return false;
+        }
         shm_queue_cell_t *c = &cells[pos & mask];
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         int64_t dif = (int64_t)(seq - pos);

@@ -88,6 +88,11 @@ static void held_remove(shoal_chunk_t *c) {
     c->state = CHUNK_IDLE;
 }
 
+static void release_held(shoal_chunk_t *c);
+
+/* Sends and publishes consume their chunk even when they fail. */
+static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c);
+
 static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
     if (!c) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "chunk is NULL");
     if (c->state == CHUNK_IDLE)
@@ -104,6 +109,12 @@ static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, 
                                state == CHUNK_LOANED ? "chunk is a taken one; only loans can be sent"
                                                      : "chunk is a loan, not a taken chunk");
     return SHOAL_OK;
+}
+
+static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
+    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    if (rc != SHOAL_OK && c && c->state != CHUNK_IDLE) release_held(c);
+    return rc;
 }
 
 static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_chunk_t **out) {
@@ -242,8 +253,10 @@ static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
                            shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns);
 }
 
-/* Takes one chunk reference into the held table. */
-static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns) {
+/* Takes one chunk reference into the held table. A tombstone (a request
+ * lost with its server) ends the take with SERVER_GONE and its id. */
+static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns,
+                              uint64_t *lost_seq) {
     if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
@@ -255,6 +268,7 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
         if (rc == SHOAL_ERR_TIMEOUT) return timeout_error(b, timeout_ns);
         if (rc != SHOAL_OK) return rc;
         if (ref & SHM_REF_TOMBSTONE) {
+            if (lost_seq) *lost_seq = ref & ~SHM_REF_TOMBSTONE;
             return shoal_error_set(SHOAL_ERR_SERVER_GONE,
                                    "request %llu on service '%s' was lost: its server exited "
                                    "before answering",
@@ -265,6 +279,10 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
         atomic_fetch_add_explicit(&b->p->received, 1, memory_order_relaxed);
         return held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
     }
+}
+
+static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns) {
+    return take_ex(b, out, timeout_ns, NULL);
 }
 
 /* ---- publish / subscribe --------------------------------------------------- */
@@ -394,7 +412,7 @@ static void history_add(port_base_t *b, uint32_t ci) {
 SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
     if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
     port_base_t *b = &pub->b;
-    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    shoal_result_t rc = check_send(b, c);
     if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
@@ -511,7 +529,7 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
 SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
                                            uint64_t *sequence_id) {
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    shoal_result_t rc = check_chunk(&client->b, c, CHUNK_LOANED);
+    shoal_result_t rc = check_send(&client->b, c);
     if (rc != SHOAL_OK) return rc;
     return send_request(&client->b, c, sequence_id);
 }
@@ -531,7 +549,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "response is NULL");
     }
     *response = NULL;
-    shoal_result_t rc = check_chunk(b, request, CHUNK_LOANED);
+    shoal_result_t rc = check_send(b, request);
     if (rc != SHOAL_OK) return rc;
     uint64_t seq;
     rc = send_request(b, request, &seq);
@@ -539,13 +557,10 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
         shoal_chunk_t *c;
-        rc = take(b, &c, shoal_remaining(deadline));
+        uint64_t lost = 0;
+        rc = take_ex(b, &c, shoal_remaining(deadline), &lost);
         if (rc == SHOAL_ERR_SERVER_GONE) {
-            /* only our own lost request ends the call */
-            const char *msg = shoal_last_error_message();
-            char want[32];
-            snprintf(want, sizeof want, "request %llu ", (unsigned long long)seq);
-            if (strstr(msg, want)) return rc;
+            if (lost == seq) return rc; /* only our own lost request ends the call */
             continue;
         }
         if (rc == SHOAL_ERR_TIMEOUT)
@@ -602,7 +617,7 @@ SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
 SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
     if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
     port_base_t *b = &server->b;
-    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    shoal_result_t rc = check_send(b, c);
     if (rc != SHOAL_OK) return rc;
     if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
         release_held(c);

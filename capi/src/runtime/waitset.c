@@ -197,6 +197,12 @@ SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags,
             if (count) *count = n < cap ? n : cap;
             return SHOAL_OK;
         }
+        if (ws->efd >= 0) {
+            /* nothing ready: the event-loop fd goes quiet until new data */
+            uint64_t v;
+            ssize_t r = read(ws->efd, &v, sizeof v);
+            (void)r;
+        }
         int64_t left = shoal_remaining(deadline);
         if (left == 0) {
             atomic_fetch_sub(&ws->w->waiters, 1);
