@@ -180,6 +180,35 @@ SHOAL_API uint32_t shoal_runtime_port_slots(const shoal_runtime_t *rt);
 SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint32_t slot,
                                                  shoal_port_info_t *out);
 
+/* The daemon's limits and where they come from. */
+typedef struct shoal_domain_info {
+    int32_t daemon_pid;
+    uint32_t processes;       /* limits.processes */
+    uint32_t publishers;      /* limits.publishers */
+    uint32_t subscribers;     /* limits.subscribers */
+    uint32_t clients;         /* limits.clients */
+    uint32_t servers;         /* limits.servers */
+    uint32_t services;        /* limits.services */
+    uint32_t chunks_per_port; /* limits.chunks_per_port */
+    uint32_t queue_capacity;  /* limits.queue_capacity */
+    uint32_t history;         /* limits.history */
+    uint64_t management_bytes; /* size of the management segment */
+    char config_source[256];
+    char domain[64];
+} shoal_domain_info_t;
+SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
+                                                   shoal_domain_info_t *out);
+
+typedef struct shoal_process_info {
+    int32_t pid;
+    uint32_t uid;
+    char name[64];
+} shoal_process_info_t;
+/* Registered processes: iterate 0..limits.processes-1, skipping
+ * SHOAL_ERR_NOT_FOUND (a free slot). */
+SHOAL_API shoal_result_t shoal_runtime_process_info(const shoal_runtime_t *rt, uint32_t slot,
+                                                    shoal_process_info_t *out);
+
 /* ---- ports: shared options ---------------------------------------------- */
 
 typedef enum shoal_full_policy {

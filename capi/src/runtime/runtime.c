@@ -333,3 +333,36 @@ SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint
     out->process[sizeof out->process - 1] = '\0';
     return SHOAL_OK;
 }
+
+SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
+                                                   shoal_domain_info_t *out) {
+    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+    const shm_header_t *h = rt->map.hdr;
+    memset(out, 0, sizeof *out);
+    out->daemon_pid = (int32_t)atomic_load(&rt->map.hdr->daemon_pid);
+    out->processes = h->process_limit;
+    out->publishers = h->kind_limit[SHOAL_PORT_PUBLISHER];
+    out->subscribers = h->kind_limit[SHOAL_PORT_SUBSCRIBER];
+    out->clients = h->kind_limit[SHOAL_PORT_CLIENT];
+    out->servers = h->kind_limit[SHOAL_PORT_SERVER];
+    out->services = h->service_limit;
+    out->chunks_per_port = h->chunks_per_port;
+    out->queue_capacity = h->queue_capacity;
+    out->history = h->history_max;
+    out->management_bytes = h->mgmt_size;
+    memcpy(out->config_source, h->config_source, sizeof out->config_source - 1);
+    memcpy(out->domain, h->domain, sizeof out->domain - 1);
+    return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_runtime_process_info(const shoal_runtime_t *rt, uint32_t slot,
+                                                    shoal_process_info_t *out) {
+    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+    shm_process_t *p = shm_process(&rt->map, slot);
+    if (!p || atomic_load(&p->state) != PROC_ACTIVE) return SHOAL_ERR_NOT_FOUND;
+    memset(out, 0, sizeof *out);
+    out->pid = p->pid;
+    out->uid = p->uid;
+    memcpy(out->name, p->name, sizeof out->name - 1);
+    return SHOAL_OK;
+}
