@@ -456,6 +456,126 @@ static void test_strerror_and_versions(void **state)
                             shoal_strerror(SHOAL_ERR_HELD_LIMIT));
 }
 
+/* ---- debug log ------------------------------------------------------------------ */
+
+/* Whether one line of the file contains all of a, b, c (NULL = don't care). */
+static int log_has_line(const char *path, const char *a, const char *b, const char *c)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = (!a || strstr(line, a)) && (!b || strstr(line, b)) && (!c || strstr(line, c));
+    fclose(f);
+    return found;
+}
+
+static int wait_log_line(const char *path, const char *a, const char *b, const char *c)
+{
+    int64_t deadline = th_now_ns() + 2 * TH_SEC;
+    while (!log_has_line(path, a, b, c)) {
+        if (th_now_ns() > deadline) {
+            print_error("no log line with \"%s\", \"%s\", \"%s\" in %s\n", a, b ? b : "",
+                        c ? c : "", path);
+            return 0;
+        }
+        th_sleep_ms(10);
+    }
+    return 1;
+}
+
+typedef struct log_child_ctx {
+    th_daemon_t *d;
+    th_chan_t ready;
+} log_child_ctx_t;
+
+static int log_child(void *arg)
+{
+    log_child_ctx_t *x = arg;
+    shoal_runtime_t *rt = NULL;
+    WCHECK_OK(th_runtime_create(x->d, "logged-crasher", &rt));
+    shoal_publisher_t *pub = NULL;
+    WCHECK_OK(shoal_publisher_create(&pub, rt, "logged-topic", NULL));
+    shoal_chunk_t *c = NULL;
+    for (int i = 0; i < 5; i++)
+        WCHECK_OK(shoal_publisher_loan(pub, 100, &c));
+    th_chan_send(&x->ready, 'k');
+    raise(SIGKILL);
+    return 99;
+}
+
+static void test_debug_log(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (getenv("SHOAL_TEST_LOG_LEVEL") && strcmp(getenv("SHOAL_TEST_LOG_LEVEL"), "debug") != 0)
+        skip();
+    const char *log = fx->daemon.log_path;
+    shoal_runtime_t *rt = th_runtime(&fx->daemon, "logged-proc");
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    assert_true(wait_log_line(log, "logged-proc", pid, "regist"));
+    shoal_server_t *sv = NULL;
+    assert_ok(shoal_server_create(&sv, rt, "logged-service", NULL));
+    assert_true(wait_log_line(log, "logged-service", "creat", NULL));
+    shoal_server_destroy(sv);
+    assert_true(wait_log_line(log, "logged-service", "destroy", NULL));
+
+    log_child_ctx_t ctx = { &fx->daemon, { -1, -1 } };
+    th_chan_open(&ctx.ready);
+    pid_t child = th_spawn(log_child, &ctx);
+    assert_int_equal(th_chan_recv(&ctx.ready, 5000), 'k');
+    assert_int_equal(th_join(child, 5000), 128 + SIGKILL);
+    assert_int_equal(th_wait_in_use(rt, 0, 2000), 0);
+    char cpid[32];
+    snprintf(cpid, sizeof cpid, "%d", (int)child);
+    /* the exit is logged, and the reclaim with its count */
+    assert_true(wait_log_line(log, cpid, "logged-crasher", NULL));
+    assert_true(wait_log_line(log, cpid, "5 ", "reclaim") ||
+                wait_log_line(log, cpid, "5 ", "return"));
+    th_chan_close(&ctx.ready);
+    shoal_runtime_destroy(rt);
+    assert_true(wait_log_line(log, "logged-proc", pid, NULL));
+}
+
+/* ---- credentials ------------------------------------------------------------------ */
+
+static void test_other_user_refused(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (geteuid() != 0)
+        skip(); /* needs to switch to another uid */
+    /* Let another user reach the socket through the directories, so that
+     * the daemon's own check is what refuses it. */
+    assert_int_equal(chmod(fx->daemon.base_dir, 0711), 0);
+    assert_int_equal(chmod(fx->daemon.runtime_dir, 0711), 0);
+    th_chan_t res;
+    th_chan_open(&res);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        shoal_runtime_t *rt = NULL;
+        shoal_result_t r = th_runtime_create(&fx->daemon, "intruder", &rt);
+        char b = (char)r;
+        ssize_t w = write(res.wr, &b, 1);
+        (void)w;
+        _exit(0);
+    }
+    int got = th_chan_recv(&res, 5000);
+    assert_int_equal(th_join(pid, 5000), 0);
+    if (got != SHOAL_ERR_PERMISSION && got != SHOAL_ERR_DAEMON_UNAVAILABLE)
+        print_error("another uid got %s\n", got >= 0 ? shoal_strerror((shoal_result_t)got) : "?");
+    assert_true(got == SHOAL_ERR_PERMISSION || got == SHOAL_ERR_DAEMON_UNAVAILABLE);
+    th_chan_close(&res);
+    /* the daemon is fine */
+    shoal_runtime_t *rt = th_runtime(&fx->daemon, "owner");
+    shoal_runtime_destroy(rt);
+    assert_int_equal(chmod(fx->daemon.runtime_dir, 0700), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +598,8 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_waits_for_daemon),
         TH_TEST(test_options_version),
         cmocka_unit_test(test_strerror_and_versions),
+        TH_TEST(test_debug_log),
+        TH_TEST(test_other_user_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

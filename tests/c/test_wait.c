@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static void publish_u64(shoal_publisher_t *pub, uint64_t v)
@@ -365,6 +366,50 @@ static void test_waitset_fd(void **state)
     shoal_runtime_destroy(rt);
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * TH_SEC + ts.tv_nsec;
+}
+
+/* Waits sleep in the kernel: a 300 ms take or waitset wait costs (almost) no
+ * CPU time of the waiting thread. */
+static void test_waits_do_not_spin(void **state)
+{
+    th_fixture_t *fx = *state;
+    shoal_runtime_t *rt = th_runtime(&fx->daemon, "sleepy");
+    shoal_subscriber_t *sub = NULL;
+    shoal_client_t *cl = NULL;
+    assert_ok(shoal_subscriber_create(&sub, rt, "idle", NULL));
+    shoal_server_t *sv = NULL; /* a client with no server at all gets NO_SERVER */
+    assert_ok(shoal_server_create(&sv, rt, "idle", NULL));
+    assert_ok(shoal_client_create(&cl, rt, "idle", NULL));
+    shoal_chunk_t *c = NULL;
+    int64_t cpu0 = thread_cpu_ns();
+    assert_rc(shoal_subscriber_take(sub, &c, 300 * TH_MS), SHOAL_ERR_TIMEOUT);
+    int64_t cpu = thread_cpu_ns() - cpu0;
+    if (cpu > 50 * TH_MS)
+        print_error("take used %lld ms of CPU in 300 ms\n", (long long)(cpu / TH_MS));
+    assert_true(cpu <= 50 * TH_MS);
+    cpu0 = thread_cpu_ns();
+    assert_rc(shoal_client_take(cl, &c, 300 * TH_MS), SHOAL_ERR_TIMEOUT);
+    assert_true(thread_cpu_ns() - cpu0 <= 50 * TH_MS);
+    shoal_waitset_t *ws = NULL;
+    assert_ok(shoal_waitset_create(&ws, rt));
+    assert_ok(shoal_waitset_attach_subscriber(ws, sub, 1));
+    uint64_t tags[2];
+    size_t n;
+    cpu0 = thread_cpu_ns();
+    assert_rc(shoal_waitset_wait(ws, tags, 2, &n, 300 * TH_MS), SHOAL_ERR_TIMEOUT);
+    assert_true(thread_cpu_ns() - cpu0 <= 50 * TH_MS);
+    shoal_waitset_destroy(ws);
+    shoal_client_destroy(cl);
+    shoal_server_destroy(sv);
+    shoal_subscriber_destroy(sub);
+    shoal_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +418,7 @@ int main(void)
         TH_TEST(test_waitset_several_ports),
         TH_TEST(test_waitset_woken_by_other_process),
         TH_TEST(test_waitset_fd),
+        TH_TEST(test_waits_do_not_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
