@@ -3,6 +3,7 @@ package io.shoal.test;
 import io.shoal.Client;
 import io.shoal.Loan;
 import io.shoal.PoolInfo;
+import io.shoal.PortInfo;
 import io.shoal.Publisher;
 import io.shoal.Request;
 import io.shoal.Response;
@@ -143,6 +144,11 @@ public final class ShoalJavaTest {
                 final Process c = child;
                 waitUntil(() -> client.serverCount() > 0 || !c.isAlive(), Duration.ofSeconds(60), "the child's server");
                 check(child.isAlive(), "child alive");
+                long childPid = child.pid();
+                check(childPid != ProcessHandle.current().pid(), "child is another process");
+                check(rt.ports().stream().anyMatch(p -> p.kind() == PortInfo.Kind.SERVER
+                        && p.service().equals(SERVICE) && p.pid() == childPid),
+                        "the server port belongs to the child process");
 
                 // call: send + matching response
                 try (Loan request = client.loan(64)) {
