@@ -361,11 +361,16 @@ void th_daemon_export_env(const th_daemon_t *d)
     setenv("SHOAL_RUNTIME_DIR", d->runtime_dir, 1);
 }
 
+/* Static storage: the fixtures live as long as the test program. */
+static th_fixture_t th_fixtures[256];
+static unsigned th_fixture_count;
+
 void *th_fixture(const char *config)
 {
-    th_fixture_t *fx = calloc(1, sizeof *fx);
-    if (fx)
-        fx->config = config;
+    if (th_fixture_count >= sizeof th_fixtures / sizeof th_fixtures[0])
+        abort();
+    th_fixture_t *fx = &th_fixtures[th_fixture_count++];
+    fx->config = config;
     return fx;
 }
 

@@ -191,7 +191,7 @@ typedef struct th_fixture {
 int th_setup(void **state);
 int th_teardown(void **state);
 
-/* Allocates a fixture (never freed; one per test). */
+/* A fixture from static storage (one per test). */
 void *th_fixture(const char *config);
 
 #define TH_TEST(fn) \
