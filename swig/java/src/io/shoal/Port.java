@@ -17,6 +17,8 @@ public abstract class Port implements AutoCloseable {
     private final String name;
     private long handle;
     private final Set<Chunk> chunks = Collections.newSetFromMap(new IdentityHashMap<>());
+    private WaitSet waitSet;
+    private long waitSetTag;
 
     Port(Runtime runtime, String name, long handle) {
         this.runtime = runtime;
@@ -65,6 +67,11 @@ public abstract class Port implements AutoCloseable {
         }
     }
 
+    synchronized void attachedTo(WaitSet waitSet, long tag) {
+        this.waitSet = waitSet;
+        this.waitSetTag = tag;
+    }
+
     abstract void destroy(long handle);
 
     /** Releases every chunk still held through this port, then closes the port; idempotent. */
@@ -72,6 +79,16 @@ public abstract class Port implements AutoCloseable {
     public void close() {
         long h;
         List<Chunk> held;
+        WaitSet ws;
+        long tag;
+        synchronized (this) {
+            ws = waitSet;
+            tag = waitSetTag;
+            waitSet = null;
+        }
+        if (ws != null) {
+            ws.portClosing(tag);
+        }
         synchronized (this) {
             h = handle;
             if (h == 0) {

@@ -19,8 +19,8 @@ import java.util.Set;
 
 /**
  * This process's registration with the daemon (shoald) of a domain. Ports are
- * created from it; closing it closes every port still open (and releases their
- * chunks). Safe to use from any thread.
+ * created from it; closing it closes every waitset and port still open (and
+ * releases their chunks). Safe to use from any thread.
  *
  * <pre>{@code
  * try (Runtime rt = Runtime.create("my-app");
@@ -34,7 +34,7 @@ import java.util.Set;
  */
 public final class Runtime implements AutoCloseable {
     private long handle;
-    private final Set<Port> ports = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<AutoCloseable> ports = Collections.newSetFromMap(new IdentityHashMap<>());
 
     /** Options for {@link Runtime#create(String, Options)}. */
     public static final class Options {
@@ -98,12 +98,21 @@ public final class Runtime implements AutoCloseable {
         return handle != 0;
     }
 
-    synchronized void track(Port port) {
-        ports.add(port);
+    synchronized void track(AutoCloseable portOrWaitSet) {
+        ports.add(portOrWaitSet);
     }
 
-    synchronized void untrack(Port port) {
-        ports.remove(port);
+    synchronized void untrack(AutoCloseable portOrWaitSet) {
+        ports.remove(portOrWaitSet);
+    }
+
+    /** A waitset over ports of this runtime. */
+    public WaitSet waitSet() {
+        long[] out = new long[1];
+        ShoalException.check(ShoalNative.shoal_waitset_create(out, handle()));
+        WaitSet ws = new WaitSet(this, out[0]);
+        track(ws);
+        return ws;
     }
 
     /** The domain this runtime is registered with. */
@@ -244,7 +253,7 @@ public final class Runtime implements AutoCloseable {
     /** Closes every port still open (releasing their chunks), then unregisters; idempotent. */
     @Override
     public void close() {
-        List<Port> open;
+        List<AutoCloseable> open;
         long h;
         synchronized (this) {
             h = handle;
@@ -253,8 +262,14 @@ public final class Runtime implements AutoCloseable {
             }
             open = new ArrayList<>(ports);
         }
-        for (Port port : open) {
-            port.close();
+        // Waitsets first (they refer to ports), then the ports.
+        open.sort((a, b) -> Boolean.compare(a instanceof Port, b instanceof Port));
+        for (AutoCloseable closeable : open) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                // keep closing the rest; the runtime's destroy returns everything anyway
+            }
         }
         synchronized (this) {
             handle = 0;

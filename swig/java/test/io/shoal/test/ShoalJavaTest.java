@@ -13,6 +13,7 @@ import io.shoal.Server;
 import io.shoal.Shoal;
 import io.shoal.ShoalException;
 import io.shoal.Subscriber;
+import io.shoal.WaitSet;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -135,6 +136,7 @@ public final class ShoalJavaTest {
             check(!rt.pools().isEmpty(), "pools listed");
 
             localPubSub(rt);
+            localWaitSet(rt);
             localErrors(rt);
             closingReleases(rt);
             waitUntil(() -> poolsIdle(rt), WAIT, "pools idle after the local checks");
@@ -250,6 +252,32 @@ public final class ShoalJavaTest {
             check(sub.heldChunks() == 0, "try-with-resources released the sample");
             check(sub.take(Shoal.POLL) == null, "poll on an empty queue gives null");
             check(sub.take(Duration.ofMillis(20)) == null, "timeout gives null");
+        }
+    }
+
+    static void localWaitSet(Runtime rt) {
+        Subscriber b = rt.subscriber("java.ws.other");
+        try (Publisher pub = rt.publisher("java.ws");
+             Subscriber a = rt.subscriber("java.ws");
+             WaitSet ws = rt.waitSet()) {
+            ws.attach(a, 7).attach(b, 8);
+            check(ws.fd() >= 0, "waitset fd");
+            check(ws.waitReady(Duration.ofMillis(20)).length == 0, "waitset timeout: no tags");
+            pub.publish(utf8("ping"));
+            long[] ready = ws.waitReady(WAIT);
+            check(ready.length == 1 && ready[0] == 7, "waitset reports the ready subscriber");
+            try (Sample s = a.take(Shoal.POLL)) {
+                check(s != null && text(s.payload()).equals("ping"), "sample after the waitset");
+            }
+            ws.detach(8);
+            b.close(); // detached already
+            Subscriber c = rt.subscriber("java.ws");
+            ws.attach(c, 9);
+            c.close(); // closing an attached port detaches it
+            pub.publish(utf8("pong"));
+            ready = ws.waitReady(WAIT);
+            check(ready.length == 1 && ready[0] == 7, "closed port no longer reported");
+            a.take(Shoal.POLL).close();
         }
     }
 
