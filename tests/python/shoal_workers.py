@@ -89,3 +89,13 @@ def hold_and_wait(domain, runtime_dir, topic, subscribed, taken):
     assert sample.size > 0
     taken.set()
     threading.Event().wait(60)
+
+
+def child_env():
+    """Environment for a child Python process: the same shoal as this process (installed,
+    or a source tree on PYTHONPATH, made absolute so the child may change directory)."""
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(shoal.__file__)))
+    paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + paths)
+    return env

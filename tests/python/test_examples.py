@@ -8,21 +8,15 @@ import sys
 import pytest
 
 import shoal
+import shoal_workers
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 EXAMPLES = os.path.join(ROOT, "examples", "python")
 
 
-def _env():
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(shoal.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        [pkg_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
 def _run(args, **kw):
-    return subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(args, env=shoal_workers.child_env(), capture_output=True, text=True,
+                          timeout=120, **kw)
 
 
 def test_request_response_example():

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-import shoal
+import shoal_workers
 
 try:
     from importlib.metadata import entry_points
@@ -60,13 +60,9 @@ def test_env_points_at_session_daemon(shoal_daemon):
 
 def test_plugin_fixtures_and_leak_check(tmp_path):
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER))
-    env = dict(os.environ)
+    env = shoal_workers.child_env()
     for key in ("SHOAL_DOMAIN", "SHOAL_RUNTIME_DIR"):
         env.pop(key, None)   # the inner session must start its own daemon
-    # the same shoal as this process (installed, or a source tree on PYTHONPATH)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(shoal.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        [pkg_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W",
          "ignore::ResourceWarning", "--rootdir", str(tmp_path)] + _plugin_args()
