@@ -576,6 +576,19 @@ static void test_other_user_refused(void **state)
     assert_int_equal(chmod(fx->daemon.runtime_dir, 0700), 0);
 }
 
+static void test_unusable_runtime_dir(void **state)
+{
+    (void)state;
+    char err[4096];
+    char domain[64];
+    th_unique_domain(domain, sizeof domain);
+    /* a runtime dir below a regular file cannot be created */
+    const char *args[] = { "--domain", domain, "--runtime-dir", "/dev/null/shoal", NULL };
+    int rc = th_run_shoald(args, NULL, 0, err, sizeof err, 5000);
+    assert_int_equal(rc, 3);
+    assert_contains(err, "/dev/null/shoal");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_sigint_stops_cleanly),
         cmocka_unit_test(test_stop_with_live_client),
         cmocka_unit_test(test_second_daemon_refused),
+        cmocka_unit_test(test_unusable_runtime_dir),
         cmocka_unit_test(test_takeover_after_sigkill),
         cmocka_unit_test(test_domains_side_by_side),
         TH_TEST(test_runtime_create_destroy),

@@ -488,6 +488,54 @@ static void test_4g_chunk(void **state)
     shoal_runtime_destroy(rt);
 }
 
+/* ---- process and service limits ------------------------------------------------- */
+
+static const char *const SMALL_LIMITS_CONFIG =
+    "[limits]\n"
+    "processes = 2\n"
+    "services = 3\n"
+    "[pools]\n"
+    "64 = 16\n";
+
+static void test_process_and_service_limits(void **state)
+{
+    th_fixture_t *fx = *state;
+    shoal_runtime_t *a = th_runtime(&fx->daemon, "first");
+    shoal_runtime_t *b = th_runtime(&fx->daemon, "second");
+    shoal_runtime_t *c = NULL;
+    assert_rc(th_runtime_create(&fx->daemon, "third", &c), SHOAL_ERR_PROCESS_LIMIT);
+    assert_contains(shoal_last_error_message(), "limits.processes");
+    assert_contains(shoal_last_error_message(), "2");
+    shoal_runtime_destroy(b);
+    /* the slot comes back (the daemon may notice the close a moment later) */
+    shoal_result_t r = SHOAL_ERR_PROCESS_LIMIT;
+    for (int i = 0; i < 200 && r == SHOAL_ERR_PROCESS_LIMIT; i++) {
+        r = th_runtime_create(&fx->daemon, "third", &c);
+        if (r == SHOAL_ERR_PROCESS_LIMIT)
+            th_sleep_ms(10);
+    }
+    assert_int_equal(r, SHOAL_OK);
+    shoal_runtime_destroy(c);
+
+    /* three distinct names; ports on a known name still work */
+    shoal_publisher_t *p1 = NULL, *p2 = NULL, *p3 = NULL, *p4 = NULL;
+    shoal_subscriber_t *s1 = NULL;
+    assert_ok(shoal_publisher_create(&p1, a, "n1", NULL));
+    assert_ok(shoal_publisher_create(&p2, a, "n2", NULL));
+    assert_ok(shoal_publisher_create(&p3, a, "n3", NULL));
+    assert_ok(shoal_subscriber_create(&s1, a, "n1", NULL));
+    assert_rc(shoal_publisher_create(&p4, a, "n4", NULL), SHOAL_ERR_SERVICE_LIMIT);
+    assert_contains(shoal_last_error_message(), "limits.services");
+    shoal_publisher_destroy(p3);
+    /* a name without ports is forgotten, so a new one fits */
+    assert_ok(shoal_publisher_create(&p4, a, "n4", NULL));
+    shoal_publisher_destroy(p4);
+    shoal_subscriber_destroy(s1);
+    shoal_publisher_destroy(p2);
+    shoal_publisher_destroy(p1);
+    shoal_runtime_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +545,7 @@ int main(void)
         TH_TEST_CFG(test_seed_leak_unexpected_ids, SEED_CONFIG),
         TH_TEST_CFG(test_large_chunks, LARGE_CONFIG),
         TH_TEST_CFG(test_4g_chunk, HUGE_CONFIG),
+        TH_TEST_CFG(test_process_and_service_limits, SMALL_LIMITS_CONFIG),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
