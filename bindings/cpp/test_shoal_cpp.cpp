@@ -249,6 +249,13 @@ void test_errors() {
     Daemon d;
     shoal::Runtime rt("cpp-test", d.options());
     CHECK(rt.domain() == d.domain());
+    const shoal::DomainInfo info = rt.domain_info();
+    CHECK(std::string(info.domain) == d.domain());
+    CHECK(info.servers >= 512 && info.processes > 0);
+    bool me = false;
+    for (const shoal::ProcessInfo &p : rt.processes())
+        me = me || (p.pid == getpid() && std::string(p.name) == "cpp-test");
+    CHECK(me);
     shoal::Publisher pub(rt, "cpptest/errors");
     shoal::Client client(rt, "cpptest/errors-service");
 

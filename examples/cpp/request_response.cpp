@@ -9,6 +9,7 @@
 // every loan and take is released by its guard's destructor.
 #include <shoal.hpp>
 
+#include <cinttypes>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -53,9 +54,8 @@ static int run_client(shoal::Runtime &rt) {
             std::fprintf(stderr, "client: no response within 2 s\n");
             return 1;
         }
-        std::printf("client: %lld + %lld = %lld\n", static_cast<long long>(i),
-                    static_cast<long long>(10 * i),
-                    static_cast<long long>(resp->as<AddResponse>().sum));
+        std::printf("client: %" PRId64 " + %" PRId64 " = %" PRId64 "\n", i, 10 * i,
+                    resp->as<AddResponse>().sum);
     }
     return 0;
 }

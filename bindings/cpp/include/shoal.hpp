@@ -193,6 +193,8 @@ using MutableBytes = BasicBytes<std::byte>;
 
 using PoolInfo = shoal_pool_info_t;
 using PortInfo = shoal_port_info_t;
+using DomainInfo = shoal_domain_info_t;
+using ProcessInfo = shoal_process_info_t;
 
 enum class FullPolicy : int {
     drop_oldest = SHOAL_FULL_DROP_OLDEST,
@@ -352,6 +354,9 @@ class Sample final : public detail::Received {
 public:
     Sample(Sample &&) noexcept = default;
     Sample &operator=(Sample &&) noexcept = default;
+    Sample(const Sample &) = delete;
+    Sample &operator=(const Sample &) = delete;
+    ~Sample() = default;
 };
 
 // A request taken by a Server. Answer it with Server::loan_response().
@@ -363,6 +368,9 @@ class Request final : public detail::Received {
 public:
     Request(Request &&) noexcept = default;
     Request &operator=(Request &&) noexcept = default;
+    Request(const Request &) = delete;
+    Request &operator=(const Request &) = delete;
+    ~Request() = default;
 };
 
 // A response taken by a Client.
@@ -374,6 +382,9 @@ class Response final : public detail::Received {
 public:
     Response(Response &&) noexcept = default;
     Response &operator=(Response &&) noexcept = default;
+    Response(const Response &) = delete;
+    Response &operator=(const Response &) = delete;
+    ~Response() = default;
 };
 
 // A loaned chunk: a sample to publish, a request to send or a response to
@@ -384,6 +395,9 @@ public:
 
     Loan(Loan &&) noexcept = default;
     Loan &operator=(Loan &&) noexcept = default;
+    Loan(const Loan &) = delete;
+    Loan &operator=(const Loan &) = delete;
+    ~Loan() = default;
 
     Kind kind() const noexcept { return kind_; }
 
@@ -465,8 +479,8 @@ private:
         : ChunkGuard(std::move(keep), c, "Loan"), port_(port), kind_(kind) {}
 
     // Takes the chunk out of the guard (the caller hands it to C). A loan of
-    // another port is refused here and released by the caller's guard: the C
-    // library would return SHOAL_ERR_WRONG_PORT without consuming it.
+    // another port is refused before reaching C (wrong_port) and released by
+    // the caller's guard, so it is consumed either way.
     shoal_chunk_t *release_to_library(const void *port, Kind kind) {
         if (chunk_ && (port != port_ || kind != kind_))
             throw Error(SHOAL_ERR_WRONG_PORT, "the loan belongs to another port (it was released)");
@@ -502,6 +516,7 @@ public:
     Runtime &operator=(const Runtime &) = delete;
     Runtime(Runtime &&) noexcept = default;
     Runtime &operator=(Runtime &&) noexcept = default;
+    ~Runtime() = default;
 
     std::string domain() const {
         const char *d = shoal_runtime_domain(get());
@@ -527,6 +542,26 @@ public:
         for (uint32_t i = 0; i < n; ++i) {
             PortInfo info;
             const shoal_result_t r = shoal_runtime_port_info(get(), i, &info);
+            if (r == SHOAL_ERR_NOT_FOUND) continue;
+            detail::check(r);
+            out.push_back(info);
+        }
+        return out;
+    }
+
+    // The daemon's limits and where they come from.
+    DomainInfo domain_info() const {
+        DomainInfo info;
+        detail::check(shoal_runtime_domain_info(get(), &info));
+        return info;
+    }
+    // The processes registered with the daemon.
+    std::vector<ProcessInfo> processes() const {
+        std::vector<ProcessInfo> out;
+        const uint32_t n = domain_info().processes;
+        for (uint32_t i = 0; i < n; ++i) {
+            ProcessInfo info;
+            const shoal_result_t r = shoal_runtime_process_info(get(), i, &info);
             if (r == SHOAL_ERR_NOT_FOUND) continue;
             detail::check(r);
             out.push_back(info);

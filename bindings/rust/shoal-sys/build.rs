@@ -56,6 +56,8 @@ fn main() {
 
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     println!("cargo:rustc-link-lib=dylib=shoal");
+    // This package's own test binaries find the library without LD_LIBRARY_PATH.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     // For dependents' build scripts: DEP_SHOAL_INCLUDE and DEP_SHOAL_LIB_DIR.
     println!("cargo:include={}", include_dir.display());
     println!("cargo:lib_dir={}", lib_dir.display());

@@ -3,7 +3,7 @@
 //! propagated to crates that depend on `shoal`.
 fn main() {
     if let Ok(dir) = std::env::var("DEP_SHOAL_LIB_DIR") {
-        println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{dir}");
-        println!("cargo:rustc-link-arg-examples=-Wl,-rpath,{dir}");
+        // Tests (unit and integration), examples, benches of this package only.
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }
 }

@@ -349,6 +349,33 @@ pub enum PortKind {
     Other(u32),
 }
 
+/// The daemon's limits and where they come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainInfo {
+    pub daemon_pid: i32,
+    pub processes: u32,
+    pub publishers: u32,
+    pub subscribers: u32,
+    pub clients: u32,
+    pub servers: u32,
+    pub services: u32,
+    pub chunks_per_port: u32,
+    pub queue_capacity: u32,
+    pub history: u32,
+    pub management_bytes: u64,
+    /// The config file, or a note that built-in defaults are in use.
+    pub config_source: String,
+    pub domain: String,
+}
+
+/// A process registered with the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub uid: u32,
+    pub name: String,
+}
+
 /// One live port of the domain (any process).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortInfo {
@@ -434,6 +461,49 @@ impl Runtime {
     /// Chunks allocated in all pools of the domain.
     pub fn chunks_in_use(&self) -> Result<u64> {
         Ok(self.pools()?.iter().map(|p| p.in_use as u64).sum())
+    }
+
+    /// The daemon's limits and where they come from.
+    pub fn domain_info(&self) -> Result<DomainInfo> {
+        // SAFETY: valid handle, out-pointer to a local.
+        let i = unsafe {
+            let mut i: sys::shoal_domain_info_t = std::mem::zeroed();
+            check(sys::shoal_runtime_domain_info(self.as_raw(), &mut i))?;
+            i
+        };
+        Ok(DomainInfo {
+            daemon_pid: i.daemon_pid,
+            processes: i.processes,
+            publishers: i.publishers,
+            subscribers: i.subscribers,
+            clients: i.clients,
+            servers: i.servers,
+            services: i.services,
+            chunks_per_port: i.chunks_per_port,
+            queue_capacity: i.queue_capacity,
+            history: i.history,
+            management_bytes: i.management_bytes,
+            config_source: chars_to_string(&i.config_source),
+            domain: chars_to_string(&i.domain),
+        })
+    }
+
+    /// The processes registered with the daemon.
+    pub fn processes(&self) -> Result<Vec<ProcessInfo>> {
+        let mut out = Vec::new();
+        for slot in 0..self.domain_info()?.processes {
+            // SAFETY: valid handle, out-pointer to a local.
+            let (r, i) = unsafe {
+                let mut i: sys::shoal_process_info_t = std::mem::zeroed();
+                (sys::shoal_runtime_process_info(self.as_raw(), slot, &mut i), i)
+            };
+            if r == sys::SHOAL_ERR_NOT_FOUND {
+                continue;
+            }
+            check(r)?;
+            out.push(ProcessInfo { pid: i.pid, uid: i.uid, name: chars_to_string(&i.name) });
+        }
+        Ok(out)
     }
 
     /// The live ports of every process of the domain.
@@ -876,9 +946,8 @@ impl<'p, P> Loan<'p, P> {
         c
     }
 
-    /// The chunk, to be handed to `port`. A loan of another port is released
-    /// here (the C library would return SHOAL_ERR_WRONG_PORT without
-    /// consuming it).
+    /// The chunk, to be handed to `port`. A loan of another port is refused
+    /// before reaching C (WrongPort) and released here: consumed either way.
     fn into_raw_for(self, port: &P) -> Result<*mut sys::shoal_chunk_t> {
         if !ptr::eq(self.port, port) {
             drop(self);

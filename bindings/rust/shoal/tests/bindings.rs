@@ -45,6 +45,14 @@ fn errors_carry_code_and_detail() {
     let d = Daemon::start();
     let rt = d.runtime("rust-test");
     assert_eq!(rt.domain(), d.domain);
+    let info = rt.domain_info().unwrap();
+    assert_eq!(info.domain, d.domain);
+    assert!(info.servers >= 512 && info.processes > 0);
+    assert!(rt
+        .processes()
+        .unwrap()
+        .iter()
+        .any(|p| p.pid == std::process::id() as i32 && p.name == "rust-test"));
     let publisher = rt.publisher("rusttest/errors").unwrap();
     let client = rt.client("rusttest/errors-service").unwrap();
 
