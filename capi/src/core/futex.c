@@ -36,6 +36,7 @@ uint64_t shoal_deadline(int64_t timeout_ns) {
 
 int64_t shoal_remaining(uint64_t deadline) {
     if (deadline == UINT64_MAX) return -1;
+    if (deadline == 0) return 0; /* a poll never reads the clock */
     uint64_t now = shoal_now_ns();
     return now >= deadline ? 0 : (int64_t)(deadline - now);
 }

@@ -55,6 +55,64 @@ void chunk_ref(const shm_map_t *m, uint32_t i) {
     if (c) atomic_fetch_add_explicit(&c->refcount, 1, memory_order_relaxed);
 }
 
+bool chunk_unref_last(const shm_map_t *m, uint32_t i) {
+    shm_chunk_t *c = shm_chunk(m, i);
+    if (!c) return false;
+    uint32_t cur = atomic_load_explicit(&c->refcount, memory_order_relaxed);
+    for (;;) {
+        if (cur == 0) return false;
+        if (atomic_compare_exchange_weak_explicit(&c->refcount, &cur, cur - 1,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return cur == 1;
+    }
+}
+
+void pool_free_chunk(const shm_map_t *m, uint32_t i) {
+    shm_chunk_t *c = shm_chunk(m, i);
+    if (c) pool_free(m, c);
+}
+
+uint32_t pool_spares(const shm_map_t *m, uint32_t pool) {
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
+        shm_port_t *p = shm_port(m, s);
+        for (int k = 0; k < SHM_PORT_SPARES; k++) {
+            int64_t ci = shm_ref_chunk(m, atomic_load_explicit(&p->spare[k], memory_order_relaxed));
+            if (ci >= 0 && shm_chunk(m, (uint32_t)ci)->pool == pool) n++;
+        }
+    }
+    return n;
+}
+
+int64_t pool_steal_spare(const shm_map_t *m, uint32_t pool) {
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
+        shm_port_t *p = shm_port(m, s);
+        for (int k = 0; k < SHM_PORT_SPARES; k++) {
+            uint64_t v = atomic_load_explicit(&p->spare[k], memory_order_relaxed);
+            int64_t ci = shm_ref_chunk(m, v);
+            if (ci < 0 || shm_chunk(m, (uint32_t)ci)->pool != pool) continue;
+            /* exchange: exactly one of owner, thieves and daemon gets it */
+            if (atomic_compare_exchange_strong(&p->spare[k], &v, 0)) {
+                atomic_store(&shm_chunk(m, (uint32_t)ci)->refcount, 1);
+                return ci;
+            }
+        }
+    }
+    return -1;
+}
+
+uint32_t port_release_spares(const shm_map_t *m, shm_port_t *p) {
+    uint32_t n = 0;
+    for (int k = 0; k < SHM_PORT_SPARES; k++) {
+        int64_t ci = shm_ref_chunk(m, atomic_exchange(&p->spare[k], 0));
+        if (ci >= 0) {
+            pool_free_chunk(m, (uint32_t)ci);
+            n++;
+        }
+    }
+    return n;
+}
+
 void chunk_unref(const shm_map_t *m, uint32_t i) {
     shm_chunk_t *c = shm_chunk(m, i);
     if (!c) return;

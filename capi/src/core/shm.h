@@ -16,6 +16,11 @@
 #define SHM_PROC_NAME_MAX 64
 #define SHM_WAITSETS_PER_PROCESS 64
 #define SHM_MAX_POOLS 64
+/* Freed chunks a port keeps for its next loan, so a steady exchange never
+ * touches the pool's shared free list; others may steal them when a pool
+ * runs dry. Only pools with at least SHM_SPARE_MIN_CHUNKS chunks. */
+#define SHM_PORT_SPARES 2
+#define SHM_SPARE_MIN_CHUNKS 32
 
 /* Queue entries and held slots: 0 is empty, otherwise chunk index + 1.
  * Tombstones tell a client its request was lost with a dead server. */
@@ -115,6 +120,8 @@ typedef struct shm_port {
     /* queue positions on their own lines */
     _Alignas(SHM_CACHELINE) _Atomic uint64_t enq_pos;
     _Alignas(SHM_CACHELINE) _Atomic uint64_t deq_pos;
+    /* owner-parked free chunks (refcount 0, counted as in_use by the pool) */
+    _Alignas(SHM_CACHELINE) _Atomic uint64_t spare[SHM_PORT_SPARES];
     /* publisher history ring, guarded by a spinlock (only used with history) */
     _Alignas(SHM_CACHELINE) _Atomic uint32_t history_lock;
     uint32_t history_head;

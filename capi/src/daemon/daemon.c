@@ -187,6 +187,7 @@ static void port_close(daemon_t *d, uint32_t slot, const char *why) {
     }
     uint32_t held = port_release_held(m, p, p->kind == SHOAL_PORT_SERVER);
     uint32_t hist = p->kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
+    held += port_release_spares(m, p);
     /* wake our own waiters (a take blocked in another thread) and senders */
     port_notify_force(m, p);
     port_space_notify(p);
@@ -368,6 +369,7 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     atomic_store(&p->space_waiters, 0);
     p->history_head = p->history_count = 0;
     atomic_store(&p->history_lock, 0);
+    port_release_spares(m, p); /* always empty here; never inherit a stale one */
     queue_init(m, p, cap);
     atomic_store(&p->state, PORT_ACTIVE);
     atomic_fetch_add(service_counter(s, kind), 1);

@@ -134,7 +134,19 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
             (unsigned long long)((size + (1u << 20) - 1) >> 20));
     }
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
-    int64_t ci = pool_alloc(m, (uint32_t)pi);
+    int64_t ci = -1;
+    _Atomic uint64_t *spare = b->p->spare;
+    for (int k = 0; k < SHM_PORT_SPARES && ci < 0; k++) {
+        uint64_t v = atomic_load_explicit(&spare[k], memory_order_relaxed);
+        int64_t sc = shm_ref_chunk(m, v);
+        if (sc >= 0 && shm_chunk(m, (uint32_t)sc)->pool == (uint32_t)pi &&
+            atomic_compare_exchange_strong(&spare[k], &v, 0)) {
+            atomic_store_explicit(&shm_chunk(m, (uint32_t)sc)->refcount, 1, memory_order_relaxed);
+            ci = sc;
+        }
+    }
+    if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
+    if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
     if (ci < 0) {
         shm_pool_t *p = shm_pool(m, (uint32_t)pi);
         char holders[512];
@@ -163,9 +175,21 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
 /* Drops the caller's reference to a chunk it held. */
 static void release_held(shoal_chunk_t *c) {
     uint32_t ci = c->chunk;
-    const shm_map_t *m = &c->owner->rt->map;
+    port_base_t *b = c->owner;
+    const shm_map_t *m = &b->rt->map;
+    uint32_t pool = c->hdr->pool;
     held_remove(c);
-    chunk_unref(m, ci);
+    if (!chunk_unref_last(m, ci)) return;
+    /* the last holder parks the chunk for its own next loan */
+    shm_pool_t *pl = shm_pool(m, pool);
+    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS) {
+        for (int k = 0; k < SHM_PORT_SPARES; k++)
+            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) {
+                atomic_store_explicit(&b->p->spare[k], (uint64_t)ci + 1, memory_order_release);
+                return;
+            }
+    }
+    pool_free_chunk(m, ci);
 }
 
 SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/futex.h"
+#include "core/pool.h"
 #include "core/port.h"
 #include "core/proto.h"
 #include "core/queue.h"
@@ -298,7 +299,9 @@ SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint
                                rt->map.hdr->pool_count);
     out->chunk_size = p->chunk_size;
     out->chunk_count = p->chunk_count;
-    out->in_use = atomic_load(&p->in_use);
+    /* spares parked in ports are free for any loan: not in use */
+    uint32_t used = atomic_load(&p->in_use), spares = pool_spares(&rt->map, index);
+    out->in_use = used > spares ? used - spares : 0;
     out->high_water = atomic_load(&p->high_water);
     out->alloc_failures = atomic_load(&p->alloc_failures);
     return SHOAL_OK;
