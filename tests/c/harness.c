@@ -82,6 +82,33 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+static void remove_tree(const char *dir);
+
+/* Temp dirs of this test program, removed at exit even when a test failed
+ * before its cleanup. */
+static char th_dirs[512][256];
+static unsigned th_dir_count;
+static pid_t th_owner_pid;
+
+static void th_remove_dirs(void)
+{
+    if (getpid() != th_owner_pid)
+        return;
+    for (unsigned i = 0; i < th_dir_count; i++)
+        if (th_dirs[i][0])
+            remove_tree(th_dirs[i]);
+}
+
+static void th_track_dir(const char *dir)
+{
+    if (th_owner_pid == 0) {
+        th_owner_pid = getpid();
+        atexit(th_remove_dirs);
+    }
+    if (th_dir_count < sizeof th_dirs / sizeof th_dirs[0])
+        snprintf(th_dirs[th_dir_count++], sizeof th_dirs[0], "%s", dir);
+}
+
 static void fill_paths(th_daemon_t *d)
 {
     snprintf(d->sock_path, sizeof d->sock_path, "%s/%s.sock", d->runtime_dir, d->domain);
@@ -94,6 +121,7 @@ void th_daemon_prepare(th_daemon_t *d, const char *config)
     th_unique_domain(d->domain, sizeof d->domain);
     snprintf(d->base_dir, sizeof d->base_dir, "/tmp/shoal-test-XXXXXX");
     assert_non_null(mkdtemp(d->base_dir));
+    th_track_dir(d->base_dir);
     snprintf(d->runtime_dir, sizeof d->runtime_dir, "%s/run", d->base_dir);
     assert_int_equal(mkdir(d->runtime_dir, 0700), 0);
     snprintf(d->log_path, sizeof d->log_path, "%s/shoald.log", d->base_dir);
