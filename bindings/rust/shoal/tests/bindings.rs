@@ -359,3 +359,42 @@ fn waitset_reports_ready_ports() {
     assert!(sub.take(SECOND).unwrap().is_some());
     assert_eq!(in_use(&rt), 0);
 }
+
+/// Rust client, C++ server (examples/cpp/request_response.cpp), one daemon.
+/// Runs when $SHOAL_CPP_EXAMPLE names that program (ctest sets it).
+#[test]
+fn interop_with_cpp_server() {
+    let Some(program) = std::env::var_os("SHOAL_CPP_EXAMPLE") else {
+        eprintln!("interop_with_cpp_server: SHOAL_CPP_EXAMPLE not set, skipped");
+        return;
+    };
+    #[repr(C)]
+    #[derive(Copy, Clone)]
+    struct AddRequest {
+        a: i64,
+        b: i64,
+    }
+    // SAFETY: repr(C), two i64.
+    unsafe impl shoal::Pod for AddRequest {}
+
+    let d = Daemon::start();
+    let mut server = Command::new(program)
+        .arg("server")
+        .env("SHOAL_DOMAIN", &d.domain)
+        .env("SHOAL_RUNTIME_DIR", &d.dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = d.runtime("rust-interop");
+    let client = rt.client("example/add").unwrap();
+    assert!(eventually(|| client.server_count() == 1), "C++ server never appeared");
+    for i in 0..20i64 {
+        let mut req = client.loan(std::mem::size_of::<AddRequest>()).unwrap();
+        req.write_value(AddRequest { a: i, b: 1000 }).unwrap();
+        let resp = req.call(Duration::from_secs(5)).unwrap().expect("response from C++");
+        assert_eq!(*resp.value::<i64>().unwrap(), i + 1000);
+    }
+    common::terminate(&server);
+    assert!(server.wait().unwrap().success(), "C++ server exits 0 on SIGTERM");
+    assert!(eventually(|| in_use(&rt) == 0));
+}

@@ -20,6 +20,13 @@ pub fn shoald_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build/shoald")))
 }
 
+/// Sends SIGTERM to a child.
+pub fn terminate(child: &Child) {
+    unsafe {
+        kill(child.id() as i32, SIGTERM);
+    }
+}
+
 pub struct Daemon {
     child: Option<Child>,
     pub domain: String,
