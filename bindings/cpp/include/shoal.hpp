@@ -25,7 +25,9 @@
 //
 // Threads
 //   As in C: a port is used by one thread at a time; different ports may be
-//   used concurrently. Guards may be destroyed on the thread that owns them.
+//   used concurrently. Using or destroying a guard counts as a use of its
+//   port (a release updates the port's bookkeeping), so keep a port and its
+//   guards on one thread at a time. Runtime functions are thread-safe.
 #ifndef SHOAL_HPP
 #define SHOAL_HPP
 
