@@ -23,7 +23,8 @@
  *  - shoal_runtime_*, port create and destroy functions: safe from any thread.
  *  - One port (publisher, subscriber, client, server, waitset) must be used
  *    by one thread at a time; different ports may be used concurrently.
- *  - shoal_chunk_* accessors are safe on any thread that owns the chunk.
+ *  - A chunk belongs to its port: shoal_chunk_* calls (release above all)
+ *    count as uses of that port and must not overlap other calls on it.
  *  - shoal_last_error_message() is per thread.
  */
 #ifndef SHOAL_H
@@ -46,7 +47,7 @@ extern "C" {
 
 /* ---- version --------------------------------------------------------- */
 
-enum {
+enum shoal_version_numbers {
     SHOAL_VERSION_MAJOR = 0,
     SHOAL_VERSION_MINOR = 1,
     SHOAL_VERSION_PATCH = 0,
@@ -97,7 +98,7 @@ SHOAL_API const char *shoal_last_error_message(void);
 
 /* ---- timeouts ---------------------------------------------------------- */
 
-enum { SHOAL_TIMEOUT_POLL = 0, SHOAL_TIMEOUT_FOREVER = -1 };
+enum shoal_timeout_special { SHOAL_TIMEOUT_POLL = 0, SHOAL_TIMEOUT_FOREVER = -1 };
 
 /* ---- handles ------------------------------------------------------------ */
 
