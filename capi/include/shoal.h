@@ -86,7 +86,7 @@ typedef enum shoal_result {
     SHOAL_ERR_SERVICE_LIMIT = 20,   /* limits.services reached                  */
     SHOAL_ERR_ALREADY_EXISTS = 21,  /* e.g. a daemon already runs on the domain */
     SHOAL_ERR_NOT_FOUND = 22,       /* index out of range in an info call       */
-    SHOAL_ERR_BUSY = 23             /* destroy with chunks still owned by caller */
+    SHOAL_ERR_BUSY = 23             /* reserved */
 } shoal_result_t;
 
 /* Static name and one-line meaning of a result code; never NULL. */
@@ -122,7 +122,8 @@ typedef struct shoal_runtime_options {
     /* Directory holding the daemon sockets; NULL means $SHOAL_RUNTIME_DIR,
      * else /tmp/shoal-<uid>. */
     const char *runtime_dir;
-    /* How long to wait for the daemon to answer a registration. */
+    /* How long to keep retrying the connection while the daemon starts
+     * (0 = one attempt, SHOAL_TIMEOUT_FOREVER = until it is there). */
     int64_t connect_timeout_ns;
 } shoal_runtime_options_t;
 
@@ -242,7 +243,10 @@ SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *opts);
 SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
                                                 const char *topic,
                                                 const shoal_publisher_options_t *opts);
-/* Returns the port's chunks and frees its slot. NULL is ignored. */
+/* Destroying a port (any kind): every chunk it still holds goes back to
+ * its pool and those chunk handles become invalid; a port attached to a
+ * waitset is detached first; its slot is free again when this returns.
+ * NULL is ignored. */
 SHOAL_API void shoal_publisher_destroy(shoal_publisher_t *pub);
 /* Loans a chunk of at least `size` bytes (0 < size). */
 SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,

@@ -128,10 +128,12 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
         return shoal_error_set(
             SHOAL_ERR_CHUNK_TOO_LARGE,
             "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
-            "pool to the [pools] section of %s, e.g. '%lluM = 2'",
+            "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
             (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
             m->hdr->pool_count - 1, m->hdr->config_source,
-            (unsigned long long)((size + (1u << 20) - 1) >> 20));
+            size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
+                                : (unsigned long long)((size + (1u << 20) - 1) >> 20),
+            size > (1ull << 30) ? "G" : "M");
     }
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
     int64_t ci = -1;
