@@ -22,6 +22,7 @@
 #include "bench_common.h"
 
 #include <iceoryx_binding_c/client.h>
+#include <iceoryx_binding_c/config.h>
 #include <iceoryx_binding_c/enums.h>
 #include <iceoryx_binding_c/log.h>
 #include <iceoryx_binding_c/publisher.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SERVICE "shoalbench"
@@ -163,12 +165,17 @@ static int ice_proc_init(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side)
     return 0;
 }
 
+/* No iox_runtime_shutdown() here: with iceoryx 2.0.3, calling it and then
+ * leaving the process with exit() hangs the process for good (the runtime's
+ * static destructor sends PREPARE_APP_TERMINATION for an application RouDi
+ * has already removed, and waits for an answer that never comes). The
+ * harness leaves the side processes with exit(), whose static destructors
+ * deregister from RouDi cleanly. */
 static void ice_proc_fini(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side)
 {
     (void)cfg;
     (void)ctl;
     (void)side;
-    iox_runtime_shutdown();
 }
 
 static void instance_name(const bench_cfg_t *cfg, int pair, char *buf, size_t len)
@@ -475,6 +482,18 @@ static const bench_ops_t ps_ops = {
 
 /* ---- creating many servers ----------------------------------------------------------------- */
 
+static long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
 typedef struct create_arg {
     int count;
     uint64_t run_id;
@@ -500,6 +519,7 @@ static int create_child(bench_ctl_t *ctl, const void *argp)
     iox_server_options_t opts;
     iox_server_options_init(&opts);
     uint64_t *create_ns = ctl->samples, *destroy_ns = ctl->samples + a->count;
+    long rss0 = rss_bytes();
     uint64_t t_all = bench_now_ns();
     for (int i = 0; i < a->count; i++) {
         char ev[32];
@@ -510,6 +530,9 @@ static int create_child(bench_ctl_t *ctl, const void *argp)
         atomic_store(&ctl->progress, (uint64_t)(i + 1));
     }
     uint64_t create_total = bench_now_ns() - t_all;
+    long rss1 = rss_bytes();
+    uint64_t *mem = (uint64_t *)(void *)ctl->aux;
+    mem[0] = (uint64_t)(rss1 > rss0 ? rss1 - rss0 : 0);
     t_all = bench_now_ns();
     for (int i = 0; i < a->count; i++) {
         uint64_t t0 = bench_now_ns();
@@ -517,7 +540,7 @@ static int create_child(bench_ctl_t *ctl, const void *argp)
         destroy_ns[i] = bench_now_ns() - t0;
     }
     uint64_t destroy_total = bench_now_ns() - t_all;
-    iox_runtime_shutdown();
+    /* no iox_runtime_shutdown(): see ice_proc_fini */
     int k = a->count < 64 ? a->count : 64;
     double first = 0, last = 0;
     for (int i = 0; i < k; i++) {
@@ -565,6 +588,23 @@ static void run_create(const bench_opts_t *o, int count, uint64_t run_id)
         ds.throughput_per_s = count / (sum / 1e9);
         bench_print_raw_row("iceoryx", "server_create", "-", 0, count, (uint64_t)count, &cs, cpus);
         bench_print_raw_row("iceoryx", "server_destroy", "-", 0, count, (uint64_t)count, &ds, cpus);
+        /* memory per port: iceoryx preallocates every port slot in its
+         * management segment when RouDi starts, so the honest figure is
+         * segment size / slots (publishers + subscribers + servers + clients;
+         * in 2.0.3 MAX_SERVERS = MAX_PUBLISHERS, MAX_CLIENTS = MAX_SUBSCRIBERS). */
+        struct stat sb;
+        uint64_t slots = 2ull * ((uint64_t)iox_cfg_max_publishers() + iox_cfg_max_subscribers());
+        uint64_t mgmt = stat("/dev/shm/iceoryx_mgmt", &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        const uint64_t *mem = (const uint64_t *)(const void *)ctl->aux;
+        bench_stats_t ms;
+        memset(&ms, 0, sizeof ms);
+        ms.ok = 1;
+        ms.median_ns = ms.p99_ns = ms.p999_ns = ms.max_ns = (double)mem[0] / count;
+        snprintf(ms.note, sizeof ms.note,
+                 "rss_growth_per_port_bytes=%.0f;mgmt_segment_bytes=%" PRIu64 ";port_slots=%" PRIu64
+                 ";mgmt_per_slot_bytes=%.0f",
+                 (double)mem[0] / count, mgmt, slots, slots ? (double)mgmt / (double)slots : 0.0);
+        bench_print_raw_row("iceoryx", "port_memory_bytes", "-", 0, count, (uint64_t)count, &ms, cpus);
     }
     bench_ctl_free(ctl, 2 * (size_t)count);
 }
@@ -579,8 +619,7 @@ static int probe_child(bench_ctl_t *ctl, const void *arg)
     snprintf(name, sizeof name, "shoalbench-probe-%d", (int)getpid());
     iox_set_loglevel(Iceoryx_LogLevel_Error);
     iox_runtime_init(name);
-    iox_runtime_shutdown();
-    return 0;
+    return 0; /* deregisters in exit(); see ice_proc_fini */
 }
 
 int main(int argc, char **argv)

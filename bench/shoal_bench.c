@@ -443,7 +443,8 @@ static long rss_bytes(void)
     return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
 }
 
-/* Sum of the shared memfd mappings (the daemon's segments) in this process. */
+/* Size of the daemon's management segment as mapped here (the memfd named
+ * "shoal-<domain>-mgmt": process table, port tables, queues, registry). */
 static uint64_t memfd_mapped(int *count)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -454,7 +455,8 @@ static uint64_t memfd_mapped(int *count)
     char line[512];
     while (fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
-        if (strstr(line, "memfd:") && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+        if (strstr(line, "memfd:shoal-") && strstr(line, "-mgmt") &&
+            sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
             total += hi - lo;
             (*count)++;
         }
@@ -572,8 +574,8 @@ static void run_create(const bench_opts_t *o, int count, uint64_t run_id)
      * it; until then: RSS growth of the creating process per port, and the
      * shared segments mapped divided by the port slots. */
     snprintf(ms.note, sizeof ms.note,
-             "rss_growth_per_port_bytes=%.0f;memfd_mapped_bytes=%" PRIu64
-             ";memfd_maps=%" PRIu64 ";port_slots=%" PRIu64 ";mapped_per_slot_bytes=%.0f",
+             "rss_growth_per_port_bytes=%.0f;mgmt_segment_bytes=%" PRIu64
+             ";mgmt_maps=%" PRIu64 ";port_slots=%" PRIu64 ";mgmt_per_slot_bytes=%.0f",
              (double)mem[0] / count, mem[1], mem[2], mem[3],
              mem[3] ? (double)mem[1] / (double)mem[3] : 0.0);
     /* median column = RSS growth per port in bytes (not ns): see docs */

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Table, target check and plot for bench/results/latest.csv (bench/run.sh calls it).
+
+    python3 bench/report.py bench/results/latest.csv [--plot out.png]
+        [--markdown out.md] [--update-doc docs/performance.md] [--meta meta.txt]
+
+Every row that is not a baseline gets two ratios of medians (same run):
+  vs_raw      to the machine's limit with the same mode, pair count and CPU
+              placement: busy -> cache-line ping-pong, block -> futex
+              ping-pong; pub/sub rows (one-way) are divided by half of it.
+  vs_iceoryx  to iceoryx's row with the same pattern, mode, payload and pairs
+              (below 1 means faster than iceoryx).
+"""
+import argparse
+import csv
+import math
+import os
+import re
+import sys
+
+BASE_SUITES = ("raw", "iceoryx")
+SUITE_ORDER = ["raw", "iceoryx", "shoal", "shoal-python", "iceoryx2-python"]
+
+
+def fnum(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def size_name(b):
+    b = int(b)
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if b >= (1 << shift) and b % (1 << shift) == 0:
+            return f"{b >> shift}{unit}"
+    return str(b)
+
+
+def fmt_ns(v):
+    if v is None:
+        return "-"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} ms"
+    if v >= 1e4:
+        return f"{v / 1e3:.1f} us"
+    if v >= 1e3:
+        return f"{v / 1e3:.2f} us"
+    return f"{v:.0f} ns"
+
+
+def fmt_rate(v):
+    if v is None:
+        return "-"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} M/s"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f} k/s"
+    return f"{v:.0f}/s"
+
+
+def placement(cpus):
+    """'a=0;b=1;ncpu=2' -> 'a=0;b=1' (the key that must match)."""
+    return ";".join(p for p in (cpus or "").split(";") if p.startswith(("a=", "b=")))
+
+
+def load(path):
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("suite")]
+    for r in rows:
+        for k in ("median_ns", "p99_ns", "p999_ns", "max_ns", "throughput_per_s"):
+            r[k] = fnum(r.get(k))
+        r["payload"] = int(fnum(r.get("payload")) or 0)
+        r["pairs"] = int(fnum(r.get("pairs")) or 0)
+    return rows
+
+
+def raw_limit(rows, mode, pairs, cpus):
+    """Lowest raw ping-pong median with this mode, pair count and placement
+    (run.sh measures the raw limit before and after the other suites)."""
+    meds = [r["median_ns"] for r in rows
+            if r["suite"] == "raw" and r["pattern"] == "pingpong" and r["mode"] == mode
+            and r["pairs"] == pairs and placement(r["cpus"]) == placement(cpus)
+            and r["median_ns"] is not None]
+    return min(meds) if meds else None
+
+
+def find(rows, suite, pattern, mode, payload, pairs):
+    for r in rows:
+        if (r["suite"] == suite and r["pattern"] == pattern and r["mode"] == mode
+                and r["payload"] == payload and r["pairs"] == pairs):
+            return r
+    return None
+
+
+def ratios(rows, r):
+    vs_raw = vs_ice = None
+    if r["median_ns"] is None or r["suite"] in BASE_SUITES and r["suite"] != "iceoryx":
+        return None, None
+    if r["pattern"] in ("rr", "pubsub"):
+        lim = raw_limit(rows, r["mode"], r["pairs"], r["cpus"])
+        if lim:
+            vs_raw = r["median_ns"] / (lim / 2 if r["pattern"] == "pubsub" else lim)
+    if r["suite"] != "iceoryx":
+        ice = find(rows, "iceoryx", r["pattern"], r["mode"], r["payload"], r["pairs"])
+        if ice and ice["median_ns"]:
+            vs_ice = r["median_ns"] / ice["median_ns"]
+    return vs_raw, vs_ice
+
+
+def short_note(note, n=60):
+    note = note or ""
+    return note if len(note) <= n else note[: n - 3] + "..."
+
+
+def table(rows):
+    out = []
+    head = ["suite", "pattern", "mode", "payload", "pairs", "cpus", "median", "p99", "p99.9",
+            "max", "throughput", "vs raw", "vs iceoryx", "note"]
+    order = {s: i for i, s in enumerate(SUITE_ORDER)}
+    for r in sorted(rows, key=lambda r: order.get(r["suite"], 99)):
+        vs_raw, vs_ice = ratios(rows, r)
+        is_bytes = r["pattern"].endswith("_bytes")
+        lat = (lambda v: "-" if v is None else f"{v:.0f} B") if is_bytes else fmt_ns
+        out.append([
+            r["suite"], r["pattern"], r["mode"], size_name(r["payload"]) if r["payload"] else "-",
+            str(r["pairs"]), placement(r["cpus"]).replace(";", ",") or "-", lat(r["median_ns"]), lat(r["p99_ns"]), lat(r["p999_ns"]),
+            lat(r["max_ns"]), fmt_rate(r["throughput_per_s"]),
+            "-" if vs_raw is None else f"{vs_raw:.2f}x",
+            "-" if vs_ice is None else f"{vs_ice:.2f}x",
+            short_note(r["note"]),
+        ])
+    return head, out
+
+
+def print_table(head, body):
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    line = "  ".join(h.ljust(w) for h, w in zip(head, widths))
+    print(line)
+    print("-" * len(line))
+    for row in body:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def markdown(head, body):
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in body:
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in row) + " |")
+    return "\n".join(lines)
+
+
+def note_value(r, key):
+    m = re.search(re.escape(key) + r"=([0-9.]+)", (r or {}).get("note") or "")
+    return float(m.group(1)) if m else None
+
+
+def targets(rows):
+    """The issue's targets, evaluated on what this run measured."""
+    res = []
+
+    def add(name, value, limit, ok, detail):
+        res.append((name, "PASS" if ok else "MISS", value, limit, detail))
+
+    def med(suite, pattern, mode, payload=64, pairs=1):
+        r = find(rows, suite, pattern, mode, payload, pairs)
+        return r["median_ns"] if r else None
+
+    s_busy, s_block = med("shoal", "rr", "busy"), med("shoal", "rr", "block")
+    i_busy = med("iceoryx", "rr", "busy")
+    cpus = next((r["cpus"] for r in rows if r["suite"] == "shoal"), "a=0;b=1")
+    raw_busy, raw_futex = raw_limit(rows, "busy", 1, cpus), raw_limit(rows, "block", 1, cpus)
+    if s_busy and raw_busy:
+        add("busy rr 64 B <= 2x raw cache-line RTT", f"{s_busy / raw_busy:.2f}x", "2.00x",
+            s_busy <= 2 * raw_busy, f"{fmt_ns(s_busy)} vs {fmt_ns(raw_busy)}")
+    if s_busy and i_busy:
+        add("busy rr 64 B >= 2x faster than iceoryx", f"{i_busy / s_busy:.2f}x faster", "2.00x",
+            i_busy >= 2 * s_busy, f"{fmt_ns(s_busy)} vs {fmt_ns(i_busy)}")
+    if s_block and raw_futex:
+        add("blocking rr 64 B <= 1.3x raw futex RTT", f"{s_block / raw_futex:.2f}x", "1.30x",
+            s_block <= 1.3 * raw_futex, f"{fmt_ns(s_block)} vs {fmt_ns(raw_futex)}")
+    for mode in ("busy", "block"):
+        big, small = med("shoal", "rr", mode, 1 << 30), med("shoal", "rr", mode)
+        if big and small:
+            add(f"{mode} rr 1 GiB <= 1.2x 64 B", f"{big / small:.2f}x", "1.20x",
+                big <= 1.2 * small, f"{fmt_ns(big)} vs {fmt_ns(small)}")
+    py = med("shoal-python", "rr", "busy") or med("shoal-python", "rr", "block")
+    if py and s_busy:
+        c = s_busy if med("shoal-python", "rr", "busy") else s_block
+        add("Python rr <= 10x C rr", f"{py / c:.2f}x", "10.00x", py <= 10 * c,
+            f"{fmt_ns(py)} vs {fmt_ns(c)}")
+    ipy = med("iceoryx2-python", "rr", "busy") or med("iceoryx2-python", "rr", "block")
+    if py and ipy:
+        add("Python rr faster than iceoryx2's Python", f"{ipy / py:.2f}x faster", "1.00x",
+            py < ipy, f"{fmt_ns(py)} vs {fmt_ns(ipy)}")
+    cr = next((r for r in rows if r["suite"] == "shoal" and r["pattern"] == "server_create"), None)
+    total = note_value(cr, "create_total_ms")
+    if total is not None:
+        add(f"create {cr['pairs']} servers < 50 ms", f"{total:.1f} ms", "50 ms", total < 50, "")
+        first, last = note_value(cr, "first64_mean_us"), note_value(cr, "last64_mean_us")
+        if first and last:
+            add("port creation cost does not grow (last 64 / first 64)", f"{last / first:.2f}x",
+                "<= 1.5x", last <= 1.5 * first, f"{first:.1f} us -> {last:.1f} us")
+    return res
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharex=True)
+    colors = {"iceoryx": "tab:orange", "shoal": "tab:blue", "shoal-python": "tab:green",
+              "iceoryx2-python": "tab:red"}
+    for ax, (pattern, mode) in zip(axes.flat, [("rr", "busy"), ("rr", "block"),
+                                               ("pubsub", "busy"), ("pubsub", "block")]):
+        for suite in [s for s in SUITE_ORDER if s != "raw"] + sorted(
+                {r["suite"] for r in rows} - set(SUITE_ORDER)):
+            for pairs, style in ((1, "-o"), (4, "--s")):
+                pts = sorted((r["payload"], r["median_ns"]) for r in rows
+                             if r["suite"] == suite and r["pattern"] == pattern
+                             and r["mode"] == mode and r["pairs"] == pairs
+                             and r["median_ns"] is not None)
+                if pts:
+                    ax.plot([p for p, _ in pts], [v / 1e3 for _, v in pts], style,
+                            color=colors.get(suite), label=f"{suite}, {pairs} pair(s)")
+        for pairs, ls in ((1, ":"), (4, "-.")):
+            ref = next((r["cpus"] for r in rows if r["suite"] not in BASE_SUITES
+                        and r["pattern"] == pattern), None) or next(
+                (r["cpus"] for r in rows if r["suite"] == "iceoryx"), "a=0;b=1")
+            lim = raw_limit(rows, mode, pairs, ref)
+            if lim:
+                lim = lim / 2 if pattern == "pubsub" else lim
+                ax.axhline(lim / 1e3, color="black", ls=ls, lw=1,
+                           label=f"raw {'cache line' if mode == 'busy' else 'futex'}, {pairs} pair(s)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        what = "round trip" if pattern == "rr" else "one-way (ping-pong / 2)"
+        ax.set_title(f"{'request/response' if pattern == 'rr' else 'publish/subscribe'}, "
+                     f"{'busy poll' if mode == 'busy' else 'blocking wait'}: median {what}")
+        ax.set_ylabel("latency [us]")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("payload [bytes] (only first and last byte touched)")
+        ax.set_xticks([64, 4096, 1 << 20, 64 << 20, 1 << 30])
+        ax.set_xticklabels(["64 B", "4 KiB", "1 MiB", "64 MiB", "1 GiB"])
+    fig.suptitle("shoal vs iceoryx 2.0.3 vs the machine's limit (same run; 2-core VM)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("csv")
+    ap.add_argument("--plot")
+    ap.add_argument("--markdown")
+    ap.add_argument("--update-doc")
+    ap.add_argument("--meta")
+    a = ap.parse_args()
+    rows = load(a.csv)
+    head, body = table(rows)
+    print_table(head, body)
+    res = targets(rows)
+    if res:
+        print("\ntargets (issue 6):")
+        for name, verdict, value, limit, detail in res:
+            print(f"  {verdict:4}  {name}: {value} (limit {limit}) {detail}")
+    md = markdown(head, body)
+    if res:
+        md += "\n\nTargets (issue 6), this run:\n\n| target | result | value | limit | detail |\n|---|---|---|---|---|\n"
+        md += "\n".join(f"| {n} | {v} | {val} | {lim} | {d} |" for n, v, val, lim, d in res)
+    meta = ""
+    if a.meta and os.path.exists(a.meta):
+        with open(a.meta) as f:
+            meta = f.read().strip()
+        md = "Run: \n\n```\n" + meta + "\n```\n\n" + md
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(md + "\n")
+    if a.plot:
+        try:
+            plot(rows, a.plot)
+            print(f"\nplot: {a.plot}")
+        except Exception as e:  # a missing plot must not lose the table
+            print(f"\nplot failed: {e}", file=sys.stderr)
+    if a.update_doc and os.path.exists(a.update_doc):
+        with open(a.update_doc) as f:
+            doc = f.read()
+        begin, end = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"
+        if begin in doc and end in doc:
+            pre, rest = doc.split(begin, 1)
+            _, post = rest.split(end, 1)
+            with open(a.update_doc, "w") as f:
+                f.write(pre + begin + "\n" + md + "\n" + end + post)
+            print(f"updated the table in {a.update_doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
