@@ -47,7 +47,7 @@ extern "C" {
 
 /* ---- version --------------------------------------------------------- */
 
-enum shoal_version_numbers {
+enum {
     SHOAL_VERSION_MAJOR = 0,
     SHOAL_VERSION_MINOR = 1,
     SHOAL_VERSION_PATCH = 0,
@@ -98,7 +98,7 @@ SHOAL_API const char *shoal_last_error_message(void);
 
 /* ---- timeouts ---------------------------------------------------------- */
 
-enum shoal_timeout_special { SHOAL_TIMEOUT_POLL = 0, SHOAL_TIMEOUT_FOREVER = -1 };
+enum { SHOAL_TIMEOUT_POLL = 0, SHOAL_TIMEOUT_FOREVER = -1 };
 
 /* ---- handles ------------------------------------------------------------ */
 
