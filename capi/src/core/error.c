@@ -5,23 +5,39 @@
 #include <string.h>
 
 static _Thread_local char last_message[1024];
+/* a literal message costs one store: busy-poll loops set one per empty poll */
+static _Thread_local const char *last_literal;
 
 shoal_result_t shoal_error_set(shoal_result_t code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
+    last_literal = NULL;
     return code;
 }
 
 shoal_result_t shoal_error_set_text(shoal_result_t code, const char *text) {
-    snprintf(last_message, sizeof last_message, "%s", text);
+    size_t n = strnlen(text, sizeof last_message - 1);
+    memcpy(last_message, text, n);
+    last_message[n] = '\0';
+    last_literal = NULL;
     return code;
 }
 
-void shoal_error_clear(void) { last_message[0] = '\0'; }
+shoal_result_t shoal_error_set_literal(shoal_result_t code, const char *text) {
+    last_literal = text;
+    return code;
+}
 
-SHOAL_API const char *shoal_last_error_message(void) { return last_message; }
+void shoal_error_clear(void) {
+    last_message[0] = '\0';
+    last_literal = NULL;
+}
+
+SHOAL_API const char *shoal_last_error_message(void) {
+    return last_literal ? last_literal : last_message;
+}
 
 SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     switch (r) {

@@ -37,12 +37,15 @@ int64_t pool_alloc(const shm_map_t *m, uint32_t pi) {
 }
 
 static void pool_free(const shm_map_t *m, shm_chunk_t *c) {
-    shm_pool_t *p = shm_pool(m, c->pool);
-    if (!p || c->index >= p->chunk_count) return;
+    uint32_t idx = (uint32_t)(c - shm_chunk(m, 0));
+    uint32_t pi = shm_chunk_pool(m, idx);
+    shm_pool_t *p = pi == UINT32_MAX ? NULL : shm_pool(m, pi);
+    if (!p) return;
+    uint32_t index = idx - p->first_chunk;
     uint64_t head = atomic_load_explicit(&p->free_head, memory_order_relaxed);
     for (;;) {
         atomic_store_explicit(&c->next_free, (uint32_t)head, memory_order_relaxed);
-        uint64_t want = ((head >> 32) + 1) << 32 | (c->index + 1);
+        uint64_t want = ((head >> 32) + 1) << 32 | (index + 1);
         if (atomic_compare_exchange_weak_explicit(&p->free_head, &head, want,
                                                   memory_order_release, memory_order_relaxed))
             break;
@@ -78,7 +81,7 @@ uint32_t pool_spares(const shm_map_t *m, uint32_t pool) {
         shm_port_t *p = shm_port(m, s);
         for (int k = 0; k < SHM_PORT_SPARES; k++) {
             int64_t ci = shm_ref_chunk(m, atomic_load_explicit(&p->spare[k], memory_order_relaxed));
-            if (ci >= 0 && shm_chunk(m, (uint32_t)ci)->pool == pool) n++;
+            if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
         }
     }
     return n;
@@ -90,7 +93,7 @@ int64_t pool_steal_spare(const shm_map_t *m, uint32_t pool) {
         for (int k = 0; k < SHM_PORT_SPARES; k++) {
             uint64_t v = atomic_load_explicit(&p->spare[k], memory_order_relaxed);
             int64_t ci = shm_ref_chunk(m, v);
-            if (ci < 0 || shm_chunk(m, (uint32_t)ci)->pool != pool) continue;
+            if (ci < 0 || shm_chunk_pool(m, (uint32_t)ci) != pool) continue;
             /* exchange: exactly one of owner, thieves and daemon gets it */
             if (atomic_compare_exchange_strong(&p->spare[k], &v, 0)) {
                 atomic_store(&shm_chunk(m, (uint32_t)ci)->refcount, 1);

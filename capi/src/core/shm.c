@@ -146,18 +146,18 @@ bad:
     return -1;
 }
 
-void *shm_chunk_payload(const shm_map_t *m, const shm_chunk_t *c) {
-    shm_pool_t *pl = shm_pool(m, c->pool);
-    if (!pl || c->index >= pl->chunk_count || !m->payload[c->pool]) return NULL;
-    if ((uint64_t)c->index * pl->stride + pl->chunk_size > m->payload_size[c->pool]) return NULL;
-    return m->payload[c->pool] + (uint64_t)c->index * pl->stride;
+void *shm_chunk_payload(const shm_map_t *m, uint32_t idx) {
+    uint32_t pi = shm_chunk_pool(m, idx);
+    shm_pool_t *pl = pi == UINT32_MAX ? NULL : shm_pool(m, pi);
+    if (!pl || !m->payload[pi]) return NULL;
+    uint64_t off = (uint64_t)(idx - pl->first_chunk) * pl->stride;
+    if (off > m->payload_size[pi] || pl->chunk_size > m->payload_size[pi] - off) return NULL;
+    return m->payload[pi] + off;
 }
 
 int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref) {
+    /* a range check only: the chunk's pool comes from the pool table */
     if (ref == 0 || (ref & SHM_REF_TOMBSTONE) || ref - 1 >= m->hdr->chunk_total) return -1;
-    shm_chunk_t *c = shm_chunk(m, (uint32_t)(ref - 1));
-    shm_pool_t *pl = shm_pool(m, c->pool);
-    if (!pl || c->index >= pl->chunk_count || pl->first_chunk + c->index != ref - 1) return -1;
     return (int64_t)(ref - 1);
 }
 

@@ -219,8 +219,16 @@ static inline _Atomic uint64_t *shm_port_held(const shm_map_t *m, shm_port_t *p)
 static inline _Atomic uint64_t *shm_port_history(const shm_map_t *m, shm_port_t *p) {
     return (_Atomic uint64_t *)((uint8_t *)p + m->hdr->port_history_off);
 }
-/* Payload of a chunk; NULL if the chunk or its pool is out of range. */
-void *shm_chunk_payload(const shm_map_t *m, const shm_chunk_t *c);
+/* Pool of a chunk index, from the pool table rather than the chunk's own
+ * header (which is written by every holder); UINT32_MAX if none. */
+static inline uint32_t shm_chunk_pool(const shm_map_t *m, uint32_t idx) {
+    const shm_pool_t *p = (const shm_pool_t *)(m->mgmt + m->hdr->pools_off);
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++)
+        if (idx - p[i].first_chunk < p[i].chunk_count) return i;
+    return UINT32_MAX;
+}
+/* Payload of a chunk index; NULL if it falls outside its pool's mapping. */
+void *shm_chunk_payload(const shm_map_t *m, uint32_t idx);
 /* Validates a queue/held reference and returns the chunk index, or -1. */
 int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref);
 

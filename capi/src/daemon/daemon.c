@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/futex.h"
 #include "core/pool.h"
 #include "core/port.h"
 #include "core/proto.h"
@@ -55,6 +56,7 @@ typedef struct daemon {
     size_t conn_count, conn_cap;
     slot_fifo_t free_slots[5];
     uint32_t *quarantine;
+    uint64_t *quarantine_since; /* ns, per entry */
     uint32_t quarantine_count;
     uint32_t next_gen;
     uint32_t next_proc_gen;
@@ -198,19 +200,32 @@ static void port_close(daemon_t *d, uint32_t slot, const char *why) {
         port_finish_close(d, slot);
     } else {
         /* a sender is mid-delivery; drain once it is out (timer sweep) */
+        d->quarantine_since[d->quarantine_count] = shoal_now_ns();
         d->quarantine[d->quarantine_count++] = slot;
     }
 }
 
+/* A sender that was killed inside port_deliver never lowers `pushers`. Live
+ * senders leave within microseconds (a WAIT sender re-checks the state every
+ * 10 ms), so after this grace period the slot is drained regardless. */
+#define QUARANTINE_GRACE_NS 500000000ull
+
 static void quarantine_sweep(daemon_t *d, int force) {
     uint32_t kept = 0;
+    uint64_t now = shoal_now_ns();
     for (uint32_t i = 0; i < d->quarantine_count; i++) {
         uint32_t slot = d->quarantine[i];
+        uint64_t since = d->quarantine_since[i];
         shm_port_t *p = shm_port(&d->map, slot);
-        if (atomic_load(&p->pushers) == 0 || force) {
-            d->quarantine[i] = UINT32_MAX;
+        int stale = now - since > QUARANTINE_GRACE_NS;
+        if (atomic_load(&p->pushers) == 0 || force || stale) {
+            if (stale && atomic_load(&p->pushers))
+                LOGD("port %u: %u sender(s) died mid-delivery; draining it anyway", slot,
+                     atomic_load(&p->pushers));
+            atomic_store(&p->pushers, 0);
             port_finish_close(d, slot);
         } else {
+            d->quarantine_since[kept] = since;
             d->quarantine[kept++] = slot;
         }
     }
@@ -674,7 +689,8 @@ static int create_segments(daemon_t *d) {
         for (uint32_t i = 0; i < layout.kind_limit[k]; i++) fifo_push(&d->free_slots[k], layout.kind_base[k] + i);
     }
     d->quarantine = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine);
-    return d->quarantine ? 0 : -1;
+    d->quarantine_since = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine_since);
+    return d->quarantine && d->quarantine_since ? 0 : -1;
 }
 
 static int take_lock(daemon_t *d) {
@@ -747,6 +763,7 @@ static void cleanup(daemon_t *d) {
         if (d->pool_fds[i] >= 0) close(d->pool_fds[i]);
     for (int k = 0; k < 5; k++) free(d->free_slots[k].items);
     free(d->quarantine);
+    free(d->quarantine_since);
     if (d->epoll_fd >= 0) close(d->epoll_fd);
     if (d->signal_fd >= 0) close(d->signal_fd);
     if (d->timer_fd >= 0) close(d->timer_fd);

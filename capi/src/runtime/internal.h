@@ -20,7 +20,7 @@ struct shoal_chunk {
     uint32_t chunk;     /* global chunk index */
     uint32_t held_slot; /* index in the port's held table */
     uint32_t state;
-    uint32_t pad;
+    uint32_t pool;
 };
 
 struct port_base {

@@ -28,7 +28,7 @@ static void pool_holders(const shm_map_t *m, uint32_t pool, char *out, size_t le
         uint32_t n = 0;
         for (uint32_t i = 0; i < m->hdr->chunks_per_port; i++) {
             int64_t ci = shm_ref_chunk(m, atomic_load(&held[i]));
-            if (ci >= 0 && shm_chunk(m, (uint32_t)ci)->pool == pool) n++;
+            if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
         }
         for (int k = 0; k < 3; k++)
             if (n > best_n[k]) {
@@ -63,13 +63,22 @@ static shoal_result_t held_add(port_base_t *b, uint32_t chunk, uint32_t state, s
             shm_kind_name(b->kind), svc_name(b), b->rt->map.hdr->chunks_per_port,
             b->rt->map.hdr->config_source);
     const shm_map_t *m = &b->rt->map;
+    void *payload = shm_chunk_payload(m, chunk);
+    if (!payload)
+        return shoal_error_set(SHOAL_ERR_CORRUPT,
+                               "chunk %u lies outside its pool's mapping: shared memory is corrupt",
+                               chunk);
     uint32_t hs = b->free_stack[--b->free_top];
     atomic_store_explicit(&shm_port_held(m, b->p)[hs], (uint64_t)chunk + 1, memory_order_relaxed);
     atomic_store_explicit(&b->p->held, ++b->held_count, memory_order_relaxed);
     shoal_chunk_t *c = &b->chunks[hs];
     c->owner = b;
     c->hdr = shm_chunk(m, chunk);
-    c->payload = shm_chunk_payload(m, c->hdr);
+    c->payload = payload;
+    c->pool = shm_chunk_pool(m, chunk);
+    /* fetch header and payload lines in parallel, not one miss after another */
+    __builtin_prefetch(c->hdr, 1);
+    __builtin_prefetch(c->payload, 0);
     c->chunk = chunk;
     c->held_slot = hs;
     c->state = state;
@@ -141,7 +150,7 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     for (int k = 0; k < SHM_PORT_SPARES && ci < 0; k++) {
         uint64_t v = atomic_load_explicit(&spare[k], memory_order_relaxed);
         int64_t sc = shm_ref_chunk(m, v);
-        if (sc >= 0 && shm_chunk(m, (uint32_t)sc)->pool == (uint32_t)pi &&
+        if (sc >= 0 && shm_chunk_pool(m, (uint32_t)sc) == (uint32_t)pi &&
             atomic_compare_exchange_strong(&spare[k], &v, 0)) {
             atomic_store_explicit(&shm_chunk(m, (uint32_t)sc)->refcount, 1, memory_order_relaxed);
             ci = sc;
@@ -179,7 +188,7 @@ static void release_held(shoal_chunk_t *c) {
     uint32_t ci = c->chunk;
     port_base_t *b = c->owner;
     const shm_map_t *m = &b->rt->map;
-    uint32_t pool = c->hdr->pool;
+    uint32_t pool = c->pool;
     held_remove(c);
     if (!chunk_unref_last(m, ci)) return;
     /* the last holder parks the chunk for its own next loan */
@@ -209,7 +218,7 @@ SHOAL_API void *shoal_chunk_payload(const shoal_chunk_t *c) {
 SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *c) {
     if (!c || c->state == CHUNK_IDLE) return 0;
     uint64_t s = c->hdr->size;
-    shm_pool_t *p = shm_pool(&c->owner->rt->map, c->hdr->pool);
+    shm_pool_t *p = shm_pool(&c->owner->rt->map, c->pool);
     /* a size from shared memory never exceeds its chunk */
     return p && s <= p->chunk_size ? s : 0;
 }
@@ -274,7 +283,7 @@ got:
 
 static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
     /* busy-poll loops land here constantly: keep it cheap */
-    if (timeout_ns == 0) return shoal_error_set_text(SHOAL_ERR_TIMEOUT, "nothing to take (poll)");
+    if (timeout_ns == 0) return shoal_error_set_literal(SHOAL_ERR_TIMEOUT, "nothing to take (poll)");
     return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns",
                            shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns);
 }
@@ -303,7 +312,9 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
         int64_t ci = shm_ref_chunk(m, ref);
         if (ci < 0) continue; /* corrupt entry: skip it rather than crash */
         atomic_fetch_add_explicit(&b->p->received, 1, memory_order_relaxed);
-        return held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
+        rc = held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
+        if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
+        return rc;
     }
 }
 
