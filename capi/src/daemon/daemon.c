@@ -477,6 +477,34 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     LOGD("process '%s' (pid %d, uid %d) registered in slot %u", c->name, c->pid, (int)c->uid, slot);
 }
 
+/* A process killed between two steps of a release can strand one chunk
+ * (never free it twice). When no process is registered nobody can be
+ * mid-operation, so the pools are rebuilt from scratch and such strays
+ * come back. */
+static void recover_if_idle(daemon_t *d) {
+    shm_map_t *m = &d->map;
+    for (uint32_t i = 0; i < m->hdr->process_limit; i++)
+        if (atomic_load(&shm_process(m, i)->state) != PROC_FREE) return;
+    quarantine_sweep(d, 1);
+    uint32_t stray = 0;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) stray += atomic_load(&shm_pool(m, i)->in_use);
+    if (!stray) return;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
+        shm_pool_t *pl = shm_pool(m, i);
+        for (uint32_t c = 0; c < pl->chunk_count; c++) {
+            shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
+            atomic_store(&ch->refcount, 0);
+            atomic_store(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0);
+        }
+        uint64_t tag = (atomic_load(&pl->free_head) >> 32) + 1;
+        atomic_store(&pl->free_head, tag << 32 | (pl->chunk_count ? 1u : 0u));
+        atomic_store(&pl->in_use, 0);
+    }
+    LOGW("no process is registered: recovered %u chunk(s) stranded by processes killed "
+         "mid-operation; pools rebuilt",
+         stray);
+}
+
 static void process_gone(daemon_t *d, conn_t *c) {
     if (!c->registered) return;
     shm_map_t *m = &d->map;
@@ -498,6 +526,7 @@ static void process_gone(daemon_t *d, conn_t *c) {
     }
     shm_process_t *pr = shm_process(m, c->proc);
     atomic_store(&pr->state, PROC_FREE);
+    recover_if_idle(d);
     LOGD("process '%s' (pid %d) exited: %u ports removed, %u chunks returned to the pools", c->name,
          c->pid, ports, before > after ? before - after : 0);
     c->registered = 0;
