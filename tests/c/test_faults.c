@@ -740,6 +740,7 @@ typedef struct storm_totals {
     uint32_t kills;
     uint32_t kills_before_ready;
     uint32_t victim_exits;               /* victims that exited by themselves */
+    int32_t drift[SHM_MAX_POOLS];        /* count - free - raw in_use */
 } storm_totals_t;
 
 static uint64_t storm_seed(void)
@@ -779,8 +780,12 @@ static void assert_allocator_sane(const shoal_runtime_t *rt, const storm_shared_
     for (uint32_t i = 0; i < shoal_runtime_pool_count(rt); i++) {
         pool_audit_t a;
         audit_pool(rt, i, &a);
+        /* free_len + raw_in_use > count alone is counter drift (a process
+         * killed in pool_free between its CAS and the in_use decrement), not a
+         * double free: it is reported by the caller, the capacity check at the
+         * end measures what is really loanable */
         if (a.cycle || a.bad_link || a.free_with_refs || a.raw_in_use > a.count ||
-            a.free_len + a.raw_in_use > a.count) {
+            a.free_len > a.count) {
             fprintf(stderr, "iteration %d: allocator invariant broken in pool #%u\n", it, i);
             dump_storm_state(rt, sh);
             fail_msg("double free or corrupt free list in pool #%u (see above)", i);
@@ -937,8 +942,8 @@ static void test_kill_storm(void **state)
             wedged += atomic_load(&sh->peer_wedged[i]);
         if (wedged) {
             tot.wedged_batches++;
-            print_message("iteration %d: %u entries stuck in a long-lived peer's queue (a take "
-                          "cannot get past them)\n",
+            print_message("iteration %d: %u entries left in a long-lived peer's queue after its "
+                          "drain (tombstones the daemon pushed late, or a wedged queue)\n",
                           it, wedged);
         }
         /* everything comes back, except what the crash windows lose */
@@ -978,11 +983,15 @@ static void test_kill_storm(void **state)
         for (uint32_t p = 0; p < npools; p++) {
             pool_audit_t a;
             audit_pool(rt, p, &a);
-            if (a.free_len + a.raw_in_use < a.count) {
-                /* popped from the free list by a process killed before it counted it */
-                uint32_t hidden = a.count - a.free_len - a.raw_in_use;
-                print_message("iteration %d: pool #%u: %u chunk(s) neither free nor counted\n", it,
-                              p, hidden);
+            /* popped from the free list by a process killed before it counted
+             * it (pool_alloc), or pushed back by one killed before it
+             * uncounted it (pool_free) */
+            int32_t drift = (int32_t)(a.count - a.free_len - a.raw_in_use);
+            if (drift != tot.drift[p]) {
+                print_message("iteration %d: pool #%u: in_use counter off by %d (chunks neither "
+                              "free nor counted: %d)\n",
+                              it, p, -drift, drift);
+                tot.drift[p] = drift;
             }
             tot.zero_ref_lost[p] = a.zero_ref_lost;
         }
@@ -1067,7 +1076,7 @@ static void test_kill_storm(void **state)
                   tot.kills_before_ready, tot.victim_exits, (unsigned long long)sh->victim_ops,
                   (unsigned long long)sh->peer_ops, (unsigned long long)sh->peer_received);
     print_message("kill storm leaks: %u chunk(s) lost of %u (%.3f per kill), %u batch(es) with a "
-                  "leak, %u batch(es) with a wedged peer queue, %u port slot(s) not free after "
+                  "leak, %u batch(es) with entries left after a peer's drain, %u port slot(s) not free after "
                   "everything closed (%u stuck CLOSING), in_use at the end %u: %s\n",
                   total_lost, total_count, tot.kills ? (double)total_lost / tot.kills : 0.0,
                   tot.leak_events, tot.wedged_batches, not_free, closing, in_use, summary);
