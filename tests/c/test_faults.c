@@ -996,8 +996,8 @@ static void test_kill_storm(void **state)
             tot.zero_ref_lost[p] = a.zero_ref_lost;
         }
         atomic_store(&sh->run_epoch, it + 1);
-        if (th_now_ns() - start > 35 * TH_SEC) {
-            print_message("kill storm: stopping after %d iterations (35 s budget)\n", it + 1);
+        if (th_now_ns() - start > 28 * TH_SEC) {
+            print_message("kill storm: stopping after %d iterations (28 s budget)\n", it + 1);
             it++;
             break;
         }
