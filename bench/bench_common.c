@@ -157,6 +157,8 @@ static void usage(const char *prog, const char *extra, int code)
             "  --payloads LIST    e.g. 64,4K,1M,64M,1G\n"
             "  --modes LIST       busy,block\n"
             "  --patterns LIST    suite patterns to run (or all)\n"
+            "  --repeat R         run every configuration R times (fresh processes, alternating\n"
+            "                     order over the sweep), --iters split over them, samples pooled\n"
             "  --timeout S        per configuration, then the sides are killed\n"
             "  --no-header        do not print the CSV header\n"
             "%s",
@@ -243,6 +245,13 @@ void bench_parse_opts(bench_opts_t *o, int argc, char **argv, const char *prog,
         } else if (!strcmp(a, "--patterns")) {
             NEED();
             o->patterns = v;
+        } else if (!strcmp(a, "--repeat")) {
+            NEED();
+            o->repeat = atoi(v);
+            if (o->repeat < 1 || o->repeat > 64) {
+                fprintf(stderr, "%s: --repeat must be 1..64\n", prog);
+                exit(2);
+            }
         } else if (!strcmp(a, "--timeout")) {
             NEED();
             o->timeout_s = atof(v);
@@ -525,15 +534,17 @@ static void reap(pid_t *pids, int n, bench_ctl_t *ctl, double timeout_s, char *w
     }
 }
 
-void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_way,
-                      double msgs_per_round, bench_stats_t *out)
+/* Runs one configuration once. On success copies the pairs*iters samples to
+ * `samples` (caller's buffer) and returns the measured span in *span_ns;
+ * returns -1 with the error in err otherwise. */
+static int run_once(const bench_cfg_t *cfg, const bench_ops_t *ops, uint64_t *samples,
+                    uint64_t *span_ns, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
     size_t nsamp = (size_t)cfg->pairs * cfg->iters;
     bench_ctl_t *ctl = ctl_alloc(nsamp);
     if (!ctl) {
-        snprintf(out->note, sizeof out->note, "error: cannot map %zu samples", nsamp);
-        return;
+        snprintf(err, errlen, "cannot map %zu samples", nsamp);
+        return -1;
     }
     fflush(stdout);
     fflush(stderr);
@@ -547,24 +558,24 @@ void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_wa
     if (pids[1] == 0)
         exit(side_main(cfg, ops, ctl, 'A'));
     if (pids[0] < 0 || pids[1] < 0) {
-        bench_fail(ctl, "fork: %s", strerror(errno));
+        snprintf(err, errlen, "fork: %s", strerror(errno));
         if (pids[0] > 0) {
+            atomic_store(&ctl->stop, 1u);
             kill(pids[0], SIGKILL);
             waitpid(pids[0], NULL, 0);
         }
-        snprintf(out->note, sizeof out->note, "error: %s", ctl->err);
         bench_ctl_free(ctl, nsamp);
-        return;
+        return -1;
     }
     char why[256];
     reap(pids, 2, ctl, cfg->timeout_s, why, sizeof why);
-
+    int rc = 0;
     if (atomic_load(&ctl->failed) || why[0]) {
-        out->ok = 0;
-        snprintf(out->note, sizeof out->note, "error: %s%s%s", ctl->err[0] ? ctl->err : "",
+        snprintf(err, errlen, "%s%s%s", ctl->err[0] ? ctl->err : "",
                  (ctl->err[0] && why[0]) ? " / " : "", why);
+        rc = -1;
     } else {
-        bench_compute(ctl->samples, nsamp, one_way ? 0.5 : 1.0, out);
+        memcpy(samples, ctl->samples, nsamp * sizeof *samples);
         uint64_t t0 = UINT64_MAX, t1 = 0;
         for (int p = 0; p < cfg->pairs; p++) {
             if (ctl->start_ns[p] && ctl->start_ns[p] < t0)
@@ -572,13 +583,99 @@ void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_wa
             if (ctl->end_ns[p] > t1)
                 t1 = ctl->end_ns[p];
         }
-        if (t1 > t0 && t0 != UINT64_MAX)
-            out->throughput_per_s = (double)nsamp * msgs_per_round / ((double)(t1 - t0) / 1e9);
-        int len = snprintf(out->note, sizeof out->note, "%s%s", cfg->yield ? "yield;" : "",
-                           ctl->note);
-        (void)len;
+        *span_ns = (t1 > t0 && t0 != UINT64_MAX) ? t1 - t0 : 0;
+        snprintf(err, errlen, "%s", ctl->note); /* suite notes, if any */
     }
     bench_ctl_free(ctl, nsamp);
+    return rc;
+}
+
+void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_way,
+                      double msgs_per_round, bench_stats_t *out)
+{
+    bench_job_t job = {*cfg, ops, one_way, msgs_per_round, {0}};
+    bench_sweep(&job, 1, 1);
+    *out = job.stats;
+}
+
+void bench_sweep(bench_job_t *jobs, int n, int repeat)
+{
+    if (repeat < 1)
+        repeat = 1;
+    typedef struct acc {
+        uint64_t *samples;
+        uint64_t count;
+        uint64_t span_ns;
+        int failed;
+        char err[800];
+    } acc_t;
+    acc_t *acc = calloc((size_t)n, sizeof *acc);
+    if (!acc)
+        return;
+    for (int i = 0; i < n; i++) {
+        acc[i].samples = malloc((size_t)jobs[i].cfg.pairs * jobs[i].cfg.iters * sizeof(uint64_t));
+        if (!acc[i].samples) {
+            acc[i].failed = 1;
+            snprintf(acc[i].err, sizeof acc[i].err, "out of memory for samples");
+        }
+    }
+    for (int rep = 0; rep < repeat; rep++) {
+        for (int k = 0; k < n; k++) {
+            /* alternate the order, so that slow drift of the machine is
+             * spread over all configurations */
+            int i = (rep % 2) ? n - 1 - k : k;
+            bench_job_t *j = &jobs[i];
+            if (acc[i].failed)
+                continue;
+            uint64_t total = j->cfg.iters;
+            uint64_t per = total / (uint64_t)repeat;
+            uint64_t mine = (rep == repeat - 1) ? total - per * (uint64_t)(repeat - 1) : per;
+            if (mine == 0)
+                continue;
+            bench_cfg_t c = j->cfg;
+            c.iters = mine;
+            c.run_id = j->cfg.run_id * 64u + (uint64_t)rep;
+            uint64_t *buf = malloc((size_t)c.pairs * mine * sizeof *buf);
+            uint64_t span = 0;
+            char err[800];
+            if (!buf) {
+                acc[i].failed = 1;
+                snprintf(acc[i].err, sizeof acc[i].err, "out of memory");
+                continue;
+            }
+            if (run_once(&c, j->ops, buf, &span, err, sizeof err) != 0) {
+                acc[i].failed = 1;
+                snprintf(acc[i].err, sizeof acc[i].err, "%s", err);
+            } else {
+                memcpy(acc[i].samples + acc[i].count, buf, (size_t)c.pairs * mine * sizeof *buf);
+                acc[i].count += (uint64_t)c.pairs * mine;
+                acc[i].span_ns += span;
+                if (err[0] && !acc[i].err[0])
+                    snprintf(acc[i].err, sizeof acc[i].err, "%s", err);
+            }
+            free(buf);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        bench_stats_t *out = &jobs[i].stats;
+        memset(out, 0, sizeof *out);
+        if (acc[i].failed) {
+            snprintf(out->note, sizeof out->note, "error: %s", acc[i].err);
+        } else {
+            bench_compute(acc[i].samples, acc[i].count, jobs[i].one_way ? 0.5 : 1.0, out);
+            if (acc[i].span_ns)
+                out->throughput_per_s = (double)acc[i].count * jobs[i].msgs_per_round /
+                                        ((double)acc[i].span_ns / 1e9);
+            snprintf(out->note, sizeof out->note, "%s%s%s", jobs[i].cfg.yield ? "yield;" : "",
+                     acc[i].err, acc[i].err[0] ? ";" : "");
+            if (repeat > 1) {
+                size_t used = strlen(out->note);
+                snprintf(out->note + used, sizeof out->note - used, "runs=%d", repeat);
+            }
+        }
+        free(acc[i].samples);
+    }
+    free(acc);
 }
 
 int bench_run_in_child(int (*fn)(bench_ctl_t *ctl, const void *arg), const void *arg,

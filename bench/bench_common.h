@@ -109,6 +109,7 @@ typedef struct bench_opts {
     int header;           /* print the CSV header first */
     double timeout_s;
     const char *extra; /* suite-specific selector (e.g. "create") */
+    int repeat;        /* --repeat: runs per configuration, samples pooled */
 } bench_opts_t;
 
 /* Parses the common options; unknown options are an error. `defaults`
@@ -173,6 +174,21 @@ const char *bench_cpus_str(const bench_cfg_t *cfg, char *buf, size_t len);
  * `msgs_per_round` scales the throughput column. */
 void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_way,
                       double msgs_per_round, bench_stats_t *out);
+
+/* A configuration to run, and its result. */
+typedef struct bench_job {
+    bench_cfg_t cfg;
+    const bench_ops_t *ops;
+    int one_way;
+    double msgs_per_round;
+    bench_stats_t stats; /* out */
+} bench_job_t;
+
+/* Runs every job `repeat` times (fresh processes each time), cfg.iters split
+ * over the repetitions, in alternating order (forward, backward, ...) so that
+ * slow drift of a shared machine spreads over all configurations; the samples
+ * of the repetitions are pooled. A failed repetition fails the job. */
+void bench_sweep(bench_job_t *jobs, int n, int repeat);
 
 /* Statistics of n samples (sorted in place), scaled by `scale`. */
 void bench_compute(uint64_t *samples, uint64_t n, double scale, bench_stats_t *out);

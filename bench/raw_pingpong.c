@@ -155,6 +155,7 @@ int main(int argc, char **argv)
         .patterns = "all",
         .header = 1,
         .timeout_s = 120,
+        .repeat = 1,
     };
     bench_parse_opts(&o, argc, argv, "raw_pingpong",
                      "  patterns: pingpong, clock. Payload is always one cache line (64).\n");
@@ -167,8 +168,10 @@ int main(int argc, char **argv)
     if (!bench_pattern_selected(&o, "pingpong"))
         return 0;
     uint64_t run = 0;
+    bench_job_t jobs[16];
+    int n = 0;
     for (int m = 0; m < o.nmodes; m++) {
-        for (int p = 0; p < o.npairs; p++) {
+        for (int p = 0; p < o.npairs && n < 16; p++) {
             bench_cfg_t cfg = {
                 .suite = "raw",
                 .pattern = "pingpong",
@@ -183,10 +186,11 @@ int main(int argc, char **argv)
                 .run_id = ++run,
             };
             bench_decide_yield(&cfg);
-            bench_stats_t st;
-            bench_run_config(&cfg, &raw_ops, 0, 1.0, &st);
-            bench_print_row(&cfg, &st);
+            jobs[n++] = (bench_job_t){cfg, &raw_ops, 0, 1.0, {0}};
         }
     }
+    bench_sweep(jobs, n, o.repeat);
+    for (int i = 0; i < n; i++)
+        bench_print_row(&jobs[i].cfg, &jobs[i].stats);
     return 0;
 }

@@ -2,8 +2,8 @@
 # bench/run.sh - the one command for shoal's benchmark suite (issue 6).
 #
 #   bench/run.sh                 # build, start daemons, run every suite, report
-#   bench/run.sh --quick         # fewer iterations (a smoke run, ~1 minute)
-#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --suites raw,iceoryx,shoal,python
+#   bench/run.sh --quick         # fewer iterations (a smoke run, under a minute)
+#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --repeat 3 --suites raw,iceoryx,shoal,python
 #
 # What it does, in order:
 #  1. builds the benchmarks in build/bench-release (RelWithDebInfo, no
@@ -43,10 +43,11 @@ RAW_ITERS=100000
 SUITES=raw,iceoryx,shoal,python
 PAYLOADS=64,4K,1M,64M,1G
 PAIRS=1,4
+REPEAT=3
 DO_BUILD=1
 UPDATE_DOC=1
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +59,7 @@ while [ $# -gt 0 ]; do
     --suites) SUITES=$2; shift 2 ;;
     --payloads) PAYLOADS=$2; shift 2 ;;
     --pairs) PAIRS=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --no-build) DO_BUILD=0; shift ;;
     --no-doc) UPDATE_DOC=0; shift ;;
     -h|--help) usage 0 ;;
@@ -150,13 +152,19 @@ error_row() { # suite pattern note
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "placement: side A on CPU $CPU_A, side B on CPU $CPU_B ($NCPU online CPUs); load average $LOAD_BEFORE"
 OPTS=(--cpu-a "$CPU_A" --cpu-b "$CPU_B" --no-header)
-COMMON=("${OPTS[@]}" --iters "$ITERS" --warmup "$WARMUP" --payloads "$PAYLOADS" --pairs "$PAIRS")
+COMMON=("${OPTS[@]}" --iters "$ITERS" --warmup "$WARMUP" --payloads "$PAYLOADS" --pairs "$PAIRS"
+        --repeat "$REPEAT")
+# the blocking rows again with both sides on one CPU: a wake-up is then a
+# context switch instead of waking an idle vCPU (compared with the raw futex
+# row of the same placement)
+SAMECPU=(--cpu-a "$CPU_A" --cpu-b "$CPU_A" --no-header --iters "$ITERS" --warmup "$WARMUP"
+         --repeat "$REPEAT" --pairs 1 --modes block --payloads 64,1G --patterns rr,pubsub)
 
 # ---- 2+3. raw limit -------------------------------------------------------------
 if want raw; then
   log "raw: cache-line and futex ping-pong"
   "$BIN/raw_pingpong" "${OPTS[@]}" --iters "$RAW_ITERS" --warmup $((RAW_ITERS / 10)) --pairs "$PAIRS" \
-    | append || log "raw_pingpong exited non-zero"
+    --repeat "$REPEAT" | append || log "raw_pingpong exited non-zero"
   if [ "$CPU_A" != "$CPU_B" ]; then
     # reference: the futex round trip when both sides share one CPU (no
     # cross-CPU wake-up of an idle vCPU)
@@ -188,7 +196,13 @@ if want iceoryx; then
     done
     if [ "$ready" = 1 ]; then
       log "iceoryx: RouDi ready (pid $ROUDI_PID)"
-      "$BIN/iceoryx_bench" "${COMMON[@]}" | append || log "iceoryx_bench exited non-zero (see rows)"
+      # iceoryx logs every pool exhaustion (the 4 x 1 GiB rows) to stderr: keep it in a file
+      "$BIN/iceoryx_bench" "${COMMON[@]}" 2>"$TMP/iceoryx_bench.err" | append \
+        || log "iceoryx_bench exited non-zero (see rows)"
+      if [ "$CPU_A" != "$CPU_B" ]; then
+        "$BIN/iceoryx_bench" "${SAMECPU[@]}" 2>>"$TMP/iceoryx_bench.err" | append || true
+      fi
+      log "iceoryx_bench: $(wc -l <"$TMP/iceoryx_bench.err") lines on stderr (pool exhaustion of the 4-pair 1 GiB rows is expected)"
     else
       log "iceoryx: RouDi did not become ready:"; tail -5 "$TMP/roudi.log" >&2
       error_row iceoryx probe "RouDi did not start: $(tail -1 "$TMP/roudi.log" | tr ',' ';')"
@@ -223,11 +237,19 @@ if want shoal || want python; then
       SHOALD_PID=""
     else
       log "shoal: shoald ready (pid $SHOALD_PID, domain $DOMAIN)"
+      if want raw; then # the blocking limit drifts: measure it right next to shoal too
+        "$BIN/raw_pingpong" "${OPTS[@]}" --iters "$ITERS" --warmup "$WARMUP" --pairs 1 \
+          --modes block --patterns pingpong --repeat "$REPEAT" \
+          | sed 's/$/;just before shoal/' | append || true
+      fi
       export SHOAL_DOMAIN=$DOMAIN SHOAL_RUNTIME_DIR=$RUNDIR
       if want shoal; then
         if [ -x "$BIN/shoal_bench" ]; then
           "$BIN/shoal_bench" --domain "$DOMAIN" "${COMMON[@]}" | append \
             || log "shoal_bench exited non-zero (see rows)"
+          if [ "$CPU_A" != "$CPU_B" ]; then
+            "$BIN/shoal_bench" --domain "$DOMAIN" "${SAMECPU[@]}" | append || true
+          fi
         else
           error_row shoal probe "shoal_bench not built"
         fi
@@ -250,7 +272,8 @@ fi
 if want raw; then
   log "raw: again, after the other suites"
   "$BIN/raw_pingpong" "${OPTS[@]}" --iters "$RAW_ITERS" --warmup $((RAW_ITERS / 10)) --pairs "$PAIRS" \
-    --patterns pingpong | sed 's/,$/,after the other suites/' | append || log "raw_pingpong exited non-zero"
+    --repeat "$REPEAT" --patterns pingpong | sed 's/$/;after the other suites/' | append \
+    || log "raw_pingpong exited non-zero"
 fi
 
 # ---- 4. results -------------------------------------------------------------------------
@@ -260,11 +283,11 @@ cp "$CSV" "$OUT/latest.csv"
   echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $NCPU online"
-  echo "virtualization: $(systemd-detect-virt 2>/dev/null || grep -m1 -o hypervisor /proc/cpuinfo || echo none)"
+  echo "virtualization: cpu hypervisor flag $(grep -qw hypervisor /proc/cpuinfo && echo yes || echo no); $(lscpu 2>/dev/null | grep -i 'hypervisor vendor' | tr -s ' ' || true)"
   echo "clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
   echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)"
   echo "placement: side A cpu $CPU_A, side B cpu $CPU_B; daemons unpinned"
-  echo "iterations: $ITERS per pair (warmup $WARMUP); raw $RAW_ITERS"
+  echo "iterations: $ITERS per pair and configuration, in $REPEAT runs (warmup $WARMUP each); raw $RAW_ITERS"
   echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "iceoryx: $(dpkg-query -W -f='${Version}' iceoryx 2>/dev/null || echo none)"
   echo "command: bench/run.sh $*"

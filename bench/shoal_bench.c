@@ -619,6 +619,7 @@ int main(int argc, char **argv)
         .patterns = "rr,pubsub,create",
         .header = 1,
         .timeout_s = 120,
+        .repeat = 3,
     };
     int create_count = 512;
     for (int i = 1; i < argc; i++) {
@@ -656,9 +657,12 @@ int main(int argc, char **argv)
 
     uint64_t run = (uint64_t)getpid() * 1000u;
     static const char *patterns[] = {"rr", "pubsub"};
-    for (size_t pi = 0; pi < 2; pi++) {
+    bench_job_t *jobs = calloc(2u * 2u * 8u * BENCH_MAX_PAYLOADS, sizeof *jobs);
+    int n = 0;
+    for (size_t pi = 0; jobs && pi < 2; pi++) {
         if (!bench_pattern_selected(&o, patterns[pi]))
             continue;
+        int ps = !strcmp(patterns[pi], "pubsub");
         for (int m = 0; m < o.nmodes; m++)
             for (int np = 0; np < o.npairs; np++)
                 for (int s = 0; s < o.npayloads; s++) {
@@ -676,16 +680,21 @@ int main(int argc, char **argv)
                         .run_id = ++run,
                     };
                     bench_decide_yield(&cfg);
-                    bench_stats_t st;
                     if (cfg.payload < 8) {
+                        bench_stats_t st;
                         memset(&st, 0, sizeof st);
                         snprintf(st.note, sizeof st.note, "error: payloads below 8 bytes not measured");
-                    } else {
-                        int ps = !strcmp(patterns[pi], "pubsub");
-                        bench_run_config(&cfg, ps ? &ps_ops : &rr_ops, ps, ps ? 2.0 : 1.0, &st);
+                        bench_print_row(&cfg, &st);
+                        continue;
                     }
-                    bench_print_row(&cfg, &st);
+                    jobs[n++] = (bench_job_t){cfg, ps ? &ps_ops : &rr_ops, ps, ps ? 2.0 : 1.0, {0}};
                 }
+    }
+    if (jobs) {
+        bench_sweep(jobs, n, o.repeat);
+        for (int i = 0; i < n; i++)
+            bench_print_row(&jobs[i].cfg, &jobs[i].stats);
+        free(jobs);
     }
     if (bench_pattern_selected(&o, "create"))
         run_create(&o, create_count, ++run);
