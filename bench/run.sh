@@ -49,6 +49,7 @@ UPDATE_DOC=1
 
 usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
+ARGS="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) ITERS=2000; WARMUP=200; RAW_ITERS=20000; shift ;;
@@ -290,7 +291,7 @@ cp "$CSV" "$OUT/latest.csv"
   echo "iterations: $ITERS per pair and configuration, in $REPEAT runs (warmup $WARMUP each); raw $RAW_ITERS"
   echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "iceoryx: $(dpkg-query -W -f='${Version}' iceoryx 2>/dev/null || echo none)"
-  echo "command: bench/run.sh $*"
+  echo "command: bench/run.sh $ARGS"
 } >"$OUT/latest-meta.txt"
 log "wrote $OUT/latest.csv"
 
