@@ -113,6 +113,7 @@ trap 'exit 130' INT TERM
 
 # ---- 1. build -------------------------------------------------------------
 FULL=0
+BUILD_FAILED=""
 if [ "$DO_BUILD" = 1 ]; then
   log "building in $BUILD"
   if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE= \
@@ -121,7 +122,8 @@ if [ "$DO_BUILD" = 1 ]; then
     FULL=1
     for t in raw_pingpong iceoryx_bench shoald shoal_bench; do
       if ! cmake --build "$BUILD" -j"$NCPU" --target "$t" >"$TMP/build-$t.log" 2>&1; then
-        log "target $t did not build:"
+        BUILD_FAILED="$BUILD_FAILED $t"
+        log "target $t did not build (an older binary, if any, is used; see latest-meta.txt):"
         grep -E "error|Error" "$TMP/build-$t.log" | head -5 >&2 || true
       fi
     done
@@ -292,6 +294,7 @@ cp "$CSV" "$OUT/latest.csv"
   echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "iceoryx: $(dpkg-query -W -f='${Version}' iceoryx 2>/dev/null || echo none)"
   echo "command: bench/run.sh $ARGS"
+  echo "targets that did not build (older binaries used):${BUILD_FAILED:- none}"
 } >"$OUT/latest-meta.txt"
 log "wrote $OUT/latest.csv"
 
