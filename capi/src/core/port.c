@@ -1,6 +1,9 @@
 #include "core/port.h"
 
+#include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "core/futex.h"
 #include "core/pool.h"
@@ -64,8 +67,11 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
     chunk_ref(m, chunk);
     uint64_t deadline = 0;
     bool deadline_set = false;
+    int drops = 0;
     while (!queue_push(m, t, (uint64_t)chunk + 1)) {
-        if (policy == SHOAL_FULL_DROP_OLDEST) {
+        /* a queue that is neither pushable nor poppable is broken (a sender
+         * died mid-push): give up rather than spin */
+        if (policy == SHOAL_FULL_DROP_OLDEST && drops++ < 64) {
             uint64_t old;
             if (queue_pop(m, t, &old)) {
                 if (!(old & SHM_REF_TOMBSTONE)) drop_ref(m, old);
@@ -170,13 +176,21 @@ uint32_t port_release_history(const shm_map_t *m, shm_port_t *p) {
     return n;
 }
 
+/* The lock word holds the owner's pid, so a waiter can break the lock of a
+ * process that was killed while holding it. */
 void spin_lock(_Atomic uint32_t *l) {
+    uint32_t me = (uint32_t)getpid();
     unsigned spins = 0;
     uint32_t expected = 0;
-    while (!atomic_compare_exchange_weak_explicit(l, &expected, 1, memory_order_acquire,
+    while (!atomic_compare_exchange_weak_explicit(l, &expected, me, memory_order_acquire,
                                                   memory_order_relaxed)) {
+        if (expected != 0 && ++spins % 1024 == 0 && kill((pid_t)expected, 0) != 0 &&
+            errno == ESRCH) {
+            /* the holder is dead: take the lock over */
+            if (atomic_compare_exchange_strong(l, &expected, me)) return;
+        }
         expected = 0;
-        if (++spins > 64) sched_yield();
+        if (spins > 64) sched_yield();
     }
 }
 

@@ -15,11 +15,15 @@ void queue_init(const shm_map_t *m, shm_port_t *p, uint32_t capacity) {
     atomic_store_explicit(&p->deq_pos, 0, memory_order_relaxed);
 }
 
+/* Contention retries are short; a cell whose sequence never fits (corrupt
+ * memory) must not spin forever, so retries are bounded. */
+#define QUEUE_MAX_RETRIES 1024
+
 bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value) {
     shm_queue_cell_t *cells = shm_port_cells(m, p);
     uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1); /* bounded even if corrupt */
     uint64_t pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
-    for (;;) {
+    for (int tries = 0; tries < QUEUE_MAX_RETRIES; tries++) {
         /* the logical capacity may be below the cell count; only then do we
          * read the consumer's position (a cache line it writes) */
         if (p->queue_capacity <= mask) {
@@ -42,13 +46,14 @@ bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value) {
             pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
         }
     }
+    return false;
 }
 
 bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value) {
     shm_queue_cell_t *cells = shm_port_cells(m, p);
     uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
     uint64_t pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
-    for (;;) {
+    for (int tries = 0; tries < QUEUE_MAX_RETRIES; tries++) {
         shm_queue_cell_t *c = &cells[pos & mask];
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         int64_t dif = (int64_t)(seq - (pos + 1));
@@ -65,6 +70,7 @@ bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value) {
             pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
         }
     }
+    return false;
 }
 
 uint32_t queue_depth(const shm_port_t *p) {

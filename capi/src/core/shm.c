@@ -77,7 +77,9 @@ uint64_t shm_pool_stride(uint64_t chunk_size) { return align_up(chunk_size, SHM_
 
 void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_t *p) {
     /* the segment is fresh from ftruncate: all zero; only non-zero fields */
-    memcpy(m->hdr, layout, sizeof *layout);
+    memcpy(m->shared_hdr, layout, sizeof *layout);
+    m->hdr_copy = *layout;
+    m->hdr = &m->hdr_copy;
     shm_header_t *h = m->hdr;
     uint32_t first = 0;
     for (uint32_t i = 0; i < h->pool_count; i++) {
@@ -101,6 +103,9 @@ void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_
 }
 
 int shm_validate(shm_map_t *m) {
+    /* validate a snapshot, then keep using only the snapshot */
+    m->hdr_copy = *m->shared_hdr;
+    m->hdr = &m->hdr_copy;
     shm_header_t *h = m->hdr;
     if (m->mgmt_size < sizeof *h || h->magic != SHM_MAGIC)
         return shoal_error_set(SHOAL_ERR_CORRUPT, "management segment has a bad magic number"), -1;

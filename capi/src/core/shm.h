@@ -156,7 +156,11 @@ typedef struct shm_header {
 
 /* A process's view of the domain: the mappings. */
 typedef struct shm_map {
+    /* a private copy of the validated header: every bounds check uses it,
+     * so a process scribbling on the shared header cannot widen them */
     shm_header_t *hdr;
+    shm_header_t hdr_copy;
+    shm_header_t *shared_hdr;
     uint8_t *mgmt;
     uint64_t mgmt_size;
     uint8_t *payload[SHM_MAX_POOLS];

@@ -58,6 +58,9 @@ typedef struct daemon {
     uint32_t *quarantine;
     uint64_t *quarantine_since; /* ns, per entry */
     uint32_t quarantine_count;
+    uint64_t last_death_ns;  /* when a registered process last went away */
+    uint64_t *hole_pos;      /* per slot: queue position seen claimed but unwritten, +1 */
+    uint64_t *hole_since;
     uint32_t next_gen;
     uint32_t next_proc_gen;
     int stopping;
@@ -230,6 +233,48 @@ static void quarantine_sweep(daemon_t *d, int force) {
         }
     }
     d->quarantine_count = kept;
+}
+
+/* A sender killed between claiming a queue position and writing it leaves
+ * a hole that stops the receiver at that position for good. Only a dead
+ * process can leave one, so after a death the daemon watches the head of
+ * every receive queue; a hole that stays put for HOLE_GRACE_NS is filled
+ * with an empty entry, which receivers skip. */
+#define HOLE_GRACE_NS 300000000ull
+#define HOLE_WATCH_NS 10000000000ull
+
+static void repair_queue_holes(daemon_t *d) {
+    shm_map_t *m = &d->map;
+    uint64_t now = shoal_now_ns();
+    if (!d->last_death_ns || now - d->last_death_ns > HOLE_WATCH_NS) return;
+    for (uint32_t slot = 0; slot < m->hdr->port_slots; slot++) {
+        shm_port_t *p = shm_port(m, slot);
+        if (atomic_load(&p->state) == PORT_FREE || p->kind == SHOAL_PORT_PUBLISHER) {
+            d->hole_pos[slot] = 0;
+            continue;
+        }
+        uint64_t deq = atomic_load(&p->deq_pos), enq = atomic_load(&p->enq_pos);
+        uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
+        shm_queue_cell_t *cell = &shm_port_cells(m, p)[deq & mask];
+        if (enq <= deq || atomic_load(&cell->seq) != deq) {
+            d->hole_pos[slot] = 0; /* no hole at the head */
+            continue;
+        }
+        if (d->hole_pos[slot] != deq + 1) {
+            d->hole_pos[slot] = deq + 1;
+            d->hole_since[slot] = now;
+            continue;
+        }
+        if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
+        atomic_store(&cell->value, 0);
+        uint64_t expect = deq;
+        if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
+            LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
+                 (unsigned long long)deq);
+            port_notify_force(m, p);
+        }
+        d->hole_pos[slot] = 0;
+    }
 }
 
 static void holders_summary(daemon_t *d, uint32_t kind, char *out, size_t len) {
@@ -526,6 +571,7 @@ static void process_gone(daemon_t *d, conn_t *c) {
     }
     shm_process_t *pr = shm_process(m, c->proc);
     atomic_store(&pr->state, PROC_FREE);
+    d->last_death_ns = shoal_now_ns();
     recover_if_idle(d);
     LOGD("process '%s' (pid %d) exited: %u ports removed, %u chunks returned to the pools", c->name,
          c->pid, ports, before > after ? before - after : 0);
@@ -688,12 +734,13 @@ static int create_segments(daemon_t *d) {
         return -1;
     }
     d->map.mgmt = mg;
-    d->map.hdr = mg;
+    d->map.shared_hdr = mg;
     d->map.mgmt_size = layout.mgmt_size;
     shm_init(&d->map, &layout, &lp);
-    snprintf(d->map.hdr->config_source, sizeof d->map.hdr->config_source, "%.255s", cfg->source);
-    snprintf(d->map.hdr->domain, sizeof d->map.hdr->domain, "%s", d->domain);
-    atomic_store(&d->map.hdr->daemon_pid, (uint32_t)getpid());
+    shm_header_t *sh = d->map.shared_hdr;
+    snprintf(sh->config_source, sizeof sh->config_source, "%.255s", cfg->source);
+    snprintf(sh->domain, sizeof sh->domain, "%s", d->domain);
+    atomic_store(&sh->daemon_pid, (uint32_t)getpid());
     /* nobody may resize a segment under the others (SIGBUS) */
     fcntl(d->mgmt_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     uint64_t payload_total = 0;
@@ -718,8 +765,11 @@ static int create_segments(daemon_t *d) {
         for (uint32_t i = 0; i < layout.kind_limit[k]; i++) fifo_push(&d->free_slots[k], layout.kind_base[k] + i);
     }
     d->quarantine = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine);
-    d->quarantine_since = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine_since);
-    return d->quarantine && d->quarantine_since ? 0 : -1;
+    size_t nslots = layout.port_slots ? layout.port_slots : 1;
+    d->quarantine_since = calloc(nslots, sizeof *d->quarantine_since);
+    d->hole_pos = calloc(nslots, sizeof *d->hole_pos);
+    d->hole_since = calloc(nslots, sizeof *d->hole_since);
+    return d->quarantine && d->quarantine_since && d->hole_pos && d->hole_since ? 0 : -1;
 }
 
 static int take_lock(daemon_t *d) {
@@ -793,6 +843,8 @@ static void cleanup(daemon_t *d) {
     for (int k = 0; k < 5; k++) free(d->free_slots[k].items);
     free(d->quarantine);
     free(d->quarantine_since);
+    free(d->hole_pos);
+    free(d->hole_since);
     if (d->epoll_fd >= 0) close(d->epoll_fd);
     if (d->signal_fd >= 0) close(d->signal_fd);
     if (d->timer_fd >= 0) close(d->timer_fd);
@@ -867,6 +919,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 if (read(d.timer_fd, &ticks, sizeof ticks) < 0) {
                 }
                 if (d.quarantine_count) quarantine_sweep(&d, 0);
+                repair_queue_holes(&d);
             } else {
                 conn_event(&d, p, evs[i].events);
             }

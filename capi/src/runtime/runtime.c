@@ -43,7 +43,7 @@ static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t n
         return shoal_error_set(SHOAL_ERR_SYSTEM, "mmap of the management segment (%llu bytes): %s",
                                (unsigned long long)m->mgmt_size, strerror(errno));
     m->mgmt = p;
-    m->hdr = p;
+    m->shared_hdr = p;
     if (shm_validate(m) != 0) return SHOAL_ERR_CORRUPT;
     if (m->hdr->pool_count + 1 != nfds)
         return shoal_error_set(SHOAL_ERR_CORRUPT, "daemon sent %zu segments for %u pools", nfds,
@@ -340,9 +340,10 @@ SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint
 SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
                                                    shoal_domain_info_t *out) {
     if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
-    const shm_header_t *h = rt->map.hdr;
+    const shm_header_t *h = rt->map.shared_hdr; /* text fields only from here */
     memset(out, 0, sizeof *out);
-    out->daemon_pid = (int32_t)atomic_load(&rt->map.hdr->daemon_pid);
+    out->daemon_pid = (int32_t)atomic_load(&h->daemon_pid);
+    h = rt->map.hdr; /* limits from the validated copy */
     out->processes = h->process_limit;
     out->publishers = h->kind_limit[SHOAL_PORT_PUBLISHER];
     out->subscribers = h->kind_limit[SHOAL_PORT_SUBSCRIBER];
@@ -353,8 +354,8 @@ SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
     out->queue_capacity = h->queue_capacity;
     out->history = h->history_max;
     out->management_bytes = h->mgmt_size;
-    memcpy(out->config_source, h->config_source, sizeof out->config_source - 1);
-    memcpy(out->domain, h->domain, sizeof out->domain - 1);
+    memcpy(out->config_source, rt->map.shared_hdr->config_source, sizeof out->config_source - 1);
+    memcpy(out->domain, rt->map.shared_hdr->domain, sizeof out->domain - 1);
     return SHOAL_OK;
 }
 
