@@ -9,7 +9,11 @@ Every row that is not a baseline gets two ratios of medians (same run):
               placement: busy -> cache-line ping-pong, block -> futex
               ping-pong; pub/sub rows (one-way) are divided by half of it.
   vs_iceoryx  to iceoryx's row with the same pattern, mode, payload and pairs
-              (below 1 means faster than iceoryx).
+              (below 1 means faster than iceoryx); for shoal-python rows: to the
+              iceoryx2-python row (the Python peer), not to iceoryx's C binding.
+Python rows also get
+  vs_C        to shoal's C row with the same pattern, mode, payload, pairs and
+              placement (the cost of the binding; target <= 10x).
 """
 import argparse
 import csv
@@ -19,6 +23,7 @@ import re
 import sys
 
 BASE_SUITES = ("raw", "iceoryx")
+PY_SUITES = ("shoal-python", "iceoryx2-python")
 SUITE_ORDER = ["raw", "iceoryx", "shoal", "shoal-python", "iceoryx2-python"]
 
 
@@ -110,11 +115,21 @@ def ratios(rows, r):
         lim = raw_limit(rows, r["mode"], r["pairs"], r["cpus"])
         if lim:
             vs_raw = r["median_ns"] / (lim / 2 if r["pattern"] == "pubsub" else lim)
-    if r["suite"] != "iceoryx":
-        ice = find(rows, "iceoryx", r["pattern"], r["mode"], r["payload"], r["pairs"], r["cpus"])
+    peer = {"iceoryx": None, "iceoryx2-python": None, "shoal-python": "iceoryx2-python"}.get(
+        r["suite"], "iceoryx")
+    if peer:
+        ice = find(rows, peer, r["pattern"], r["mode"], r["payload"], r["pairs"], r["cpus"])
         if ice and ice["median_ns"]:
             vs_ice = r["median_ns"] / ice["median_ns"]
     return vs_raw, vs_ice
+
+
+def vs_c(rows, r):
+    """Python rows: median / shoal's C median of the same configuration."""
+    if r["suite"] not in PY_SUITES or r["median_ns"] is None:
+        return None
+    c = find(rows, "shoal", r["pattern"], r["mode"], r["payload"], r["pairs"], r["cpus"])
+    return r["median_ns"] / c["median_ns"] if c and c["median_ns"] else None
 
 
 def short_note(note, n=60):
@@ -125,7 +140,7 @@ def short_note(note, n=60):
 def table(rows):
     out = []
     head = ["suite", "pattern", "mode", "payload", "pairs", "cpus", "median", "p99", "p99.9",
-            "max", "throughput", "vs raw", "vs iceoryx", "note"]
+            "max", "throughput", "vs raw", "vs iceoryx", "vs C", "note"]
     order = {s: i for i, s in enumerate(SUITE_ORDER)}
     for r in sorted(rows, key=lambda r: order.get(r["suite"], 99)):
         vs_raw, vs_ice = ratios(rows, r)
@@ -137,6 +152,7 @@ def table(rows):
             lat(r["max_ns"]), fmt_rate(r["throughput_per_s"]),
             "-" if vs_raw is None else f"{vs_raw:.2f}x",
             "-" if vs_ice is None else f"{vs_ice:.2f}x",
+            "-" if vs_c(rows, r) is None else f"{vs_c(rows, r):.1f}x",
             short_note(r["note"]),
         ])
     return head, out
@@ -200,15 +216,16 @@ def targets(rows):
         if big and small:
             add(f"{mode} rr 1 GiB <= 1.2x 64 B", f"{big / small:.2f}x", "1.20x",
                 big <= 1.2 * small, f"{fmt_ns(big)} vs {fmt_ns(small)}")
-    py = med("shoal-python", "rr", "busy") or med("shoal-python", "rr", "block")
-    if py and s_busy:
-        c = s_busy if med("shoal-python", "rr", "busy") else s_block
-        add("Python rr <= 10x C rr", f"{py / c:.2f}x", "10.00x", py <= 10 * c,
-            f"{fmt_ns(py)} vs {fmt_ns(c)}")
-    ipy = med("iceoryx2-python", "rr", "busy") or med("iceoryx2-python", "rr", "block")
-    if py and ipy:
-        add("Python rr faster than iceoryx2's Python", f"{ipy / py:.2f}x faster", "1.00x",
-            py < ipy, f"{fmt_ns(py)} vs {fmt_ns(ipy)}")
+    for mode, c in (("busy", s_busy), ("block", s_block)):
+        py = med("shoal-python", "rr", mode)
+        if py and c:
+            add(f"Python rr 64 B ({mode}) <= 10x C rr", f"{py / c:.2f}x", "10.00x",
+                py <= 10 * c, f"{fmt_ns(py)} vs {fmt_ns(c)}")
+        ipy = med("iceoryx2-python", "rr", mode)
+        if py and ipy:
+            add(f"Python rr 64 B ({mode}) faster than iceoryx2's Python",
+                f"{ipy / py:.2f}x faster" if py <= ipy else f"{py / ipy:.2f}x slower", "1.00x",
+                py < ipy, f"{fmt_ns(py)} vs {fmt_ns(ipy)}")
     cr = next((r for r in rows if r["suite"] == "shoal" and r["pattern"] == "server_create"), None)
     total = note_value(cr, "create_total_ms")
     if total is not None:
@@ -261,7 +278,8 @@ def plot(rows, path):
         ax.set_xlabel("payload [bytes] (only first and last byte touched)")
         ax.set_xticks([64, 4096, 1 << 20, 64 << 20, 1 << 30])
         ax.set_xticklabels(["64 B", "4 KiB", "1 MiB", "64 MiB", "1 GiB"])
-    fig.suptitle("shoal vs iceoryx 2.0.3 vs the machine's limit (same run; 2-core VM)")
+    fig.suptitle("shoal (C, Python) vs iceoryx 2.0.3 (C) and iceoryx2 (Python) vs the machine's "
+                 "limit (same run; 2-core VM)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

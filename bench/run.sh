@@ -26,9 +26,12 @@
 # so busy-poll loops then call sched_yield ("yield" in the note column).
 #
 # Python hook: if bench/python_bench.py exists it is run as
-#   python3 bench/python_bench.py --domain D --cpu-a A --cpu-b B --iters N
+#   python3 bench/python_bench.py --domain D --runtime-dir R --install --cpu-a A
+#     --cpu-b B --iters N --repeat R --payloads P --no-header
 # with SHOAL_DOMAIN / SHOAL_RUNTIME_DIR exported and shoald running, and must
-# print CSV with the same header (bench/bench_common.h) on stdout.
+# print CSV with the same header (bench/bench_common.h) on stdout. It is also
+# used to check that every chunk is back in its pool after the C suite
+# (--wait-pools). PY_PAYLOADS=64,4K,1M (default) chooses the Python payloads.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +50,7 @@ REPEAT=3
 DO_BUILD=1
 UPDATE_DOC=1
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -78,6 +81,8 @@ TMP=$(mktemp -d /tmp/shoal-bench.XXXXXX)
 ROUDI_PID=""
 SHOALD_PID=""
 ROUDI_SHM_OURS=0
+POOLS_AFTER_C=""
+POOLS_AFTER_PY=""
 
 stop_pid() { # stop_pid PID NAME SECONDS: TERM, wait, then KILL - only that pid
   local pid=$1 name=$2 secs=$3 i
@@ -257,11 +262,29 @@ if want shoal || want python; then
           error_row shoal probe "shoal_bench not built"
         fi
       fi
+      # every chunk back in its pool after the C suite? (a side killed between
+      # configurations would leave chunks behind until shoald reclaims them)
+      if [ -f "$BENCH/python_bench.py" ]; then
+        POOLS_AFTER_C=$(python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" \
+          --install --wait-pools 10 2>"$TMP/pools.err" || true)
+        log "shoal: after shoal_bench: ${POOLS_AFTER_C:-pool check failed: $(tail -1 "$TMP/pools.err")}"
+      fi
       if want python && [ -f "$BENCH/python_bench.py" ]; then
-        log "python: bench/python_bench.py"
-        export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
-        python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --cpu-a "$CPU_A" --cpu-b "$CPU_B" \
-          --iters "$ITERS" | append || error_row python probe "python_bench.py failed"
+        log "python: bench/python_bench.py (shoal's binding, iceoryx2's from PyPI)"
+        # iceoryx2's Python package (PyPI); its absence is recorded as a row, not fatal
+        if ! python3 -c 'import iceoryx2' 2>/dev/null; then
+          python3 -m pip install --quiet iceoryx2 >"$TMP/pip-iceoryx2.log" 2>&1 \
+            || log "pip install iceoryx2 failed: $(tail -1 "$TMP/pip-iceoryx2.log")"
+        fi
+        # the installed shoal package (pip install . when missing or older than the
+        # sources: --install); not python/ of the tree, whose in-place build may be stale
+        python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" --install \
+          --cpu-a "$CPU_A" --cpu-b "$CPU_B" --iters "$ITERS" --repeat "$REPEAT" \
+          --payloads "${PY_PAYLOADS:-64,4K,1M}" --no-header | append \
+          || error_row shoal-python probe "python_bench.py failed"
+        POOLS_AFTER_PY=$(python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" \
+          --wait-pools 10 2>/dev/null || true)
+        log "shoal: after python_bench: ${POOLS_AFTER_PY:-pool check failed}"
       fi
       stop_pid "$SHOALD_PID" shoald 10
       SHOALD_PID=""
@@ -295,6 +318,8 @@ cp "$CSV" "$OUT/latest.csv"
   echo "iceoryx: $(dpkg-query -W -f='${Version}' iceoryx 2>/dev/null || echo none)"
   echo "command: bench/run.sh $ARGS"
   echo "targets that did not build (older binaries used):${BUILD_FAILED:- none}"
+  echo "shoal pools after shoal_bench: ${POOLS_AFTER_C:-not checked}; after python_bench: ${POOLS_AFTER_PY:-not checked}"
+  echo "python: $(python3 --version 2>&1); iceoryx2 (PyPI): $(python3 -c 'from importlib.metadata import version as v; print(v("iceoryx2"))' 2>/dev/null || echo not installed)"
 } >"$OUT/latest-meta.txt"
 log "wrote $OUT/latest.csv"
 
