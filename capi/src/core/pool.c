@@ -42,6 +42,8 @@ static void pool_free(const shm_map_t *m, shm_chunk_t *c) {
     shm_pool_t *p = pi == UINT32_MAX ? NULL : shm_pool(m, pi);
     if (!p) return;
     uint32_t index = idx - p->first_chunk;
+    /* count it free before it is poppable, so in_use never exceeds the count */
+    atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&p->free_head, memory_order_relaxed);
     for (;;) {
         atomic_store_explicit(&c->next_free, (uint32_t)head, memory_order_relaxed);
@@ -50,7 +52,6 @@ static void pool_free(const shm_map_t *m, shm_chunk_t *c) {
                                                   memory_order_release, memory_order_relaxed))
             break;
     }
-    atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
 }
 
 void chunk_ref(const shm_map_t *m, uint32_t i) {

@@ -272,6 +272,8 @@ void rt_port_close(port_base_t *b) {
     if (b->next) b->next->prev = b->prev;
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
+    /* give our parked spares back ourselves (the daemon would too) */
+    if (b->p) port_release_spares(&rt->map, b->p);
     msg.type = PROTO_PORT_DESTROY;
     msg.slot = b->slot;
     msg.gen = b->gen;
