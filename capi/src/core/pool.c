@@ -73,7 +73,9 @@ bool chunk_unref_last(const shm_map_t *m, uint32_t i) {
 
 void pool_free_chunk(const shm_map_t *m, uint32_t i) {
     shm_chunk_t *c = shm_chunk(m, i);
-    if (c) pool_free(m, c);
+    if (!c) return;
+    atomic_store_explicit(&c->refcount, 0, memory_order_relaxed); /* spares keep 1 */
+    pool_free(m, c);
 }
 
 uint32_t pool_spares(const shm_map_t *m, uint32_t pool) {

@@ -57,6 +57,8 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
     shm_port_t *t = shm_port(m, slot);
     if (!t) return SHOAL_ERR_NOT_FOUND;
     /* announce ourselves so the daemon does not drain under us */
+    bool transfer = (policy & PORT_DELIVER_TRANSFER) != 0;
+    policy &= ~PORT_DELIVER_TRANSFER;
     atomic_fetch_add(&t->pushers, 1);
     shoal_result_t rc = SHOAL_OK;
     if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen ||
@@ -64,7 +66,7 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
         rc = SHOAL_ERR_NOT_FOUND;
         goto out;
     }
-    chunk_ref(m, chunk);
+    if (!transfer) chunk_ref(m, chunk);
     uint64_t deadline = 0;
     bool deadline_set = false;
     int drops = 0;
@@ -101,7 +103,7 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
         } else {
             rc = SHOAL_ERR_QUEUE_FULL;
         }
-        chunk_unref(m, chunk);
+        if (!transfer) chunk_unref(m, chunk);
         goto out;
     }
     port_notify(m, t);

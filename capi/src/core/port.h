@@ -13,6 +13,10 @@ void port_notify(const shm_map_t *m, shm_port_t *p);
 /* Same, unconditionally (daemon-side state changes). */
 void port_notify_force(const shm_map_t *m, shm_port_t *p);
 
+/* OR into `policy`: hand over the caller's own reference instead of taking
+ * a new one (one receiver); on failure the caller still owns it. */
+#define PORT_DELIVER_TRANSFER 0x100u
+
 /* Delivers a chunk reference to `target` (expected ACTIVE with `gen`).
  * Takes a new reference on the chunk for the queue. On a full queue applies
  * `policy`. Returns SHOAL_OK, SHOAL_ERR_QUEUE_FULL, SHOAL_ERR_TIMEOUT (WAIT

@@ -120,7 +120,7 @@ typedef struct shm_port {
     /* queue positions on their own lines */
     _Alignas(SHM_CACHELINE) _Atomic uint64_t enq_pos;
     _Alignas(SHM_CACHELINE) _Atomic uint64_t deq_pos;
-    /* owner-parked free chunks (refcount 0, counted as in_use by the pool) */
+    /* owner-parked free chunks (refcount 1, counted as in_use by the pool) */
     _Alignas(SHM_CACHELINE) _Atomic uint64_t spare[SHM_PORT_SPARES];
     /* publisher history ring, guarded by a spinlock (only used with history) */
     _Alignas(SHM_CACHELINE) _Atomic uint32_t history_lock;

@@ -151,10 +151,8 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
         uint64_t v = atomic_load_explicit(&spare[k], memory_order_relaxed);
         int64_t sc = shm_ref_chunk(m, v);
         if (sc >= 0 && shm_chunk_pool(m, (uint32_t)sc) == (uint32_t)pi &&
-            atomic_compare_exchange_strong(&spare[k], &v, 0)) {
-            atomic_store_explicit(&shm_chunk(m, (uint32_t)sc)->refcount, 1, memory_order_relaxed);
-            ci = sc;
-        }
+            atomic_compare_exchange_strong(&spare[k], &v, 0))
+            ci = sc; /* a spare keeps refcount 1: now ours */
     }
     if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
     if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
@@ -190,15 +188,24 @@ static void release_held(shoal_chunk_t *c) {
     const shm_map_t *m = &b->rt->map;
     uint32_t pool = c->pool;
     held_remove(c);
-    if (!chunk_unref_last(m, ci)) return;
-    /* the last holder parks the chunk for its own next loan */
     shm_pool_t *pl = shm_pool(m, pool);
-    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS) {
-        for (int k = 0; k < SHM_PORT_SPARES; k++)
-            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) {
-                atomic_store_explicit(&b->p->spare[k], (uint64_t)ci + 1, memory_order_release);
-                return;
-            }
+    int spare = -1;
+    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS)
+        for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
+            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) spare = k;
+    shm_chunk_t *h = shm_chunk(m, ci);
+    /* Sole holder (nobody else can add a reference to a chunk they do not
+     * hold): park it as is, without a write to its header line, which the
+     * sender still has in its cache. Parked spares keep refcount 1. */
+    if (spare >= 0 && atomic_load_explicit(&h->refcount, memory_order_acquire) == 1) {
+        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
+        return;
+    }
+    if (!chunk_unref_last(m, ci)) return;
+    if (spare >= 0) {
+        atomic_store_explicit(&h->refcount, 1, memory_order_relaxed);
+        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
+        return;
     }
     pool_free_chunk(m, ci);
 }
@@ -520,6 +527,10 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
     c->hdr->flags = CHUNK_FLAG_REQUEST;
     c->hdr->origin_slot = b->slot;
     c->hdr->origin_gen = b->gen;
+    /* one receiver: our reference travels with the request. Forget it first,
+     * so a crash in between can only leak it, never free it twice. */
+    uint32_t ci = c->chunk;
+    held_remove(c);
     shoal_result_t rc = SHOAL_ERR_NO_SERVER;
     if (sv && atomic_load(&sv->servers)) {
         _Atomic uint32_t *rv = shm_service_receivers(m, sv);
@@ -534,8 +545,8 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
             uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SERVER, b->service, c->chunk,
-                                            SHOAL_FULL_REJECT, 0);
+            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
+                                            SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
             if (r == SHOAL_OK) rc = SHOAL_OK;
             else if (r == SHOAL_ERR_QUEUE_FULL) {
                 rc = r;
@@ -543,12 +554,12 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             }
         }
         if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
-            rc = port_deliver(m, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, c->chunk,
-                              b->policy, b->send_timeout_ns);
+            rc = port_deliver(m, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
+                              b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
             if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
         }
     }
-    release_held(c);
+    if (rc != SHOAL_OK) chunk_unref(m, ci); /* a failed send consumes the chunk */
     if (rc == SHOAL_ERR_NO_SERVER)
         return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
                                svc_name(b));
@@ -663,9 +674,11 @@ SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t
     }
     const shm_map_t *m = &b->rt->map;
     uint64_t seq = c->hdr->sequence_id;
-    rc = port_deliver(m, c->hdr->origin_slot, c->hdr->origin_gen, SHOAL_PORT_CLIENT, b->service,
-                      c->chunk, b->policy, b->send_timeout_ns);
-    release_held(c);
+    uint32_t ci = c->chunk, to_slot = c->hdr->origin_slot, to_gen = c->hdr->origin_gen;
+    held_remove(c); /* our reference travels with the response (see send_request) */
+    rc = port_deliver(m, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
+                      b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
+    if (rc != SHOAL_OK) chunk_unref(m, ci);
     if (rc == SHOAL_ERR_NOT_FOUND)
         return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
                                "the client of request %llu on service '%s' is gone; the response "
