@@ -30,5 +30,26 @@ fi
 if [ -f pyproject.toml ]; then
   python3 -m pip install -q .
   python3 -m pytest -q tests/python
+  # what a user does: a fresh virtual environment, pip install, a first program
+  VENV=$(mktemp -d /tmp/shoal-venv.XXXXXX)
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q .
+  (cd "$VENV" && "$VENV/bin/python" -c '
+import shoal
+with shoal.Daemon(domain="venvcheck", pools={64: 16}) as d:
+    with shoal.Runtime("venv", domain="venvcheck") as rt:
+        srv, cli = rt.server("echo"), rt.client("echo")
+        with cli.loan(5) as req:
+            req.payload[:] = b"hello"
+            seq = req.send()
+        with srv.take(timeout=1.0) as r:
+            with r.loan_response(5) as resp:
+                resp.payload[:] = r.payload
+                resp.send()
+        with cli.take(timeout=1.0) as resp:
+            assert resp.sequence_id == seq and bytes(resp.payload) == b"hello"
+print("fresh venv: pip install . and a first program work")
+' && "$VENV/bin/shoald" --version)
+  rm -rf "$VENV"
 fi
 echo "all tests passed"
