@@ -197,6 +197,7 @@ typedef struct shoal_domain_info {
     uint64_t management_bytes; /* size of the management segment */
     char config_source[256];
     char domain[64];
+    uint32_t waitsets_per_process; /* limits.waitsets_per_process */
 } shoal_domain_info_t;
 SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
                                                    shoal_domain_info_t *out);

@@ -494,6 +494,7 @@ static const char *const SMALL_LIMITS_CONFIG =
     "[limits]\n"
     "processes = 2\n"
     "services = 3\n"
+    "waitsets_per_process = 2\n"
     "[pools]\n"
     "64 = 16\n";
 
@@ -501,6 +502,17 @@ static void test_process_and_service_limits(void **state)
 {
     th_fixture_t *fx = *state;
     shoal_runtime_t *a = th_runtime(&fx->daemon, "first");
+    /* waitsets are a configured limit too; a destroyed one frees its place */
+    shoal_waitset_t *w1 = NULL, *w2 = NULL, *w3 = NULL;
+    assert_ok(shoal_waitset_create(&w1, a));
+    assert_ok(shoal_waitset_create(&w2, a));
+    assert_rc(shoal_waitset_create(&w3, a), SHOAL_ERR_PORT_LIMIT);
+    assert_null(w3);
+    assert_contains(shoal_last_error_message(), "limits.waitsets_per_process");
+    shoal_waitset_destroy(w2);
+    assert_ok(shoal_waitset_create(&w3, a));
+    shoal_waitset_destroy(w1);
+    shoal_waitset_destroy(w3);
     shoal_runtime_t *b = th_runtime(&fx->daemon, "second");
     shoal_runtime_t *c = NULL;
     assert_rc(th_runtime_create(&fx->daemon, "third", &c), SHOAL_ERR_PROCESS_LIMIT);

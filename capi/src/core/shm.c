@@ -36,6 +36,7 @@ int shm_layout(const shm_layout_params_t *p, shm_header_t *h) {
     h->queue_capacity = p->queue_capacity;
     h->queue_cells = next_pow2(p->queue_capacity);
     h->history_max = p->history_max;
+    h->waitsets_per_process = p->waitsets_per_process;
     uint32_t slots = 0, recv = 0;
     for (uint32_t k = 1; k <= 4; k++) {
         h->kind_base[k] = slots;
@@ -52,7 +53,7 @@ int shm_layout(const shm_layout_params_t *p, shm_header_t *h) {
     if (add_region(&off, p->pool_count, sizeof(shm_pool_t), &h->pools_off) ||
         add_region(&off, chunks, sizeof(shm_chunk_t), &h->chunks_off) ||
         add_region(&off, p->processes, sizeof(shm_process_t), &h->procs_off) ||
-        add_region(&off, (uint64_t)p->processes * SHM_WAITSETS_PER_PROCESS,
+        add_region(&off, (uint64_t)p->processes * p->waitsets_per_process,
                    sizeof(shm_waitset_word_t), &h->waitsets_off))
         return -1;
     h->service_stride = align_up(sizeof(shm_service_t) + (uint64_t)recv * 4, SHM_CACHELINE);
@@ -124,7 +125,8 @@ int shm_validate(shm_map_t *m) {
     REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
     REGION(h->chunks_off, h->chunk_total, sizeof(shm_chunk_t));
     REGION(h->procs_off, h->process_limit, sizeof(shm_process_t));
-    REGION(h->waitsets_off, (uint64_t)h->process_limit * SHM_WAITSETS_PER_PROCESS,
+    if (h->waitsets_per_process > SHM_WAITSETS_MAX) goto bad;
+    REGION(h->waitsets_off, (uint64_t)h->process_limit * h->waitsets_per_process,
            sizeof(shm_waitset_word_t));
     REGION(h->services_off, h->service_limit, h->service_stride);
     REGION(h->ports_off, h->port_slots, h->port_stride);

@@ -14,7 +14,7 @@
 #define SHM_CACHELINE 64
 #define SHM_NAME_MAX 128
 #define SHM_PROC_NAME_MAX 64
-#define SHM_WAITSETS_PER_PROCESS 64
+#define SHM_WAITSETS_MAX 64 /* per process: a 64-bit bitmap in the runtime */
 #define SHM_MAX_POOLS 64
 /* Freed chunks a port keeps for its next loan, so a steady exchange never
  * touches the pool's shared free list; others may steal them when a pool
@@ -143,6 +143,7 @@ typedef struct shm_header {
     uint32_t queue_capacity; /* default and max */
     uint32_t queue_cells;    /* power of two >= queue_capacity */
     uint32_t history_max;
+    uint32_t waitsets_per_process;
     uint32_t receivers_per_service;
     uint32_t kind_base[5];   /* first slot of each kind (index by shoal_port_kind_t) */
     uint32_t kind_limit[5];
@@ -173,6 +174,7 @@ typedef struct shm_layout_params {
     uint64_t chunk_size[SHM_MAX_POOLS];
     uint32_t chunk_count[SHM_MAX_POOLS];
     uint32_t processes, services, chunks_per_port, queue_capacity, history_max;
+    uint32_t waitsets_per_process;
     uint32_t kind_limit[5];
 } shm_layout_params_t;
 
@@ -199,7 +201,7 @@ static inline shm_process_t *shm_process(const shm_map_t *m, uint32_t i) {
     return (shm_process_t *)(m->mgmt + m->hdr->procs_off) + i;
 }
 static inline shm_waitset_word_t *shm_waitset_word(const shm_map_t *m, uint32_t i) {
-    if (i >= m->hdr->process_limit * SHM_WAITSETS_PER_PROCESS) return NULL;
+    if (i >= m->hdr->process_limit * m->hdr->waitsets_per_process) return NULL;
     return (shm_waitset_word_t *)(m->mgmt + m->hdr->waitsets_off) + i;
 }
 static inline shm_service_t *shm_service(const shm_map_t *m, uint32_t i) {

@@ -38,6 +38,7 @@ static const limit_key_t limit_keys[] = {
     LIMIT(clients, 1, 65536, "client ports at once"),
     LIMIT(services, 1, 65536, "distinct topic/service names"),
     LIMIT(chunks_per_port, 1, 65536, "chunks one port may hold (loaned or taken, not released)"),
+    LIMIT(waitsets_per_process, 1, 64, "waitsets one process may have at once"),
     LIMIT(queue_capacity, 1, 65536, "default and maximum receive-queue capacity per port"),
     /* upper bound checked against queue_capacity after the whole file is read */
     LIMIT(history, 0, 65536, "max history a publisher may keep (<= queue_capacity)"),
@@ -68,6 +69,7 @@ void shoal_config_defaults(shoal_config_t *cfg) {
     cfg->limits.chunks_per_port = 64;
     cfg->limits.queue_capacity = 256;
     cfg->limits.history = 16;
+    cfg->limits.waitsets_per_process = 64;
     cfg->pool_count = (uint32_t)(sizeof pools / sizeof pools[0]);
     memcpy(cfg->pools, pools, sizeof pools);
     snprintf(cfg->source, sizeof cfg->source, "%s", "(built-in defaults)");

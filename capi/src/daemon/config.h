@@ -22,6 +22,7 @@ typedef struct shoal_config_limits {
     uint32_t services;         /* limits.services: distinct topic/service names */
     uint32_t chunks_per_port;  /* limits.chunks_per_port: held at once by one port */
     uint32_t queue_capacity;   /* limits.queue_capacity: default AND max per port */
+    uint32_t waitsets_per_process; /* limits.waitsets_per_process (<= 64) */
     uint32_t history;          /* limits.history: max history per publisher */
 } shoal_config_limits_t;
 

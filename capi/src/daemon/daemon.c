@@ -565,8 +565,8 @@ static void process_gone(daemon_t *d, conn_t *c) {
     }
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) after += atomic_load(&shm_pool(m, i)->in_use);
     /* waitset words of the process */
-    for (uint32_t w = 0; w < SHM_WAITSETS_PER_PROCESS; w++) {
-        shm_waitset_word_t *ww = shm_waitset_word(m, c->proc * SHM_WAITSETS_PER_PROCESS + w);
+    for (uint32_t w = 0; w < m->hdr->waitsets_per_process; w++) {
+        shm_waitset_word_t *ww = shm_waitset_word(m, c->proc * m->hdr->waitsets_per_process + w);
         if (ww) atomic_store(&ww->in_use, 0);
     }
     shm_process_t *pr = shm_process(m, c->proc);
@@ -711,6 +711,7 @@ static int create_segments(daemon_t *d) {
     lp.chunks_per_port = cfg->limits.chunks_per_port;
     lp.queue_capacity = cfg->limits.queue_capacity;
     lp.history_max = cfg->limits.history;
+    lp.waitsets_per_process = cfg->limits.waitsets_per_process;
     lp.kind_limit[SHOAL_PORT_PUBLISHER] = cfg->limits.publishers;
     lp.kind_limit[SHOAL_PORT_SUBSCRIBER] = cfg->limits.subscribers;
     lp.kind_limit[SHOAL_PORT_CLIENT] = cfg->limits.clients;

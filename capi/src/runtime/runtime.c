@@ -355,6 +355,7 @@ SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
     out->chunks_per_port = h->chunks_per_port;
     out->queue_capacity = h->queue_capacity;
     out->history = h->history_max;
+    out->waitsets_per_process = h->waitsets_per_process;
     out->management_bytes = h->mgmt_size;
     memcpy(out->config_source, rt->map.shared_hdr->config_source, sizeof out->config_source - 1);
     memcpy(out->domain, rt->map.shared_hdr->domain, sizeof out->domain - 1);

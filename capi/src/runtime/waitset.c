@@ -38,7 +38,8 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     if (!ws) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a waitset");
     pthread_mutex_lock(&rt->lock);
     int bit = -1;
-    for (int i = 0; i < SHM_WAITSETS_PER_PROCESS; i++)
+    uint32_t per = rt->map.hdr->waitsets_per_process;
+    for (int i = 0; i < (int)per; i++)
         if (!(rt->waitset_words_used & (1ull << i))) {
             bit = i;
             break;
@@ -48,12 +49,13 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     if (bit < 0) {
         free(ws);
         return shoal_error_set(SHOAL_ERR_PORT_LIMIT,
-                               "a process may have at most %d waitsets at once; destroy unused ones",
-                               SHM_WAITSETS_PER_PROCESS);
+                               "waitset limit reached: this process has %u waitsets, the limit "
+                               "(config key limits.waitsets_per_process in %s, at most %d)",
+                               per, rt->map.hdr->config_source, SHM_WAITSETS_MAX);
     }
     ws->rt = rt;
     ws->local_bit = (uint32_t)bit;
-    ws->word = rt->proc_slot * SHM_WAITSETS_PER_PROCESS + (uint32_t)bit;
+    ws->word = rt->proc_slot * per + (uint32_t)bit;
     ws->w = shm_waitset_word(&rt->map, ws->word);
     if (!ws->w) {
         free(ws);
