@@ -400,7 +400,11 @@ class Pools:
 
     def __init__(self, domain, runtime_dir):
         import shoal
-        self.rt = shoal.Runtime("pybench-monitor", domain=domain, runtime_dir=runtime_dir)
+        try:
+            self.rt = shoal.Runtime("pybench-monitor", domain=domain, runtime_dir=runtime_dir)
+        except shoal.CorruptError as e:
+            raise SystemExit("python_bench: %s: shoald and the Python package were probably "
+                             "built from different sources (rebuild both)" % e)
 
     def in_use(self):
         return {p.chunk_size: p.in_use for p in self.rt.pools() if p.in_use}
@@ -430,21 +434,25 @@ def run_once(args, cfg, tmpdir):
     killed = []
     err = ""
     deadline = time.monotonic() + args.timeout
+    # iceoryx2 prints "No config file was loaded..." on every start: keep the sides'
+    # stderr in a file and show it only when the run fails
+    errpath = os.path.join(tmpdir, "sides.err")
+    errf = open(errpath, "w")
     try:
         pb = subprocess.Popen(me + ["--side", json.dumps(b_cfg)], stdout=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, text=True)
+                              stdin=subprocess.DEVNULL, stderr=errf, text=True)
         procs.append(pb)
         while True:  # "ready" once the server/subscriber exists; other lines: libraries'
             line = pb.stdout.readline()
             if not line or line.strip() == "ready":
                 break
-            sys.stderr.write(line)
+            errf.write(line)
         if line.strip() != "ready":
             pb.wait(timeout=10)
             return None, "side B did not start (exit %s)" % pb.returncode, killed
         # side A's stdout goes to our stderr: only the parent writes CSV on stdout
         pa = subprocess.Popen(me + ["--side", json.dumps(a_cfg)], stdin=subprocess.DEVNULL,
-                              stdout=sys.stderr.fileno())
+                              stdout=errf, stderr=errf)
         procs.append(pa)
         for p, what in ((pa, "A"), (pb, "B")):
             try:
@@ -463,7 +471,14 @@ def run_once(args, cfg, tmpdir):
             p.wait()
             if p.stdout:
                 p.stdout.close()
+        errf.close()
     if err:
+        with open(errpath) as f:
+            lines = [l.rstrip() for l in f if "No config file was loaded" not in l]
+        for l in lines[-10:]:
+            log("  side: " + l)
+        if lines:
+            err += " (%s)" % lines[-1][-200:]
         return None, err, killed
     with open(out, "rb") as f:
         span = int.from_bytes(f.read(8), "little")
@@ -474,7 +489,7 @@ def run_once(args, cfg, tmpdir):
 
 def run(args):
     suites = args.suites.split(",")
-    if "shoal-python" in suites:
+    if "shoal-python" in suites and not args.skip_check:
         ensure_shoal(args.install)
     ice_ok, ice_why = True, ""
     if "iceoryx2-python" in suites:
@@ -567,7 +582,8 @@ def run(args):
 
 
 def pools_cmd(args):
-    ensure_shoal(args.install)
+    if not args.skip_check:
+        ensure_shoal(args.install)
     p = Pools(args.domain, args.runtime_dir)
     try:
         if args.wait_pools is not None:
@@ -602,6 +618,12 @@ def main():
                     help="after a kill: seconds to wait for the pools to be free")
     ap.add_argument("--install", action="store_true",
                     help="pip install the shoal package from this tree if missing or stale")
+    ap.add_argument("--install-only", metavar="DIR",
+                    help="pip install the shoal package of this tree into DIR (--target) and "
+                         "exit; run.sh does it right after building shoald, so that both come "
+                         "from the same sources, and puts DIR first on PYTHONPATH")
+    ap.add_argument("--skip-check", action="store_true",
+                    help="use the installed shoal package even if sources changed since")
     ap.add_argument("--no-header", action="store_true")
     ap.add_argument("--pools", action="store_true", help="print the pools and exit")
     ap.add_argument("--wait-pools", type=float, default=None,
@@ -610,6 +632,16 @@ def main():
     args = ap.parse_args()
     if args.side:
         return side_main(args)
+    if args.install_only:
+        # always rebuilt: mtimes cannot tell which sources an installed copy came from
+        target = args.install_only
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--no-build-isolation", "--upgrade", "--target", target, ROOT],
+                           stdout=sys.stderr, stderr=sys.stderr)
+        if r.returncode != 0:
+            raise SystemExit("python_bench: pip install --target %s %s failed" % (target, ROOT))
+        log("shoal package installed in %s" % target)
+        return 0
     if args.warmup is None:
         args.warmup = max(10, args.iters // 10)
     if args.cpu_a >= (os.cpu_count() or 1) or args.cpu_b >= (os.cpu_count() or 1):

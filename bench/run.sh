@@ -14,6 +14,7 @@
 #     remembered by its own pid;
 #  3. runs the suites in this one run: raw_pingpong (the machine's limit),
 #     iceoryx_bench, shoal_bench, and bench/python_bench.py if it exists;
+#     (set SHOAL_BENCH_REV to name the commit when running from a snapshot of it)
 #  4. stops both daemons by pid (a trap does it on any exit, so nothing is
 #     left running), writes bench/results/latest.csv (+ latest-meta.txt),
 #     prints the table with each shoal row's ratio to the raw limit and to
@@ -26,12 +27,13 @@
 # so busy-poll loops then call sched_yield ("yield" in the note column).
 #
 # Python hook: if bench/python_bench.py exists it is run as
-#   python3 bench/python_bench.py --domain D --runtime-dir R --install --cpu-a A
+#   python3 bench/python_bench.py --domain D --runtime-dir R --skip-check --cpu-a A
 #     --cpu-b B --iters N --repeat R --payloads P --no-header
 # with SHOAL_DOMAIN / SHOAL_RUNTIME_DIR exported and shoald running, and must
 # print CSV with the same header (bench/bench_common.h) on stdout. It is also
 # used to check that every chunk is back in its pool after the C suite
-# (--wait-pools). PY_PAYLOADS=64,4K,1M (default) chooses the Python payloads.
+# (--wait-pools); right after the build, --install-only DIR pip-installs the
+# shoal package into build/bench-release/python-site. PY_PAYLOADS=64,4K,1M (default) chooses the Python payloads.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,7 +52,7 @@ REPEAT=3
 DO_BUILD=1
 UPDATE_DOC=1
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -134,6 +136,16 @@ if [ "$DO_BUILD" = 1 ]; then
     done
     BIN=$BUILD/bench
     SHOALD=$BUILD/shoald
+    # the Python package (cffi build of the same sources) right after shoald, so that
+    # both come from one snapshot of a tree other people edit
+    if { want python || want shoal; } && [ -f "$BENCH/python_bench.py" ]; then
+      rm -rf "$BUILD/python-site"
+      if python3 "$BENCH/python_bench.py" --install-only "$BUILD/python-site" >"$TMP/pip-shoal.log" 2>&1; then
+        export PYTHONPATH="$BUILD/python-site${PYTHONPATH:+:$PYTHONPATH}"
+      else
+        log "python: the shoal package did not install:"; tail -5 "$TMP/pip-shoal.log" >&2
+      fi
+    fi
   fi
   if [ "$FULL" = 0 ] || [ ! -x "$BUILD/bench/raw_pingpong" ]; then
     log "the project does not configure/build yet: building bench/ alone (raw + iceoryx)"
@@ -266,7 +278,7 @@ if want shoal || want python; then
       # configurations would leave chunks behind until shoald reclaims them)
       if [ -f "$BENCH/python_bench.py" ]; then
         POOLS_AFTER_C=$(python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" \
-          --install --wait-pools 10 2>"$TMP/pools.err" || true)
+          --skip-check --wait-pools 10 2>"$TMP/pools.err" || true)
         log "shoal: after shoal_bench: ${POOLS_AFTER_C:-pool check failed: $(tail -1 "$TMP/pools.err")}"
       fi
       if want python && [ -f "$BENCH/python_bench.py" ]; then
@@ -276,14 +288,14 @@ if want shoal || want python; then
           python3 -m pip install --quiet iceoryx2 >"$TMP/pip-iceoryx2.log" 2>&1 \
             || log "pip install iceoryx2 failed: $(tail -1 "$TMP/pip-iceoryx2.log")"
         fi
-        # the installed shoal package (pip install . when missing or older than the
-        # sources: --install); not python/ of the tree, whose in-place build may be stale
-        python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" --install \
+        # the shoal package built in step 1 into $BUILD/python-site (not python/ of the
+        # tree, whose in-place build may be stale, nor whatever site-packages holds)
+        python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" --skip-check \
           --cpu-a "$CPU_A" --cpu-b "$CPU_B" --iters "$ITERS" --repeat "$REPEAT" \
           --payloads "${PY_PAYLOADS:-64,4K,1M}" --no-header | append \
           || error_row shoal-python probe "python_bench.py failed"
         POOLS_AFTER_PY=$(python3 "$BENCH/python_bench.py" --domain "$DOMAIN" --runtime-dir "$RUNDIR" \
-          --wait-pools 10 2>/dev/null || true)
+          --skip-check --wait-pools 10 2>/dev/null || true)
         log "shoal: after python_bench: ${POOLS_AFTER_PY:-pool check failed}"
       fi
       stop_pid "$SHOALD_PID" shoald 10
@@ -306,7 +318,12 @@ fi
 cp "$CSV" "$OUT/latest.csv"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [ -n "${SHOAL_BENCH_REV:-}" ]; then
+    echo "git: $SHOAL_BENCH_REV (a snapshot of it)"
+  else
+    echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+      git -C "$ROOT" diff --quiet HEAD -- capi bench python 2>/dev/null || echo ' + uncommitted changes in capi/, bench/ or python/')"
+  fi
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $NCPU online"
   echo "virtualization: cpu hypervisor flag $(grep -qw hypervisor /proc/cpuinfo && echo yes || echo no); $(lscpu 2>/dev/null | grep -i 'hypervisor vendor' | tr -s ' ' || true)"
