@@ -32,8 +32,10 @@ when a run ended abnormally (a side killed), it waits until every chunk is back
 
 iceoryx2 (PyPI package `iceoryx2`, no daemon): request/response with Slice[c_uint8]
 payloads through loan_slice_uninit/assume_init/send and receive/delete, and
-publish/subscribe the same way; busy poll only (its Python ports have no blocking
-receive: blocking needs a separate event service, a Notifier/Listener pair).
+publish/subscribe the same way. Its ports have no blocking receive: busy = receive()
+in a loop; block = iceoryx2's own way to sleep until data arrives, an event service
+per direction (Notifier.notify() after each send, Listener.timed_wait() when
+receive() returns nothing); those rows say "event service".
 """
 import argparse
 import array
@@ -270,6 +272,9 @@ def wait_matched(count, secs=15.0):
 
 
 def side_iceoryx2(cfg):
+    """iceoryx2's Python binding. busy: receive() until it returns a sample; block: the
+    iceoryx2 way to sleep until data arrives, an event service next to the data service
+    (the sender's Notifier.notify() after each send, the receiver's Listener.timed_wait())."""
     import ctypes
     import iceoryx2 as iox2
     iox2.set_log_level_from_env_or(iox2.LogLevel.Warn)
@@ -277,107 +282,119 @@ def side_iceoryx2(cfg):
     node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
     u8 = iox2.Slice[ctypes.c_uint8]
     clock = time.perf_counter_ns
-    try:
-        if cfg["pattern"] == "rr":
-            svc = (node.service_builder(iox2.ServiceName.new(cfg["name"]))
-                   .request_response(u8, u8).open_or_create())
-            if cfg["side"] == "B":
-                server = svc.server_builder().initial_max_slice_len(n).create()
-                print("ready", flush=True)
-                done = 0
-                while done < total:
-                    active = server.receive()
-                    if active is None:
-                        continue
-                    i = int.from_bytes(active.payload().as_memory_view()[0:8], "little")
-                    resp = active.loan_slice_uninit(n)
-                    write_mark(resp.payload().as_memory_view().cast("B"), n, i)
-                    resp.assume_init().send()
-                    active.delete()
-                    done += 1
-                time.sleep(0.2)  # let the client take the last response before we go
-                server.delete()
-                return None
-            client = svc.client_builder().initial_max_slice_len(n).create()
-            deadline = time.monotonic() + 15
-            while svc.dynamic_config.number_of_servers < 1:
-                if time.monotonic() > deadline:
-                    raise SystemExit("iceoryx2: no server within 15 s")
-                time.sleep(0.001)
-            samples = array.array("Q", bytes(8 * cfg["iters"]))
-            t_start = 0
-            for i in range(total):
-                if i == warm:
-                    t_start = clock()
-                t0 = clock()
-                req = client.loan_slice_uninit(n)
-                write_mark(req.payload().as_memory_view().cast("B"), n, i)
-                pending = req.assume_init().send()
-                while True:
-                    resp = pending.receive()
-                    if resp is not None:
-                        break
-                good = check_mark(resp.payload().as_memory_view().cast("B"), n, i)
-                resp.delete()
-                pending.delete()
-                t1 = clock()
-                if not good:
-                    raise SystemExit("iceoryx2 response %d: wrong payload" % i)
-                if i >= warm:
-                    samples[i - warm] = t1 - t0
-            span = clock() - t_start
-            client.delete()
-            return samples, span
-        out_t, in_t = ((cfg["name"] + ".ping", cfg["name"] + ".pong") if cfg["side"] == "A"
-                       else (cfg["name"] + ".pong", cfg["name"] + ".ping"))
-        svc_out = node.service_builder(iox2.ServiceName.new(out_t)) \
-            .publish_subscribe(u8).open_or_create()
-        svc_in = node.service_builder(iox2.ServiceName.new(in_t)) \
-            .publish_subscribe(u8).open_or_create()
-        pub = svc_out.publisher_builder().initial_max_slice_len(n).create()
-        sub = svc_in.subscriber_builder().create()
-        if cfg["side"] == "B":
+    block = cfg["mode"] == "block"
+    slice_ = iox2.Duration.from_secs_f64(BLOCK_TIMEOUT)
+    name = cfg["name"]
+    side = cfg["side"]
+
+    def events(out_name, in_name):
+        """(notify, wait) for this side: notify `out_name`, wait on `in_name`."""
+        if not block:
+            return (lambda: None), (lambda: None)
+        ev_out = node.service_builder(iox2.ServiceName.new(out_name)).event().open_or_create()
+        ev_in = node.service_builder(iox2.ServiceName.new(in_name)).event().open_or_create()
+        notifier = ev_out.notifier_builder().create()
+        listener = ev_in.listener_builder().create()
+        return notifier.notify, (lambda: listener.timed_wait(slice_))
+
+    def receive(recv, wait):
+        while True:
+            x = recv()
+            if x is not None:
+                return x
+            wait()  # busy: nothing; block: sleep until notified (or 1 s)
+
+    def wait_count(count, what):
+        deadline = time.monotonic() + 15
+        while count() < 1:
+            if time.monotonic() > deadline:
+                raise SystemExit("iceoryx2: no %s within 15 s" % what)
+            time.sleep(0.001)
+
+    if cfg["pattern"] == "rr":
+        svc = (node.service_builder(iox2.ServiceName.new(name))
+               .request_response(u8, u8).open_or_create())
+        if side == "B":
+            notify, wait = events(name + ".resp_ev", name + ".req_ev")
+            server = svc.server_builder().initial_max_slice_len(n).create()
             print("ready", flush=True)
             for _ in range(total):
-                while True:
-                    s = sub.receive()
-                    if s is not None:
-                        break
-                i = int.from_bytes(s.payload().as_memory_view()[0:8], "little")
-                s.delete()
-                m = pub.loan_slice_uninit(n)
-                write_mark(m.payload().as_memory_view().cast("B"), n, i)
-                m.assume_init().send()
-            time.sleep(0.2)
+                active = receive(server.receive, wait)
+                i = int.from_bytes(active.payload().as_memory_view()[0:8], "little")
+                resp = active.loan_slice_uninit(n)
+                write_mark(resp.payload().as_memory_view().cast("B"), n, i)
+                resp.assume_init().send()
+                notify()
+                active.delete()
+            time.sleep(0.2)  # let the client take the last response before we go
+            server.delete()
             return None
-        deadline = time.monotonic() + 15
-        while svc_out.dynamic_config.number_of_subscribers < 1:
-            if time.monotonic() > deadline:
-                raise SystemExit("iceoryx2: no subscriber within 15 s")
-            time.sleep(0.001)
+        notify, wait = events(name + ".req_ev", name + ".resp_ev")
+        client = svc.client_builder().initial_max_slice_len(n).create()
+        wait_count(lambda: svc.dynamic_config.number_of_servers, "server")
         samples = array.array("Q", bytes(8 * cfg["iters"]))
         t_start = 0
         for i in range(total):
             if i == warm:
                 t_start = clock()
             t0 = clock()
+            req = client.loan_slice_uninit(n)
+            write_mark(req.payload().as_memory_view().cast("B"), n, i)
+            pending = req.assume_init().send()
+            notify()
+            resp = receive(pending.receive, wait)
+            good = check_mark(resp.payload().as_memory_view().cast("B"), n, i)
+            resp.delete()
+            pending.delete()
+            t1 = clock()
+            if not good:
+                raise SystemExit("iceoryx2 response %d: wrong payload" % i)
+            if i >= warm:
+                samples[i - warm] = t1 - t0
+        span = clock() - t_start
+        client.delete()
+        return samples, span
+    out_t, in_t = ((name + ".ping", name + ".pong") if side == "A"
+                   else (name + ".pong", name + ".ping"))
+    notify, wait = events(out_t + "_ev", in_t + "_ev")
+    svc_out = node.service_builder(iox2.ServiceName.new(out_t)) \
+        .publish_subscribe(u8).open_or_create()
+    svc_in = node.service_builder(iox2.ServiceName.new(in_t)) \
+        .publish_subscribe(u8).open_or_create()
+    pub = svc_out.publisher_builder().initial_max_slice_len(n).create()
+    sub = svc_in.subscriber_builder().create()
+    if side == "B":
+        print("ready", flush=True)
+        for _ in range(total):
+            s = receive(sub.receive, wait)
+            i = int.from_bytes(s.payload().as_memory_view()[0:8], "little")
+            s.delete()
             m = pub.loan_slice_uninit(n)
             write_mark(m.payload().as_memory_view().cast("B"), n, i)
             m.assume_init().send()
-            while True:
-                s = sub.receive()
-                if s is not None:
-                    break
-            good = check_mark(s.payload().as_memory_view().cast("B"), n, i)
-            s.delete()
-            t1 = clock()
-            if not good:
-                raise SystemExit("iceoryx2 pong %d: wrong payload" % i)
-            if i >= warm:
-                samples[i - warm] = t1 - t0
-        return samples, clock() - t_start
-    finally:
-        pass
+            notify()
+        time.sleep(0.2)
+        return None
+    wait_count(lambda: svc_out.dynamic_config.number_of_subscribers, "subscriber")
+    samples = array.array("Q", bytes(8 * cfg["iters"]))
+    t_start = 0
+    for i in range(total):
+        if i == warm:
+            t_start = clock()
+        t0 = clock()
+        m = pub.loan_slice_uninit(n)
+        write_mark(m.payload().as_memory_view().cast("B"), n, i)
+        m.assume_init().send()
+        notify()
+        s = receive(sub.receive, wait)
+        good = check_mark(s.payload().as_memory_view().cast("B"), n, i)
+        s.delete()
+        t1 = clock()
+        if not good:
+            raise SystemExit("iceoryx2 pong %d: wrong payload" % i)
+        if i >= warm:
+            samples[i - warm] = t1 - t0
+    return samples, clock() - t_start
 
 
 def side_main(args):
@@ -524,7 +541,7 @@ def run(args):
                 a = acc[job]
                 if a["err"]:
                     continue
-                if suite == "iceoryx2-python" and (not ice_ok or mode == "block"):
+                if suite == "iceoryx2-python" and not ice_ok:
                     continue
                 per = args.iters // args.repeat
                 iters = args.iters - per * (args.repeat - 1) if rep == args.repeat - 1 else per
@@ -556,11 +573,6 @@ def run(args):
             if suite == "iceoryx2-python" and not ice_ok:
                 print(row(suite, pattern, mode, payload, 0, None, 0, cpus, "error: " + ice_why))
                 continue
-            if suite == "iceoryx2-python" and mode == "block":
-                print(row(suite, pattern, mode, payload, 0, None, 0, cpus,
-                          "error: not measured: iceoryx2's Python ports have no blocking "
-                          "receive (waiting needs a separate event service)"))
-                continue
             notes = list(dict.fromkeys(a["notes"]))
             if a["err"]:
                 print(row(suite, pattern, mode, payload, args.iters, None, 0, cpus,
@@ -569,7 +581,9 @@ def run(args):
             st = stats(a["samples"], scale)
             n_msgs = len(a["samples"]) * (2 if pattern == "pubsub" else 1)
             tput = n_msgs / (a["span"] / 1e9) if a["span"] else 0.0
-            note = ";".join((["runs=%d" % args.repeat] if args.repeat > 1 else []) + notes)
+            extra = ["event service"] if suite == "iceoryx2-python" and mode == "block" else []
+            note = ";".join((["runs=%d" % args.repeat] if args.repeat > 1 else []) + extra +
+                            notes)
             print(row(suite, pattern, mode, payload, len(a["samples"]), st, tput, cpus, note),
                   flush=True)
     finally:
