@@ -14,8 +14,8 @@ What one sample is, exactly as a user of the Pythonic layer writes it (context m
 on both sides, nothing cached between iterations):
 
   rr, side A (client):   with client.loan(n) as req: write; seq = req.send()
-                         then take (busy: take(timeout=0) until it does not raise
-                         shoal.Timeout; block: take(timeout=1.0)),
+                         then take (busy: try_take() until it returns a chunk;
+                         block: take(timeout=1.0)),
                          with ... as resp: check sequence id and payload
   rr, side B (server):   with server.take(...) as request:
                              with request.loan_response(n) as resp: write; resp.send()
@@ -180,10 +180,15 @@ def side_shoal(cfg):
                     print("ready", flush=True)
                     done = 0
                     while done < total:
-                        try:
-                            request = server.take(timeout=tmo)
-                        except Timeout:
-                            continue
+                        if busy:  # a poll that finds nothing must not cost an exception
+                            request = server.try_take()
+                            if request is None:
+                                continue
+                        else:
+                            try:
+                                request = server.take(timeout=tmo)
+                            except Timeout:
+                                continue
                         with request:
                             i = int.from_bytes(request.payload[0:8], "little")
                             with request.loan_response(n) as resp:
@@ -204,6 +209,11 @@ def side_shoal(cfg):
                         write_mark(req.payload, n, i)
                         seq = req.send()
                     while True:
+                        if busy:
+                            resp = client.try_take()
+                            if resp is not None:
+                                break
+                            continue
                         try:
                             resp = client.take(timeout=tmo)
                             break
@@ -225,6 +235,11 @@ def side_shoal(cfg):
                 print("ready", flush=True)
                 for _ in range(total):
                     while True:
+                        if busy:
+                            ping = sub.try_take()
+                            if ping is not None:
+                                break
+                            continue
                         try:
                             ping = sub.take(timeout=tmo)
                             break
@@ -248,6 +263,11 @@ def side_shoal(cfg):
                     write_mark(ping.payload, n, i)
                     ping.send()
                 while True:
+                    if busy:
+                        pong = sub.try_take()
+                        if pong is not None:
+                            break
+                        continue
                     try:
                         pong = sub.take(timeout=tmo)
                         break

@@ -459,6 +459,17 @@ class _Port:
                 _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
             return cls(self, chunk)
 
+    def _try_take(self, fn, cls):
+        """One poll: a chunk object, or None when nothing is queued (no exception,
+        so busy-poll loops stay cheap)."""
+        with self._lock:
+            rc, chunk = fn(self._h(), 0)
+            if rc == _OK:
+                return cls(self, chunk)
+            if rc == _ERR_TIMEOUT:
+                return None
+            _raise(rc, "%s: take" % self._describe())
+
     def _take(self, fn, cls, timeout):
         """Take with a timeout in seconds (None: forever), waiting in slices."""
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
@@ -557,6 +568,12 @@ class Subscriber(_Port):
         0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
         return self._take(backend.subscriber_take, Sample, timeout)
 
+    def try_take(self):
+        """Take the oldest sample if there is one, else return None (never waits,
+        never raises Timeout): the cheap call for busy-poll loops. Use the sample
+        as ``with``: ``s = sub.try_take()`` then ``if s: with s: ...``."""
+        return self._try_take(backend.subscriber_take, Sample)
+
     async def take_async(self, timeout=None):
         """asyncio: await the next sample (uses the waitset file descriptor)."""
         return await self._take_async(timeout, "subscriber")
@@ -586,6 +603,10 @@ class Client(_Port):
     def take(self, timeout=None):
         """Take the oldest response (see Subscriber.take)."""
         return self._take(backend.client_take, Response, timeout)
+
+    def try_take(self):
+        """Take the oldest response or return None (see Subscriber.try_take)."""
+        return self._try_take(backend.client_take, Response)
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "client")
@@ -634,6 +655,10 @@ class Server(_Port):
         """Take the oldest request (see Subscriber.take); answer with
         ``request.loan_response(size)`` or ``request.respond(data)``."""
         return self._take(backend.server_take, Request, timeout)
+
+    def try_take(self):
+        """Take the oldest request or return None (see Subscriber.try_take)."""
+        return self._try_take(backend.server_take, Request)
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "server")

@@ -137,3 +137,33 @@ def _wait_until(cond, timeout=10.0):
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in %gs" % timeout
         time.sleep(0.02)
+
+
+def test_try_take_polls_without_raising(shoal_runtime):
+    """try_take: None when nothing is queued, a chunk (to use as `with`) otherwise."""
+    rt = shoal_runtime
+    with rt.server("poll/svc") as server, rt.client("poll/svc") as client, \
+            rt.publisher("poll/topic") as pub, rt.subscriber("poll/topic") as sub:
+        assert server.try_take() is None
+        assert client.try_take() is None
+        assert sub.try_take() is None
+        with client.loan(4) as req:
+            req.payload[:] = b"ping"
+            seq = req.send()
+        request = server.try_take()
+        assert request is not None
+        with request:
+            assert bytes(request.payload) == b"ping"
+            with request.loan_response(4) as resp:
+                resp.payload[:] = b"pong"
+                resp.send()
+        assert server.try_take() is None
+        response = client.try_take()
+        with response:
+            assert response.sequence_id == seq and bytes(response.payload) == b"pong"
+        assert response.released
+        pub.publish(b"x")
+        sample = sub.try_take()
+        with sample:
+            assert bytes(sample.payload) == b"x"
+        assert sub.try_take() is None

@@ -14,10 +14,7 @@ int64_t pool_alloc(const shm_map_t *m, uint32_t pi) {
     uint64_t head = atomic_load_explicit(&p->free_head, memory_order_acquire);
     for (;;) {
         uint32_t top = (uint32_t)head;
-        if (top == 0 || top > p->chunk_count) {
-            atomic_fetch_add_explicit(&p->alloc_failures, 1, memory_order_relaxed);
-            return -1;
-        }
+        if (top == 0 || top > p->chunk_count) return -1; /* the caller counts failures */
         shm_chunk_t *c = shm_chunk(m, p->first_chunk + top - 1);
         uint32_t next = atomic_load_explicit(&c->next_free, memory_order_relaxed);
         if (next > p->chunk_count) next = 0; /* torn read under ABA; the CAS will fail */

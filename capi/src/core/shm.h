@@ -17,10 +17,10 @@
 #define SHM_WAITSETS_MAX 64 /* per process: a 64-bit bitmap in the runtime */
 #define SHM_MAX_POOLS 64
 /* Freed chunks a port keeps for its next loan, so a steady exchange never
- * touches the pool's shared free list; others may steal them when a pool
- * runs dry. Only pools with at least SHM_SPARE_MIN_CHUNKS chunks. */
+ * touches the pool's shared free list; a loan that finds its pool empty
+ * steals them, so spares never make a pool run dry, however small. */
 #define SHM_PORT_SPARES 2
-#define SHM_SPARE_MIN_CHUNKS 32
+#define SHM_SPARE_MIN_CHUNKS 1
 
 /* Queue entries and held slots: 0 is empty, otherwise chunk index + 1.
  * Tombstones tell a client its request was lost with a dead server. */

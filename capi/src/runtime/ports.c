@@ -158,6 +158,7 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
     if (ci < 0) {
         shm_pool_t *p = shm_pool(m, (uint32_t)pi);
+        atomic_fetch_add_explicit(&p->alloc_failures, 1, memory_order_relaxed);
         char holders[512];
         pool_holders(m, (uint32_t)pi, holders, sizeof holders);
         return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
