@@ -118,6 +118,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# ---- 0. what the suites need ----------------------------------------------
+# iceoryx 2.0.3 comes from Debian; install it (and the build tools) when missing
+if [ "${SHOAL_BENCH_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
+  need=()
+  for pkg in iceoryx libiceoryx-binding-c-dev cmake build-essential; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    log "installing ${need[*]} (set SHOAL_BENCH_NO_APT=1 to skip)"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"; } \
+      >"$TMP/apt.log" 2>&1 || log "apt-get install failed: $(tail -1 "$TMP/apt.log")"
+  fi
+fi
+
 # ---- 1. build -------------------------------------------------------------
 FULL=0
 BUILD_FAILED=""
