@@ -600,7 +600,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     *response = NULL;
     shoal_result_t rc = check_send(b, request);
     if (rc != SHOAL_OK) return rc;
-    uint64_t seq;
+    uint64_t seq = 0;
     rc = send_request(b, request, &seq);
     if (rc != SHOAL_OK) return rc;
     uint64_t deadline = shoal_deadline(timeout_ns);
