@@ -1,7 +1,7 @@
 """The cffi backend: a thin, 1:1 layer over the C ABI (see BACKEND.md).
 
 Every function here is a direct call of one ``shoal_*`` function; nothing is
-retried, cached or translated into exceptions. Results come back as plain
+retried or translated into exceptions. Results come back as plain
 integers (``shoal_result_t``), handles as opaque cffi pointers. The Pythonic
 layer (``shoal._api``) is written against this module's interface only.
 
@@ -10,12 +10,26 @@ call, waitset_wait, runtime_create with a connect timeout) let other Python
 threads run.
 """
 
+import threading
+
 from ._shoal_cffi import ffi, lib
 
 NAME = "cffi"
 
 _NULL = ffi.NULL
 
+
+
+_tls = threading.local()
+
+
+def _chunk_out():
+    """A per-thread `shoal_chunk_t **` out-parameter: allocating one per call costs
+    more than the call (the C function fills it before the GIL is taken back)."""
+    out = getattr(_tls, "chunk_out", None)
+    if out is None:
+        out = _tls.chunk_out = ffi.new("shoal_chunk_t **")
+    return out
 
 def _text(ptr):
     return "" if ptr == _NULL else ffi.string(ptr).decode("utf-8", "replace")
@@ -116,7 +130,7 @@ def publisher_destroy(pub):
 
 
 def publisher_loan(pub, size):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_publisher_loan(pub, size, out)
     return rc, (out[0] if rc == 0 else None)
 
@@ -146,7 +160,7 @@ def subscriber_destroy(sub):
 
 
 def subscriber_take(sub, timeout_ns):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_subscriber_take(sub, out, timeout_ns)
     return rc, (out[0] if rc == 0 else None)
 
@@ -172,7 +186,7 @@ def client_destroy(client):
 
 
 def client_loan(client, size):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_client_loan(client, size, out)
     return rc, (out[0] if rc == 0 else None)
 
@@ -184,13 +198,13 @@ def client_send(client, chunk):
 
 
 def client_take(client, timeout_ns):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_client_take(client, out, timeout_ns)
     return rc, (out[0] if rc == 0 else None)
 
 
 def client_call(client, request, timeout_ns):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_client_call(client, request, out, timeout_ns)
     return rc, (out[0] if rc == 0 else None)
 
@@ -218,13 +232,13 @@ def server_destroy(server):
 
 
 def server_take(server, timeout_ns):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_server_take(server, out, timeout_ns)
     return rc, (out[0] if rc == 0 else None)
 
 
 def server_loan_response(server, request, size):
-    out = ffi.new("shoal_chunk_t **")
+    out = _chunk_out()
     rc = lib.shoal_server_loan_response(server, request, size, out)
     return rc, (out[0] if rc == 0 else None)
 
@@ -237,11 +251,10 @@ def server_send(server, chunk):
 
 def chunk_buffer(chunk):
     """A writable buffer aliasing the payload, exactly chunk_size() bytes long."""
-    size = lib.shoal_chunk_size(chunk)
-    ptr = lib.shoal_chunk_payload(chunk)
-    if ptr == _NULL:
+    view = lib.shoal_py_chunk_view(chunk)  # pointer and size in one call
+    if view.ptr == _NULL:
         return b""
-    return ffi.buffer(ffi.cast("char *", ptr), size)
+    return ffi.buffer(view.ptr, view.size)
 
 
 def chunk_size(chunk):

@@ -54,11 +54,24 @@ def library_sources():
     return [os.path.relpath(s, ROOT) for s in srcs]
 
 
+# One call instead of two for the payload view every chunk object makes.
+PY_HELPERS_CDEF = """
+typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
+shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk);
+"""
+PY_HELPERS_SOURCE = """
+typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
+static shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk) {
+    shoal_py_view_t v = { (char *)shoal_chunk_payload(chunk), shoal_chunk_size(chunk) };
+    return v;
+}
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(header_cdef())
+ffibuilder.cdef(header_cdef() + PY_HELPERS_CDEF)
 ffibuilder.set_source(
     "shoal._shoal_cffi",
-    '#include "shoal.h"\n',
+    '#include "shoal.h"\n' + PY_HELPERS_SOURCE,
     sources=library_sources(),
     include_dirs=[os.path.relpath(os.path.join(CAPI, "include"), ROOT),
                   os.path.relpath(os.path.join(CAPI, "src"), ROOT)],
