@@ -133,8 +133,10 @@ SHOAL_API void shoal_runtime_options_init(shoal_runtime_options_t *opts);
  * the process in `shoal` listings (1..63 printable characters). */
 SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char *name,
                                               const shoal_runtime_options_t *opts);
-/* Destroys the runtime and every port still open on it (their chunks are
- * returned). NULL is ignored. */
+/* Destroys the runtime and every port and waitset still open on it (their
+ * chunks are returned; their handles become invalid). NULL is ignored.
+ * Handles are per process: a child made by fork() creates its own runtime
+ * and must not use the parent's handles. */
 SHOAL_API void shoal_runtime_destroy(shoal_runtime_t *rt);
 
 /* Domain the runtime is registered with. */

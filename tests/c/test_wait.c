@@ -375,6 +375,26 @@ static int64_t thread_cpu_ns(void)
 
 /* Waits sleep in the kernel: a 300 ms take or waitset wait costs (almost) no
  * CPU time of the waiting thread. */
+/* A runtime destroyed with a waitset (and its fd thread) still alive takes the
+ * waitset down first: no thread is left reading unmapped memory (ASan run). */
+static void test_runtime_destroy_takes_waitsets_along(void **state)
+{
+    th_fixture_t *fx = *state;
+    shoal_runtime_t *rt = th_runtime(&fx->daemon, "ws-left");
+    shoal_subscriber_t *sub = NULL;
+    assert_ok(shoal_subscriber_create(&sub, rt, "ws-left", NULL));
+    shoal_waitset_t *ws = NULL;
+    assert_ok(shoal_waitset_create(&ws, rt));
+    assert_ok(shoal_waitset_attach_subscriber(ws, sub, 1));
+    int fd = -1;
+    assert_ok(shoal_waitset_fd(ws, &fd));
+    th_sleep_ms(20);
+    shoal_runtime_destroy(rt); /* ws and sub are gone with it */
+    shoal_runtime_t *check = th_runtime(&fx->daemon, "ws-check");
+    assert_int_equal(th_port_count(check, 0, 0, NULL), 0);
+    shoal_runtime_destroy(check);
+}
+
 static void test_waits_do_not_spin(void **state)
 {
     th_fixture_t *fx = *state;
@@ -419,6 +439,7 @@ int main(void)
         TH_TEST(test_waitset_woken_by_other_process),
         TH_TEST(test_waitset_fd),
         TH_TEST(test_waits_do_not_spin),
+        TH_TEST(test_runtime_destroy_takes_waitsets_along),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

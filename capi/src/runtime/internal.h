@@ -52,6 +52,7 @@ struct shoal_runtime {
     char sock_path[400];
     port_base_t *ports;
     uint64_t waitset_words_used; /* bitmap over this process's words */
+    struct shoal_waitset *waitsets[SHM_WAITSETS_MAX]; /* live ones, by bit */
 };
 
 /* runtime.c */

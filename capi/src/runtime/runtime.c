@@ -191,6 +191,13 @@ fail:
 
 SHOAL_API void shoal_runtime_destroy(shoal_runtime_t *rt) {
     if (!rt) return;
+    /* waitsets first: their fd threads read the mappings */
+    for (int i = 0; i < SHM_WAITSETS_MAX; i++) {
+        pthread_mutex_lock(&rt->lock);
+        shoal_waitset_t *ws = rt->waitsets[i];
+        pthread_mutex_unlock(&rt->lock);
+        if (ws) shoal_waitset_destroy(ws);
+    }
     /* close ports one by one so their chunks are back before we return */
     for (;;) {
         pthread_mutex_lock(&rt->lock);

@@ -44,7 +44,10 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
             bit = i;
             break;
         }
-    if (bit >= 0) rt->waitset_words_used |= 1ull << bit;
+    if (bit >= 0) {
+        rt->waitset_words_used |= 1ull << bit;
+        rt->waitsets[bit] = ws;
+    }
     pthread_mutex_unlock(&rt->lock);
     if (bit < 0) {
         free(ws);
@@ -90,6 +93,7 @@ SHOAL_API void shoal_waitset_destroy(shoal_waitset_t *ws) {
     atomic_store(&ws->w->in_use, 0);
     pthread_mutex_lock(&ws->rt->lock);
     ws->rt->waitset_words_used &= ~(1ull << ws->local_bit);
+    ws->rt->waitsets[ws->local_bit] = NULL;
     pthread_mutex_unlock(&ws->rt->lock);
     if (ws->efd >= 0) close(ws->efd);
     pthread_mutex_destroy(&ws->lock);
