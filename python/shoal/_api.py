@@ -29,6 +29,19 @@ from .errors import (ClosedError, Error, PayloadExportedError, ReleasedError, Ti
 
 backend = _backend.load()
 
+# Backend functions of the chunk paths, bound once.
+_chunk_buffer = backend.chunk_buffer
+_chunk_size = backend.chunk_size
+_chunk_set_size = backend.chunk_set_size
+_chunk_sequence_id = backend.chunk_sequence_id
+_chunk_release = backend.chunk_release
+_publisher_publish = backend.publisher_publish
+_client_send = backend.client_send
+_server_send = backend.server_send
+_server_loan_response = backend.server_loan_response
+_weakref_ref = weakref.ref
+_getrefcount = sys.getrefcount
+
 # Result codes used by the layer itself (values of shoal_result_t).
 _OK = 0
 _ERR_TIMEOUT = 2
@@ -159,59 +172,75 @@ class Chunk:
     also when the block raises, unless it was sent first.
     """
 
+    # _handle: the C chunk while owned, None afterwards; _how: how it stopped being
+    # owned ("released", "sent", ...); _payload: the view handed out (None once
+    # released); _buf/_base_refs: the backend's exporter object and its reference
+    # count right after it was made (to count the views derived from ours).
+    __slots__ = ("_port", "_handle", "_how", "_payload", "_buf", "_base_refs", "__weakref__")
+
     _writable = False
     _what = "chunk"
 
     def __init__(self, port, handle):
+        # Called with the port lock held (take, loan): the view is made here, under
+        # that lock, so that no thread ever sees the chunk without it. (Making it
+        # lazily on first access would need a lock of its own there, which costs
+        # more than the view in the usual case of a payload that is read/written.)
         self._port = port
         self._handle = handle
-        self._how = None  # how it stopped being owned: "released", "sent", ...
         self._make_views()
-        port._chunks.add(self)
+        # The port closes the chunks its objects still own; a weak reference so that
+        # the garbage collector can still release a forgotten chunk.
+        port._chunks[id(self)] = _weakref_ref(self)
 
     # -- views
     def _make_views(self):
-        buf = backend.chunk_buffer(self._handle)
-        if isinstance(buf, memoryview):
+        buf = _chunk_buffer(self._handle)
+        if buf.__class__ is memoryview:
             # The backend made the view itself: derived views cannot be counted.
-            self._buf, self._base_refs = None, 0
+            self._buf = None
             view = buf
         else:
             # Every view derived from ours (slices, memoryview(view), exports) keeps
             # the exporter alive: its reference count tells whether any survives.
             self._buf = buf
             del buf
-            self._base_refs = sys.getrefcount(self._buf)
+            self._base_refs = _getrefcount(self._buf)
             view = memoryview(self._buf)
-        self._views = [view]
-        if self._writable:
-            self._payload = view
-        else:
-            self._payload = view.toreadonly()
-            self._views.append(self._payload)
+        if not self._writable:
+            # The writable view made on the way is dropped at once: the read-only one
+            # shares its buffer, and releasing it releases the buffer.
+            view = view.toreadonly()
+        self._payload = view
 
     def _drop_views(self):
-        """Release our views; return how many views/exports derived from them survive."""
-        outstanding = 0
-        for v in self._views:
-            try:
-                v.release()
-            except BufferError:  # something holds a buffer export of this very view
-                outstanding += 1
-        self._views = []
+        """Release our view; return how many views/exports derived from it survive."""
+        view = self._payload
+        if view is None:  # never handed out: nothing can have escaped
+            return 0
         self._payload = None
+        outstanding = 0
+        try:
+            view.release()
+        except BufferError:  # something holds a buffer export of this very view
+            outstanding += 1
+        del view
         if self._buf is not None:
-            outstanding += max(0, sys.getrefcount(self._buf) - self._base_refs)
+            outstanding += max(0, _getrefcount(self._buf) - self._base_refs)
             self._buf = None
         return outstanding
 
     # -- state
+    def _released_error(self, op):
+        return ReleasedError(
+            "%s of %s was %s: %s is no longer possible (payload views die with the chunk)"
+            % (self._what, self._port._describe(), self._how, op))
+
     def _alive(self, op):
-        if self._handle is None:
-            raise ReleasedError(
-                "%s of %s was %s: %s is no longer possible (payload views die with the chunk)"
-                % (self._what, self._port._describe(), self._how, op))
-        return self._handle
+        handle = self._handle
+        if handle is None:
+            raise self._released_error(op)
+        return handle
 
     @property
     def released(self):
@@ -221,13 +250,18 @@ class Chunk:
     @property
     def payload(self):
         """Zero-copy memoryview of the payload; invalid after release."""
-        self._alive("touching its payload")
-        return self._payload
+        view = self._payload
+        if view is None:
+            raise self._released_error("touching its payload")
+        return view
 
     @property
     def size(self):
         """Payload bytes (what the receiver sees)."""
-        return backend.chunk_size(self._alive("reading its size"))
+        handle = self._handle
+        if handle is None:
+            raise self._released_error("reading its size")
+        return _chunk_size(handle)
 
     def __len__(self):
         return self.size
@@ -235,34 +269,56 @@ class Chunk:
     @property
     def sequence_id(self):
         """Request/response: the request's sequence id. Samples: the publisher's count."""
-        return backend.chunk_sequence_id(self._alive("reading its sequence id"))
+        handle = self._handle
+        if handle is None:
+            raise self._released_error("reading its sequence id")
+        return _chunk_sequence_id(handle)
 
     # -- ownership
+    def _give_up(self, how):
+        """Stop owning the chunk (port lock held): forget the handle, drop the view.
+        Returns (handle, number of derived views/exports that outlived it)."""
+        handle = self._handle
+        if handle is None:
+            raise self._released_error("sending or releasing it")
+        self._handle = None
+        self._how = how
+        outstanding = 0 if self._payload is None else self._drop_views()
+        self._port._chunks.pop(id(self), None)
+        return handle, outstanding
+
+    def _outstanding(self, outstanding, how, rc, in_error, stacklevel=3):
+        msg = ("%d view(s) or export(s) of the payload of a %s of %s outlived it "
+               "(e.g. a slice of chunk.payload kept in a variable, or numpy.frombuffer); "
+               "the chunk was %s all the same and those objects now alias memory that "
+               "will be reused" % (outstanding, self._what, self._port._describe(), how))
+        if in_error or rc != _OK:
+            warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel + 1)
+        else:
+            raise PayloadExportedError(msg)
+
     def _finish(self, how, call, in_error=False):
         """Give the chunk up through `call(handle) -> rc` (send, publish or release)."""
-        port = self._port
-        with port._lock:
-            handle = self._alive("sending or releasing it")
-            outstanding = self._drop_views()
-            self._handle = None
-            self._how = how
-            port._chunks.discard(self)
+        with self._port._lock:
+            handle, outstanding = self._give_up(how)
             rc = call(handle)
         if outstanding:
-            msg = ("%d view(s) or export(s) of the payload of a %s of %s outlived it "
-                   "(e.g. a slice of chunk.payload kept in a variable, or numpy.frombuffer); "
-                   "the chunk was %s all the same and those objects now alias memory that "
-                   "will be reused" % (outstanding, self._what, port._describe(), how))
-            if in_error or rc != _OK:
-                warnings.warn(msg, RuntimeWarning, stacklevel=3)
-            else:
-                raise PayloadExportedError(msg)
+            self._outstanding(outstanding, how, rc, in_error)
+        return rc
+
+    def _release(self, in_error):
+        with self._port._lock:
+            handle, outstanding = self._give_up("released")
+            rc = _chunk_release(handle)
+        if outstanding:
+            self._outstanding(outstanding, "released", rc, in_error)
         return rc
 
     def release(self):
         """Return the chunk to its pool now. Releasing twice is an error (ReleasedError)."""
-        rc = self._finish("released", backend.chunk_release)
-        _check(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
+        rc = self._release(False)
+        if rc != _OK:
+            _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
 
     def close(self):
         """Release the chunk if this object still owns it (idempotent)."""
@@ -270,23 +326,53 @@ class Chunk:
             self.release()
 
     def __enter__(self):
-        self._alive("entering a with block")
+        if self._handle is None:
+            raise self._released_error("entering a with block")
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if self._handle is None:
             return False
-        rc = self._finish("released", backend.chunk_release, in_error=exc_type is not None)
-        if exc_type is None:
-            _check(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
+        # _release inlined (the hot path of every `with`)
+        with self._port._lock:
+            handle = self._handle
+            if handle is None:
+                raise self._released_error("sending or releasing it")
+            self._handle = None
+            self._how = "released"
+            # self._drop_views() inlined
+            outstanding = 0
+            view = self._payload
+            if view is not None:
+                self._payload = None
+                try:
+                    view.release()
+                except BufferError:
+                    outstanding = 1
+                buf = self._buf
+                if buf is not None:
+                    self._buf = None
+                    n = _getrefcount(buf) - self._base_refs  # local + argument, as counted
+                    del buf
+                    if n > 0:
+                        outstanding += n
+            self._port._chunks.pop(id(self), None)
+            rc = _chunk_release(handle)
+        if outstanding:
+            self._outstanding(outstanding, "released", rc, exc_type is not None, stacklevel=2)
+        if rc != _OK and exc_type is None:
+            _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
         return False
 
     def __del__(self):
-        handle = getattr(self, "_handle", None)
+        try:
+            handle = self._handle
+        except AttributeError:  # __init__ did not run
+            return
         if handle is None or self._port._handle is None or not self._port._same_process():
             return
         try:
-            self._finish("released", backend.chunk_release, in_error=True)
+            self._release(True)
             with _gc_lock:
                 gc_releases[self._port._describe()] += 1
             warnings.warn("a %s of %s was released by the garbage collector; release it "
@@ -306,6 +392,7 @@ class Loan(Chunk):
     """A chunk loaned for writing: fill ``payload``, then ``send()`` it (or leave the
     ``with`` block to release it unsent)."""
 
+    __slots__ = ()
     _writable = True
     _what = "loan"
 
@@ -313,8 +400,9 @@ class Loan(Chunk):
         """Shrink the size the receiver sees (never grow). Views taken earlier are released."""
         handle = self._alive("resizing it")
         with self._port._lock:
-            _check(backend.chunk_set_size(handle, int(size)),
-                   "resizing a loan of %s to %d bytes" % (self._port._describe(), size))
+            rc = _chunk_set_size(handle, int(size))
+            if rc != _OK:
+                _raise(rc, "resizing a loan of %s to %d bytes" % (self._port._describe(), size))
             outstanding = self._drop_views()
             self._make_views()
         if outstanding:
@@ -327,7 +415,8 @@ class Loan(Chunk):
         Returns the request's sequence id for a client's request, None otherwise.
         On failure the chunk is released too (nothing to clean up) and the error is raised.
         """
-        return self._port._send_loan(self)
+        res = self._port._send_loan(self)
+        return res[1] if type(res) is tuple else None
 
     def publish(self):
         """Alias of send() for a publisher's loan."""
@@ -342,16 +431,19 @@ class Loan(Chunk):
 
 class Sample(Chunk):
     """A published sample taken by a subscriber (read-only payload)."""
+    __slots__ = ()
     _what = "sample"
 
 
 class Response(Chunk):
     """A response taken by a client (read-only payload)."""
+    __slots__ = ()
     _what = "response"
 
 
 class Request(Chunk):
     """A request taken by a server (read-only payload)."""
+    __slots__ = ()
     _what = "request"
 
     def loan_response(self, size):
@@ -384,7 +476,7 @@ class _Port:
         self._handle = handle
         self._pid = os.getpid()
         self._lock = threading.RLock()
-        self._chunks = weakref.WeakSet()
+        self._chunks = {}  # id(chunk) -> weak reference of the chunks its objects own
         self._async_ws = None
         runtime._ports.add(self)
 
@@ -421,8 +513,9 @@ class _Port:
             if not self._same_process():  # inherited through fork: not ours to destroy
                 self._handle = None
                 return
-            for chunk in list(self._chunks):
-                if chunk._handle is not None:
+            for ref in list(self._chunks.values()):
+                chunk = ref()
+                if chunk is not None and chunk._handle is not None:
                     chunk._finish("released", backend.chunk_release, in_error=True)
             if self._async_ws is not None:
                 self._async_ws.close()
@@ -452,9 +545,14 @@ class _Port:
 
     # -- shared implementations
     def _loan(self, fn, size, cls=Loan):
-        size = _size(size)
+        size = int(size)
+        if size <= 0:
+            raise ValueError("size must be > 0 (got %d)" % size)
         with self._lock:
-            rc, chunk = fn(self._h(), size)
+            h = self._handle
+            if h is None:
+                self._h()
+            rc, chunk = fn(h, size)
             if rc != _OK:
                 _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
             return cls(self, chunk)
@@ -463,12 +561,56 @@ class _Port:
         """One poll: a chunk object, or None when nothing is queued (no exception,
         so busy-poll loops stay cheap)."""
         with self._lock:
-            rc, chunk = fn(self._h(), 0)
+            h = self._handle
+            if h is None:
+                self._h()
+            rc, chunk = fn(h, 0)
             if rc == _OK:
                 return cls(self, chunk)
             if rc == _ERR_TIMEOUT:
                 return None
             _raise(rc, "%s: take" % self._describe())
+
+    _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
+    _send_what = "send"
+
+    def _send_loan(self, loan):
+        """Give `loan` up through _send_fn; returns its result (rc or (rc, value)),
+        raises on failure (the chunk is gone all the same)."""
+        with self._lock:
+            # loan._give_up("sent") inlined
+            handle = loan._handle
+            if handle is None:
+                raise loan._released_error("sending or releasing it")
+            loan._handle = None
+            loan._how = "sent"
+            # loan._drop_views() inlined
+            outstanding = 0
+            view = loan._payload
+            if view is not None:
+                loan._payload = None
+                try:
+                    view.release()
+                except BufferError:
+                    outstanding = 1
+                buf = loan._buf
+                if buf is not None:
+                    loan._buf = None
+                    n = _getrefcount(buf) - loan._base_refs  # local + argument, as counted
+                    del buf
+                    if n > 0:
+                        outstanding += n
+            self._chunks.pop(id(loan), None)
+            h = self._handle
+            if h is None:
+                self._h()
+            res = self._send_fn(h, handle)
+        rc = res[0] if type(res) is tuple else res
+        if outstanding:
+            loan._outstanding(outstanding, "sent", rc, False, stacklevel=2)
+        if rc != _OK:
+            _raise(rc, "%s: %s" % (self._describe(), self._send_what))
+        return res
 
     def _take(self, fn, cls, timeout):
         """Take with a timeout in seconds (None: forever), waiting in slices."""
@@ -536,9 +678,8 @@ class Publisher(_Port):
         """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``)."""
         return self._loan(backend.publisher_loan, size)
 
-    def _send_loan(self, loan):
-        rc = loan._finish("sent", lambda h: backend.publisher_publish(self._h(), h))
-        _check(rc, "%s: publish" % self._describe())
+    _send_fn = staticmethod(_publisher_publish)
+    _send_what = "publish"
 
     def publish(self, data):
         """Copying convenience: loan len(data) bytes, copy `data`, publish."""
@@ -589,16 +730,7 @@ class Client(_Port):
         """Loan a request of `size` bytes; ``send()`` returns its sequence id."""
         return self._loan(backend.client_loan, size)
 
-    def _send_loan(self, loan):
-        seq = [None]
-
-        def send(h):
-            rc, seq[0] = backend.client_send(self._h(), h)
-            return rc
-
-        rc = loan._finish("sent", send)
-        _check(rc, "%s: send" % self._describe())
-        return seq[0]
+    _send_fn = staticmethod(_client_send)
 
     def take(self, timeout=None):
         """Take the oldest response (see Subscriber.take)."""
@@ -664,17 +796,23 @@ class Server(_Port):
         return await self._take_async(timeout, "server")
 
     def _loan_response(self, request, size):
-        size = _size(size)
+        size = int(size)
+        if size <= 0:
+            raise ValueError("size must be > 0 (got %d)" % size)
         with self._lock:
-            rc, chunk = backend.server_loan_response(
-                self._h(), request._alive("answering it"), size)
+            h = self._handle
+            if h is None:
+                self._h()
+            req = request._handle
+            if req is None:
+                raise request._released_error("answering it")
+            rc, chunk = _server_loan_response(h, req, size)
             if rc != _OK:
                 _raise(rc, "%s: loan of a %d-byte response" % (self._describe(), size))
             return Loan(self, chunk)
 
-    def _send_loan(self, loan):
-        rc = loan._finish("sent", lambda h: backend.server_send(self._h(), h))
-        _check(rc, "%s: send response" % self._describe())
+    _send_fn = staticmethod(_server_send)
+    _send_what = "send response"
 
 
 # ---- waitset -------------------------------------------------------------------------
