@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+import types
 import warnings
 import weakref
 
@@ -133,6 +134,15 @@ def _policy(value):
     return int(FullPolicy(value))
 
 
+def _method(impl, name, doc):
+    """A copy of the function `impl` under `name` with docstring `doc`: a shared
+    implementation bound as a port method without a second call frame."""
+    f = types.FunctionType(impl.__code__, impl.__globals__, name, impl.__defaults__,
+                           impl.__closure__)
+    f.__doc__ = doc
+    return f
+
+
 def _size(size):
     size = int(size)
     if size <= 0:
@@ -188,7 +198,19 @@ class Chunk:
         # more than the view in the usual case of a payload that is read/written.)
         self._port = port
         self._handle = handle
-        self._make_views()
+        # self._make_views() inlined
+        buf = _chunk_buffer(handle)
+        if buf.__class__ is memoryview:
+            self._buf = None
+            view = buf
+        else:
+            self._buf = buf
+            del buf
+            self._base_refs = _getrefcount(self._buf)
+            view = memoryview(self._buf)
+        if not self._writable:
+            view = view.toreadonly()
+        self._payload = view
         # The port closes the chunks its objects still own; a weak reference so that
         # the garbage collector can still release a forgotten chunk.
         port._chunks[id(self)] = _weakref_ref(self)
@@ -415,8 +437,43 @@ class Loan(Chunk):
         Returns the request's sequence id for a client's request, None otherwise.
         On failure the chunk is released too (nothing to clean up) and the error is raised.
         """
-        res = self._port._send_loan(self)
-        return res[1] if type(res) is tuple else None
+        port = self._port
+        with port._lock:
+            handle = self._handle
+            if handle is None:
+                raise self._released_error("sending or releasing it")
+            self._handle = None
+            self._how = "sent"
+            # self._drop_views() inlined
+            outstanding = 0
+            view = self._payload
+            if view is not None:
+                self._payload = None
+                try:
+                    view.release()
+                except BufferError:
+                    outstanding = 1
+                buf = self._buf
+                if buf is not None:
+                    self._buf = None
+                    n = _getrefcount(buf) - self._base_refs  # local + argument, as counted
+                    del buf
+                    if n > 0:
+                        outstanding += n
+            port._chunks.pop(id(self), None)
+            h = port._handle
+            if h is None:
+                port._h()
+            res = port._send_fn(h, handle)  # rc, or (rc, sequence id) for a client
+        if type(res) is tuple:
+            rc, res = res
+        else:
+            rc, res = res, None
+        if outstanding:
+            self._outstanding(outstanding, "sent", rc, False, stacklevel=1)
+        if rc != _OK:
+            _raise(rc, "%s: %s" % (port._describe(), port._send_what))
+        return res
 
     def publish(self):
         """Alias of send() for a publisher's loan."""
@@ -449,7 +506,21 @@ class Request(Chunk):
     def loan_response(self, size):
         """Loan a response of `size` bytes for this request (it carries the request's
         sequence id and routes to its client). The request stays owned by this object."""
-        return self._port._loan_response(self, size)
+        size = int(size)
+        if size <= 0:
+            raise ValueError("size must be > 0 (got %d)" % size)
+        port = self._port
+        with port._lock:
+            h = port._handle
+            if h is None:
+                port._h()
+            req = self._handle
+            if req is None:
+                raise self._released_error("answering it")
+            rc, chunk = _server_loan_response(h, req, size)
+            if rc != _OK:
+                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size))
+            return Loan(port, chunk)
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
@@ -544,7 +615,12 @@ class _Port:
                                     " closed" if self._handle is None else "")
 
     # -- shared implementations
-    def _loan(self, fn, size, cls=Loan):
+    _take_fn = None     # backend function (port, timeout_ns) -> (rc, chunk)
+    _chunk_cls = None   # class of the chunks taken
+    _loan_fn = None     # backend function (port, size) -> (rc, chunk)
+
+    def _loan_impl(self, size):
+        # loan() of publishers and clients (bound below with their docstrings)
         size = int(size)
         if size <= 0:
             raise ValueError("size must be > 0 (got %d)" % size)
@@ -552,65 +628,26 @@ class _Port:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk = fn(h, size)
+            rc, chunk = self._loan_fn(h, size)
             if rc != _OK:
                 _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
-            return cls(self, chunk)
+            return Loan(self, chunk)
 
-    def _try_take(self, fn, cls):
-        """One poll: a chunk object, or None when nothing is queued (no exception,
-        so busy-poll loops stay cheap)."""
+    def _try_take_impl(self):
+        # try_take() of subscribers, clients and servers (bound below with their docstrings)
         with self._lock:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk = fn(h, 0)
+            rc, chunk = self._take_fn(h, 0)
             if rc == _OK:
-                return cls(self, chunk)
+                return self._chunk_cls(self, chunk)
             if rc == _ERR_TIMEOUT:
                 return None
             _raise(rc, "%s: take" % self._describe())
 
     _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
     _send_what = "send"
-
-    def _send_loan(self, loan):
-        """Give `loan` up through _send_fn; returns its result (rc or (rc, value)),
-        raises on failure (the chunk is gone all the same)."""
-        with self._lock:
-            # loan._give_up("sent") inlined
-            handle = loan._handle
-            if handle is None:
-                raise loan._released_error("sending or releasing it")
-            loan._handle = None
-            loan._how = "sent"
-            # loan._drop_views() inlined
-            outstanding = 0
-            view = loan._payload
-            if view is not None:
-                loan._payload = None
-                try:
-                    view.release()
-                except BufferError:
-                    outstanding = 1
-                buf = loan._buf
-                if buf is not None:
-                    loan._buf = None
-                    n = _getrefcount(buf) - loan._base_refs  # local + argument, as counted
-                    del buf
-                    if n > 0:
-                        outstanding += n
-            self._chunks.pop(id(loan), None)
-            h = self._handle
-            if h is None:
-                self._h()
-            res = self._send_fn(h, handle)
-        rc = res[0] if type(res) is tuple else res
-        if outstanding:
-            loan._outstanding(outstanding, "sent", rc, False, stacklevel=2)
-        if rc != _OK:
-            _raise(rc, "%s: %s" % (self._describe(), self._send_what))
-        return res
 
     def _take(self, fn, cls, timeout):
         """Take with a timeout in seconds (None: forever), waiting in slices."""
@@ -674,9 +711,9 @@ class Publisher(_Port):
     _kind_name = "publisher"
     _destroy = "publisher_destroy"
 
-    def loan(self, size):
-        """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``)."""
-        return self._loan(backend.publisher_loan, size)
+    _loan_fn = staticmethod(backend.publisher_loan)
+    loan = _method(_Port._loan_impl, "loan",
+                   """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``).""")
 
     _send_fn = staticmethod(_publisher_publish)
     _send_what = "publish"
@@ -709,11 +746,12 @@ class Subscriber(_Port):
         0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
         return self._take(backend.subscriber_take, Sample, timeout)
 
-    def try_take(self):
-        """Take the oldest sample if there is one, else return None (never waits,
+    _take_fn = staticmethod(backend.subscriber_take)
+    _chunk_cls = Sample
+    try_take = _method(_Port._try_take_impl, "try_take",
+                       """Take the oldest sample if there is one, else return None (never waits,
         never raises Timeout): the cheap call for busy-poll loops. Use the sample
-        as ``with``: ``s = sub.try_take()`` then ``if s: with s: ...``."""
-        return self._try_take(backend.subscriber_take, Sample)
+        as ``with``: ``s = sub.try_take()`` then ``if s: with s: ...``.""")
 
     async def take_async(self, timeout=None):
         """asyncio: await the next sample (uses the waitset file descriptor)."""
@@ -726,9 +764,9 @@ class Client(_Port):
     _kind_name = "client"
     _destroy = "client_destroy"
 
-    def loan(self, size):
-        """Loan a request of `size` bytes; ``send()`` returns its sequence id."""
-        return self._loan(backend.client_loan, size)
+    _loan_fn = staticmethod(backend.client_loan)
+    loan = _method(_Port._loan_impl, "loan",
+                   """Loan a request of `size` bytes; ``send()`` returns its sequence id.""")
 
     _send_fn = staticmethod(_client_send)
 
@@ -736,9 +774,10 @@ class Client(_Port):
         """Take the oldest response (see Subscriber.take)."""
         return self._take(backend.client_take, Response, timeout)
 
-    def try_take(self):
-        """Take the oldest response or return None (see Subscriber.try_take)."""
-        return self._try_take(backend.client_take, Response)
+    _take_fn = staticmethod(backend.client_take)
+    _chunk_cls = Response
+    try_take = _method(_Port._try_take_impl, "try_take",
+                       """Take the oldest response or return None (see Subscriber.try_take).""")
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "client")
@@ -788,28 +827,13 @@ class Server(_Port):
         ``request.loan_response(size)`` or ``request.respond(data)``."""
         return self._take(backend.server_take, Request, timeout)
 
-    def try_take(self):
-        """Take the oldest request or return None (see Subscriber.try_take)."""
-        return self._try_take(backend.server_take, Request)
+    _take_fn = staticmethod(backend.server_take)
+    _chunk_cls = Request
+    try_take = _method(_Port._try_take_impl, "try_take",
+                       """Take the oldest request or return None (see Subscriber.try_take).""")
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "server")
-
-    def _loan_response(self, request, size):
-        size = int(size)
-        if size <= 0:
-            raise ValueError("size must be > 0 (got %d)" % size)
-        with self._lock:
-            h = self._handle
-            if h is None:
-                self._h()
-            req = request._handle
-            if req is None:
-                raise request._released_error("answering it")
-            rc, chunk = _server_loan_response(h, req, size)
-            if rc != _OK:
-                _raise(rc, "%s: loan of a %d-byte response" % (self._describe(), size))
-            return Loan(self, chunk)
 
     _send_fn = staticmethod(_server_send)
     _send_what = "send response"
