@@ -40,6 +40,26 @@ _publisher_publish = backend.publisher_publish
 _client_send = backend.client_send
 _server_send = backend.server_send
 _server_loan_response = backend.server_loan_response
+
+
+_view_buffer = getattr(backend, "view_buffer", None)
+
+
+def _with_view(name):
+    """The backend's `<name>_view` fast path -> (rc, chunk, view), or the plain function
+    with (rc, chunk, None), in which case the chunk asks chunk_buffer() itself."""
+    fast = getattr(backend, name + "_view", None)
+    if fast is not None and _view_buffer is not None:
+        return fast
+    plain = getattr(backend, name)
+
+    def slow(*args):
+        rc, chunk = plain(*args)
+        return rc, chunk, None
+    return slow
+
+
+_server_loan_response_view = _with_view("server_loan_response")
 _weakref_ref = weakref.ref
 _getrefcount = sys.getrefcount
 
@@ -191,15 +211,17 @@ class Chunk:
     _writable = False
     _what = "chunk"
 
-    def __init__(self, port, handle):
+    def __init__(self, port, handle, pview=None):
         # Called with the port lock held (take, loan): the view is made here, under
         # that lock, so that no thread ever sees the chunk without it. (Making it
         # lazily on first access would need a lock of its own there, which costs
         # more than the view in the usual case of a payload that is read/written.)
         self._port = port
         self._handle = handle
-        # self._make_views() inlined
-        buf = _chunk_buffer(handle)
+        # self._make_views() inlined; the loan/take may have brought what the buffer
+        # needs along (one foreign call less), the buffer itself is made here so that
+        # nothing else holds it when its reference count is taken
+        buf = _chunk_buffer(handle) if pview is None else _view_buffer(pview)
         if buf.__class__ is memoryview:
             self._buf = None
             view = buf
@@ -517,10 +539,10 @@ class Request(Chunk):
             req = self._handle
             if req is None:
                 raise self._released_error("answering it")
-            rc, chunk = _server_loan_response(h, req, size)
+            rc, chunk, pview = _server_loan_response_view(h, req, size)
             if rc != _OK:
                 _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size))
-            return Loan(port, chunk)
+            return Loan(port, chunk, pview)
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
@@ -615,9 +637,9 @@ class _Port:
                                     " closed" if self._handle is None else "")
 
     # -- shared implementations
-    _take_fn = None     # backend function (port, timeout_ns) -> (rc, chunk)
+    _take_fn = None     # backend function (port, timeout_ns) -> (rc, chunk, view or None)
     _chunk_cls = None   # class of the chunks taken
-    _loan_fn = None     # backend function (port, size) -> (rc, chunk)
+    _loan_fn = None     # backend function (port, size) -> (rc, chunk, view or None)
 
     def _loan_impl(self, size):
         # loan() of publishers and clients (bound below with their docstrings)
@@ -628,10 +650,10 @@ class _Port:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk = self._loan_fn(h, size)
+            rc, chunk, pview = self._loan_fn(h, size)
             if rc != _OK:
                 _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
-            return Loan(self, chunk)
+            return Loan(self, chunk, pview)
 
     def _try_take_impl(self):
         # try_take() of subscribers, clients and servers (bound below with their docstrings)
@@ -639,9 +661,9 @@ class _Port:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk = self._take_fn(h, 0)
+            rc, chunk, pview = self._take_fn(h, 0)
             if rc == _OK:
-                return self._chunk_cls(self, chunk)
+                return self._chunk_cls(self, chunk, pview)
             if rc == _ERR_TIMEOUT:
                 return None
             _raise(rc, "%s: take" % self._describe())
@@ -711,7 +733,7 @@ class Publisher(_Port):
     _kind_name = "publisher"
     _destroy = "publisher_destroy"
 
-    _loan_fn = staticmethod(backend.publisher_loan)
+    _loan_fn = staticmethod(_with_view("publisher_loan"))
     loan = _method(_Port._loan_impl, "loan",
                    """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``).""")
 
@@ -746,7 +768,7 @@ class Subscriber(_Port):
         0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
         return self._take(backend.subscriber_take, Sample, timeout)
 
-    _take_fn = staticmethod(backend.subscriber_take)
+    _take_fn = staticmethod(_with_view("subscriber_take"))
     _chunk_cls = Sample
     try_take = _method(_Port._try_take_impl, "try_take",
                        """Take the oldest sample if there is one, else return None (never waits,
@@ -764,7 +786,7 @@ class Client(_Port):
     _kind_name = "client"
     _destroy = "client_destroy"
 
-    _loan_fn = staticmethod(backend.client_loan)
+    _loan_fn = staticmethod(_with_view("client_loan"))
     loan = _method(_Port._loan_impl, "loan",
                    """Loan a request of `size` bytes; ``send()`` returns its sequence id.""")
 
@@ -774,7 +796,7 @@ class Client(_Port):
         """Take the oldest response (see Subscriber.take)."""
         return self._take(backend.client_take, Response, timeout)
 
-    _take_fn = staticmethod(backend.client_take)
+    _take_fn = staticmethod(_with_view("client_take"))
     _chunk_cls = Response
     try_take = _method(_Port._try_take_impl, "try_take",
                        """Take the oldest response or return None (see Subscriber.try_take).""")
@@ -827,7 +849,7 @@ class Server(_Port):
         ``request.loan_response(size)`` or ``request.respond(data)``."""
         return self._take(backend.server_take, Request, timeout)
 
-    _take_fn = staticmethod(backend.server_take)
+    _take_fn = staticmethod(_with_view("server_take"))
     _chunk_cls = Request
     try_take = _method(_Port._try_take_impl, "try_take",
                        """Take the oldest request or return None (see Subscriber.try_take).""")

@@ -314,3 +314,40 @@ def waitset_fd(ws):
     fd = ffi.new("int *")
     rc = lib.shoal_waitset_fd(ws, fd)
     return rc, (int(fd[0]) if rc == 0 else None)
+
+
+# ---- optional fast paths (BACKEND.md): a loan or take and its payload view in one call
+
+def _got(g):
+    if g.rc != 0:
+        return g.rc, None, None
+    return 0, g.chunk, g
+
+
+def view_buffer(view):
+    """The chunk_buffer() of a chunk whose view came with its loan or take."""
+    return ffi.buffer(view.ptr, view.size) if view.ptr != _NULL else b""
+
+
+def publisher_loan_view(publisher, size):
+    return _got(lib.shoal_py_publisher_loan(publisher, size))
+
+
+def client_loan_view(client, size):
+    return _got(lib.shoal_py_client_loan(client, size))
+
+
+def server_loan_response_view(server, request, size):
+    return _got(lib.shoal_py_server_loan_response(server, request, size))
+
+
+def subscriber_take_view(subscriber, timeout_ns):
+    return _got(lib.shoal_py_subscriber_take(subscriber, timeout_ns))
+
+
+def client_take_view(client, timeout_ns):
+    return _got(lib.shoal_py_client_take(client, timeout_ns))
+
+
+def server_take_view(server, timeout_ns):
+    return _got(lib.shoal_py_server_take(server, timeout_ns))

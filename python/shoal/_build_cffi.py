@@ -58,12 +58,52 @@ def library_sources():
 PY_HELPERS_CDEF = """
 typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
 shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk);
+typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; char *ptr; uint64_t size; } shoal_py_got_t;
+shoal_py_got_t shoal_py_publisher_loan(shoal_publisher_t *p, uint64_t size);
+shoal_py_got_t shoal_py_client_loan(shoal_client_t *p, uint64_t size);
+shoal_py_got_t shoal_py_server_loan_response(shoal_server_t *p, const shoal_chunk_t *req, uint64_t size);
+shoal_py_got_t shoal_py_subscriber_take(shoal_subscriber_t *p, int64_t timeout_ns);
+shoal_py_got_t shoal_py_client_take(shoal_client_t *p, int64_t timeout_ns);
+shoal_py_got_t shoal_py_server_take(shoal_server_t *p, int64_t timeout_ns);
 """
 PY_HELPERS_SOURCE = """
 typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
 static shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk) {
     shoal_py_view_t v = { (char *)shoal_chunk_payload(chunk), shoal_chunk_size(chunk) };
     return v;
+}
+/* loan or take + payload pointer + size in one foreign call */
+typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; char *ptr; uint64_t size; } shoal_py_got_t;
+static shoal_py_got_t shoal_py_got(shoal_result_t rc, shoal_chunk_t *c) {
+    shoal_py_got_t g = { (int32_t)rc, c, NULL, 0 };
+    if (rc == SHOAL_OK) {
+        g.ptr = (char *)shoal_chunk_payload(c);
+        g.size = shoal_chunk_size(c);
+    }
+    return g;
+}
+#define SHOAL_PY_GOT(name, call) \
+    shoal_chunk_t *c = NULL;    \
+    shoal_result_t rc = call;   \
+    return shoal_py_got(rc, c)
+static shoal_py_got_t shoal_py_publisher_loan(shoal_publisher_t *p, uint64_t size) {
+    SHOAL_PY_GOT(publisher_loan, shoal_publisher_loan(p, size, &c));
+}
+static shoal_py_got_t shoal_py_client_loan(shoal_client_t *p, uint64_t size) {
+    SHOAL_PY_GOT(client_loan, shoal_client_loan(p, size, &c));
+}
+static shoal_py_got_t shoal_py_server_loan_response(shoal_server_t *p, const shoal_chunk_t *req,
+                                                    uint64_t size) {
+    SHOAL_PY_GOT(server_loan_response, shoal_server_loan_response(p, req, size, &c));
+}
+static shoal_py_got_t shoal_py_subscriber_take(shoal_subscriber_t *p, int64_t t) {
+    SHOAL_PY_GOT(subscriber_take, shoal_subscriber_take(p, &c, t));
+}
+static shoal_py_got_t shoal_py_client_take(shoal_client_t *p, int64_t t) {
+    SHOAL_PY_GOT(client_take, shoal_client_take(p, &c, t));
+}
+static shoal_py_got_t shoal_py_server_take(shoal_server_t *p, int64_t t) {
+    SHOAL_PY_GOT(server_take, shoal_server_take(p, &c, t));
 }
 """
 

@@ -167,3 +167,17 @@ def test_try_take_polls_without_raising(shoal_runtime):
         with sample:
             assert bytes(sample.payload) == b"x"
         assert sub.try_take() is None
+
+
+def test_set_size_shrinks_what_the_receiver_sees(shoal_runtime):
+    rt = shoal_runtime
+    with rt.publisher("size/topic") as pub, rt.subscriber("size/topic") as sub:
+        with pub.loan(32) as loan:
+            loan.payload[:5] = b"hello"
+            loan.set_size(5)
+            assert len(loan.payload) == 5
+            with pytest.raises(shoal.Error):
+                loan.set_size(64)      # never grows
+            loan.send()
+        with sub.take(timeout=1.0) as sample:
+            assert bytes(sample.payload) == b"hello"
