@@ -36,7 +36,15 @@ bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value) {
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&p->enq_pos, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed)) {
-                atomic_store_explicit(&c->value, value, memory_order_relaxed);
+                /* an empty cell holds 0; if the daemon already marked this position
+                 * as skipped (it took us for a dead sender), take the next one */
+                uint64_t empty = 0;
+                if (!atomic_compare_exchange_strong_explicit(&c->value, &empty, value,
+                                                             memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+                    pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
+                    continue;
+                }
                 atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
                 return true;
             }
@@ -61,6 +69,7 @@ bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value) {
             if (atomic_compare_exchange_weak_explicit(&p->deq_pos, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed)) {
                 *value = atomic_load_explicit(&c->value, memory_order_relaxed);
+                atomic_store_explicit(&c->value, 0, memory_order_relaxed); /* empty again */
                 atomic_store_explicit(&c->seq, pos + (uint64_t)mask + 1, memory_order_release);
                 return true;
             }

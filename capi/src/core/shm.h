@@ -25,6 +25,9 @@
 /* Queue entries and held slots: 0 is empty, otherwise chunk index + 1.
  * Tombstones tell a client its request was lost with a dead server. */
 #define SHM_REF_TOMBSTONE (1ULL << 63)
+/* A position the daemon filled because its sender died before writing it:
+ * receivers skip it. */
+#define SHM_REF_SKIP UINT64_MAX
 
 enum { PORT_FREE = 0, PORT_ACTIVE = 1, PORT_CLOSING = 2 };
 enum { PROC_FREE = 0, PROC_ACTIVE = 1 };

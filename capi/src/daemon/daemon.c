@@ -266,9 +266,11 @@ static void repair_queue_holes(daemon_t *d) {
             continue;
         }
         if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
-        atomic_store(&cell->value, 0);
-        uint64_t expect = deq;
-        if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
+        /* the value decides between us and a sender that was only slow: whoever
+         * fills the empty cell first owns the position */
+        uint64_t empty = 0, expect = deq;
+        if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP) &&
+            atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
             LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
                  (unsigned long long)deq);
             port_notify_force(m, p);

@@ -310,6 +310,7 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
         shoal_result_t rc = pop_wait(b, &ref, shoal_remaining(deadline));
         if (rc == SHOAL_ERR_TIMEOUT) return timeout_error(b, timeout_ns);
         if (rc != SHOAL_OK) return rc;
+        if (ref == SHM_REF_SKIP) continue; /* filled by the daemon for a dead sender */
         if (ref & SHM_REF_TOMBSTONE) {
             if (lost_seq) *lost_seq = ref & ~SHM_REF_TOMBSTONE;
             return shoal_error_set(SHOAL_ERR_SERVER_GONE,
