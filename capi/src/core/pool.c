@@ -61,7 +61,7 @@ bool chunk_unref_last(const shm_map_t *m, uint32_t i) {
     if (!c) return false;
     uint32_t cur = atomic_load_explicit(&c->refcount, memory_order_relaxed);
     for (;;) {
-        if (cur == 0) return false;
+        if (cur == 0) return false; /* already free: a double release must not free twice */
         if (atomic_compare_exchange_weak_explicit(&c->refcount, &cur, cur - 1,
                                                   memory_order_acq_rel, memory_order_relaxed))
             return cur == 1;
@@ -87,19 +87,21 @@ uint32_t pool_spares(const shm_map_t *m, uint32_t pool) {
     return n;
 }
 
+int64_t port_take_spare(const shm_map_t *m, shm_port_t *p, uint32_t pool) {
+    for (int k = 0; k < SHM_PORT_SPARES; k++) {
+        uint64_t v = atomic_load_explicit(&p->spare[k], memory_order_relaxed);
+        int64_t ci = shm_ref_chunk(m, v);
+        if (ci < 0 || shm_chunk_pool(m, (uint32_t)ci) != pool) continue;
+        /* exactly one of owner, thieves and daemon wins the slot */
+        if (atomic_compare_exchange_strong(&p->spare[k], &v, 0)) return ci;
+    }
+    return -1;
+}
+
 int64_t pool_steal_spare(const shm_map_t *m, uint32_t pool) {
     for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        shm_port_t *p = shm_port(m, s);
-        for (int k = 0; k < SHM_PORT_SPARES; k++) {
-            uint64_t v = atomic_load_explicit(&p->spare[k], memory_order_relaxed);
-            int64_t ci = shm_ref_chunk(m, v);
-            if (ci < 0 || shm_chunk_pool(m, (uint32_t)ci) != pool) continue;
-            /* exchange: exactly one of owner, thieves and daemon gets it */
-            if (atomic_compare_exchange_strong(&p->spare[k], &v, 0)) {
-                atomic_store(&shm_chunk(m, (uint32_t)ci)->refcount, 1);
-                return ci;
-            }
-        }
+        int64_t ci = port_take_spare(m, shm_port(m, s), pool);
+        if (ci >= 0) return ci;
     }
     return -1;
 }
@@ -117,14 +119,5 @@ uint32_t port_release_spares(const shm_map_t *m, shm_port_t *p) {
 }
 
 void chunk_unref(const shm_map_t *m, uint32_t i) {
-    shm_chunk_t *c = shm_chunk(m, i);
-    if (!c) return;
-    uint32_t cur = atomic_load_explicit(&c->refcount, memory_order_relaxed);
-    for (;;) {
-        if (cur == 0) return; /* already free: a double release must not corrupt the list */
-        if (atomic_compare_exchange_weak_explicit(&c->refcount, &cur, cur - 1,
-                                                  memory_order_acq_rel, memory_order_relaxed))
-            break;
-    }
-    if (cur == 1) pool_free(m, c);
+    if (chunk_unref_last(m, i)) pool_free(m, shm_chunk(m, i));
 }

@@ -21,6 +21,9 @@ bool chunk_unref_last(const shm_map_t *m, uint32_t chunk);
 void pool_free_chunk(const shm_map_t *m, uint32_t chunk);
 /* Chunks of `pool` parked as spares in ports (approximate under traffic). */
 uint32_t pool_spares(const shm_map_t *m, uint32_t pool);
+/* Takes a parked spare of `pool` from port `p`; -1 if it has none. Spares
+ * keep refcount 1, so the caller owns the chunk as it comes. */
+int64_t port_take_spare(const shm_map_t *m, shm_port_t *p, uint32_t pool);
 /* Takes a parked spare of `pool` from any port, refcount 1; -1 if none. */
 int64_t pool_steal_spare(const shm_map_t *m, uint32_t pool);
 /* Returns a port's spares to their pools (port closing). */

@@ -5,6 +5,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+int proto_valid_domain(const char *s) {
+    size_t n = strnlen(s, 64);
+    if (n == 0 || n > 63 || s[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds) {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof *msg};
     union {

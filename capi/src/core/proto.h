@@ -36,6 +36,10 @@ typedef struct proto_msg {
     char text[PROTO_TEXT_MAX];
 } proto_msg_t;
 
+/* Domain names (they become socket file names): 1..63 of A-Z a-z 0-9 _ - .,
+ * not starting with a dot. */
+int proto_valid_domain(const char *name);
+
 /* Sends msg with optional fds; 0 or -1 (errno set). */
 int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds);
 /* Receives one message and up to max_fds fds. Returns 1 on a message, 0 on

@@ -91,16 +91,27 @@ void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_
         pl->segment_size = align_up(pl->stride * pl->chunk_count, 4096);
         pl->first_chunk = first;
         first += pl->chunk_count;
-        /* free list: 0 -> 1 -> ... -> n-1 */
         for (uint32_t c = 0; c < pl->chunk_count; c++) {
             shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
             ch->pool = i;
             ch->index = c;
-            atomic_store_explicit(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0,
-                                  memory_order_relaxed);
         }
-        atomic_store(&pl->free_head, pl->chunk_count ? 1 : 0);
+        shm_pool_reset(m, i);
     }
+}
+
+void shm_pool_reset(shm_map_t *m, uint32_t i) {
+    shm_pool_t *pl = shm_pool(m, i);
+    for (uint32_t c = 0; c < pl->chunk_count; c++) {
+        shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
+        atomic_store_explicit(&ch->refcount, 0, memory_order_relaxed);
+        atomic_store_explicit(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0,
+                              memory_order_relaxed);
+    }
+    /* a new tag, so a stale head read before the reset can never be CASed back */
+    uint64_t tag = (atomic_load(&pl->free_head) >> 32) + 1;
+    atomic_store(&pl->free_head, tag << 32 | (pl->chunk_count ? 1u : 0u));
+    atomic_store(&pl->in_use, 0);
 }
 
 int shm_validate(shm_map_t *m) {
@@ -153,8 +164,9 @@ bad:
     return -1;
 }
 
-void *shm_chunk_payload(const shm_map_t *m, uint32_t idx) {
+void *shm_chunk_payload(const shm_map_t *m, uint32_t idx, uint32_t *pool) {
     uint32_t pi = shm_chunk_pool(m, idx);
+    *pool = pi;
     shm_pool_t *pl = pi == UINT32_MAX ? NULL : shm_pool(m, pi);
     if (!pl || !m->payload[pi]) return NULL;
     uint64_t off = (uint64_t)(idx - pl->first_chunk) * pl->stride;

@@ -184,6 +184,9 @@ typedef struct shm_layout_params {
 /* Fills a header with offsets and sizes; returns 0 or -1 if it overflows. */
 int shm_layout(const shm_layout_params_t *p, shm_header_t *out);
 uint64_t shm_pool_stride(uint64_t chunk_size);
+/* Puts every chunk of pool `i` on its free list (0 -> 1 -> ... -> n-1) with
+ * refcount 0 and in_use 0. Only while no process can touch the pool. */
+void shm_pool_reset(shm_map_t *m, uint32_t i);
 /* Initialises a zeroed segment from a computed header (daemon). */
 void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_t *p);
 /* Checks a mapped header from the daemon: magic, version, every offset and
@@ -236,8 +239,9 @@ static inline uint32_t shm_chunk_pool(const shm_map_t *m, uint32_t idx) {
         if (idx - p[i].first_chunk < p[i].chunk_count) return i;
     return UINT32_MAX;
 }
-/* Payload of a chunk index; NULL if it falls outside its pool's mapping. */
-void *shm_chunk_payload(const shm_map_t *m, uint32_t idx);
+/* Payload of a chunk index (and its pool in *pool); NULL if it falls outside
+ * its pool's mapping. */
+void *shm_chunk_payload(const shm_map_t *m, uint32_t idx, uint32_t *pool);
 /* Validates a queue/held reference and returns the chunk index, or -1. */
 int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref);
 

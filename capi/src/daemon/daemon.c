@@ -87,14 +87,22 @@ static int fifo_pop(slot_fifo_t *f, uint32_t *v) {
     return 0;
 }
 
-static void reply_error(int fd, shoal_result_t rc, const char *text) {
+/* The answer to a request: a result, the port's slot and generation, and on
+ * failure the detail text the client shows as its last error. */
+static void reply(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, const char *text) {
     proto_msg_t r;
     memset(&r, 0, sizeof r);
     r.magic = PROTO_MAGIC;
     r.type = PROTO_REPLY;
     r.result = rc;
-    snprintf(r.text, sizeof r.text, "%s", text);
+    r.slot = slot;
+    r.gen = gen;
+    if (text) snprintf(r.text, sizeof r.text, "%s", text);
     if (proto_send(fd, &r, NULL, 0) != 0) LOGW("reply to fd %d failed: %s", fd, strerror(errno));
+}
+
+static void reply_error(int fd, shoal_result_t rc, const char *text) {
+    reply(fd, rc, 0, 0, text);
 }
 
 static const char *cfg_src(const daemon_t *d) { return d->cfg->source; }
@@ -443,14 +451,7 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     if (kind == SHOAL_PORT_SUBSCRIBER && msg->history) deliver_history(d, svc, slot, msg->history);
     LOGD("%s port %u created on '%s' for %s (pid %d), queue %u", kn, slot, s->name, c->name,
          c->pid, cap);
-    proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_REPLY;
-    r.result = SHOAL_OK;
-    r.slot = slot;
-    r.gen = gen;
-    if (proto_send(c->fd, &r, NULL, 0) != 0) LOGW("reply to %s failed: %s", c->name, strerror(errno));
+    reply(c->fd, SHOAL_OK, slot, gen, NULL);
 }
 
 static void handle_port_destroy(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
@@ -459,12 +460,7 @@ static void handle_port_destroy(daemon_t *d, conn_t *c, const proto_msg_t *msg) 
         p->process != c->proc)
         return reply_error(c->fd, SHOAL_ERR_NOT_FOUND, "no such port owned by this process");
     port_close(d, msg->slot, "closed by its owner");
-    proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_REPLY;
-    r.result = SHOAL_OK;
-    if (proto_send(c->fd, &r, NULL, 0) != 0) LOGW("reply to %s failed: %s", c->name, strerror(errno));
+    reply(c->fd, SHOAL_OK, 0, 0, NULL);
 }
 
 /* ---- processes --------------------------------------------------------------- */
@@ -536,17 +532,7 @@ static void recover_if_idle(daemon_t *d) {
     uint32_t stray = 0;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) stray += atomic_load(&shm_pool(m, i)->in_use);
     if (!stray) return;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
-        shm_pool_t *pl = shm_pool(m, i);
-        for (uint32_t c = 0; c < pl->chunk_count; c++) {
-            shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
-            atomic_store(&ch->refcount, 0);
-            atomic_store(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0);
-        }
-        uint64_t tag = (atomic_load(&pl->free_head) >> 32) + 1;
-        atomic_store(&pl->free_head, tag << 32 | (pl->chunk_count ? 1u : 0u));
-        atomic_store(&pl->in_use, 0);
-    }
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) shm_pool_reset(m, i);
     LOGW("no process is registered: recovered %u chunk(s) stranded by processes killed "
          "mid-operation; pools rebuilt",
          stray);

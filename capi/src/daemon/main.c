@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/proto.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
@@ -22,18 +23,6 @@ static void usage(FILE *f) {
             "  --version            print the version and exit\n"
             "  --help               this text\n"
             "exit codes: 0 clean stop, 1 bad usage or config, 2 domain already served, 3 start-up failure\n");
-}
-
-static int valid_domain(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 63) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return s[0] != '.';
 }
 
 int main(int argc, char **argv) {
@@ -82,7 +71,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!domain || !*domain) domain = "default";
-    if (!valid_domain(domain)) {
+    if (!proto_valid_domain(domain)) {
         fprintf(stderr, "shoald: invalid domain '%s' (1..63 of A-Z a-z 0-9 _ - .)\n", domain);
         return 1;
     }

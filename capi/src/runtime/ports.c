@@ -63,7 +63,8 @@ static shoal_result_t held_add(port_base_t *b, uint32_t chunk, uint32_t state, s
             shm_kind_name(b->kind), svc_name(b), b->rt->map.hdr->chunks_per_port,
             b->rt->map.hdr->config_source);
     const shm_map_t *m = &b->rt->map;
-    void *payload = shm_chunk_payload(m, chunk);
+    uint32_t pool;
+    void *payload = shm_chunk_payload(m, chunk, &pool);
     if (!payload)
         return shoal_error_set(SHOAL_ERR_CORRUPT,
                                "chunk %u lies outside its pool's mapping: shared memory is corrupt",
@@ -75,7 +76,7 @@ static shoal_result_t held_add(port_base_t *b, uint32_t chunk, uint32_t state, s
     c->owner = b;
     c->hdr = shm_chunk(m, chunk);
     c->payload = payload;
-    c->pool = shm_chunk_pool(m, chunk);
+    c->pool = pool;
     /* fetch header and payload lines in parallel, not one miss after another */
     __builtin_prefetch(c->hdr, 1);
     __builtin_prefetch(c->payload, 0);
@@ -145,15 +146,7 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
             size > (1ull << 30) ? "G" : "M");
     }
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
-    int64_t ci = -1;
-    _Atomic uint64_t *spare = b->p->spare;
-    for (int k = 0; k < SHM_PORT_SPARES && ci < 0; k++) {
-        uint64_t v = atomic_load_explicit(&spare[k], memory_order_relaxed);
-        int64_t sc = shm_ref_chunk(m, v);
-        if (sc >= 0 && shm_chunk_pool(m, (uint32_t)sc) == (uint32_t)pi &&
-            atomic_compare_exchange_strong(&spare[k], &v, 0))
-            ci = sc; /* a spare keeps refcount 1: now ours */
-    }
+    int64_t ci = port_take_spare(m, b->p, (uint32_t)pi);
     if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
     if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
     if (ci < 0) {

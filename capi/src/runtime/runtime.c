@@ -63,18 +63,6 @@ static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t n
     return SHOAL_OK;
 }
 
-static int valid_domain(const char *s) {
-    size_t n = strnlen(s, 64);
-    if (n == 0 || n > 63 || s[0] == '.') return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds, size_t max_fds,
                                 size_t *nfds) {
     msg->magic = PROTO_MAGIC;
@@ -115,7 +103,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     }
     const char *domain = o.domain ? o.domain : getenv("SHOAL_DOMAIN");
     if (!domain || !*domain) domain = "default";
-    if (!valid_domain(domain))
+    if (!proto_valid_domain(domain))
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                "invalid domain '%.80s' (1..63 of A-Z a-z 0-9 _ - .)", domain);
     const char *dir = o.runtime_dir ? o.runtime_dir : getenv("SHOAL_RUNTIME_DIR");
