@@ -569,10 +569,9 @@ static void run_create(const bench_opts_t *o, int count, uint64_t run_id)
     bench_print_raw_row("shoal", "server_destroy", "-", 0, count, (uint64_t)count, &ds, cpus);
 
     const uint64_t *mem = (const uint64_t *)(const void *)ctl->aux;
-    /* TODO(core): an exact per-port figure from the daemon (size of one port
-     * slot + its queue in the management segment) once the library exposes
-     * it; until then: RSS growth of the creating process per port, and the
-     * shared segments mapped divided by the port slots. */
+    /* The ABI does not expose the size of one port slot, so memory per port is
+     * measured from outside: RSS growth of the creating process per port, and
+     * the management segment divided by the port slots (an upper bound). */
     snprintf(ms.note, sizeof ms.note,
              "rss_growth_per_port_bytes=%.0f;mgmt_segment_bytes=%" PRIu64
              ";mgmt_maps=%" PRIu64 ";port_slots=%" PRIu64 ";mgmt_per_slot_bytes=%.0f",
