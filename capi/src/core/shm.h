@@ -245,6 +245,15 @@ void *shm_chunk_payload(const shm_map_t *m, uint32_t idx, uint32_t *pool);
 /* Validates a queue/held reference and returns the chunk index, or -1. */
 int64_t shm_ref_chunk(const shm_map_t *m, uint64_t ref);
 
+/* Counters only a port's owner writes (one thread at a time, see shoal.h):
+ * a plain load and store, because a locked read-modify-write costs ~7 ns
+ * and the hot path has several. Returns the old value. */
+static inline uint64_t own_add(_Atomic uint64_t *c, uint64_t n) {
+    uint64_t v = atomic_load_explicit(c, memory_order_relaxed);
+    atomic_store_explicit(c, v + n, memory_order_relaxed);
+    return v;
+}
+
 const char *shm_kind_name(uint32_t kind);
 const char *shm_kind_limit_key(uint32_t kind);
 

@@ -313,7 +313,7 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
         }
         int64_t ci = shm_ref_chunk(m, ref);
         if (ci < 0) continue; /* corrupt entry: skip it rather than crash */
-        atomic_fetch_add_explicit(&b->p->received, 1, memory_order_relaxed);
+        own_add(&b->p->received, 1);
         rc = held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
         if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
         return rc;
@@ -455,7 +455,7 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
     if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
-    c->hdr->sequence_id = atomic_fetch_add_explicit(&b->p->next_sequence, 1, memory_order_relaxed);
+    c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
     shoal_result_t first = SHOAL_OK;
     uint32_t failed = 0, cap = 0;
     if (sv) {
@@ -477,7 +477,7 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
         }
     }
     if (b->p->history) history_add(b, c->chunk);
-    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    own_add(&b->p->sent, 1);
     release_held(c);
     if (first != SHOAL_OK)
         return shoal_error_set(first,
@@ -517,7 +517,7 @@ SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
 static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out) {
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
-    uint64_t seq = atomic_fetch_add_explicit(&b->p->next_sequence, 1, memory_order_relaxed);
+    uint64_t seq = own_add(&b->p->next_sequence, 1);
     c->hdr->sequence_id = seq;
     c->hdr->flags = CHUNK_FLAG_REQUEST;
     c->hdr->origin_slot = b->slot;
@@ -531,7 +531,8 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
         _Atomic uint32_t *rv = shm_service_receivers(m, sv);
         uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
         if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        uint32_t start = atomic_fetch_add_explicit(&b->p->rr, 1, memory_order_relaxed);
+        uint32_t start = atomic_load_explicit(&b->p->rr, memory_order_relaxed);
+        atomic_store_explicit(&b->p->rr, start + 1, memory_order_relaxed);
         uint32_t fallback = UINT32_MAX, fallback_gen = 0;
         /* first pass never blocks: any server with room takes it */
         for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
@@ -564,7 +565,7 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
                                "request was released (retry, raise queue_capacity, or use "
                                "SHOAL_FULL_WAIT)",
                                svc_name(b));
-    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    own_add(&b->p->sent, 1);
     if (seq_out) *seq_out = seq;
     return SHOAL_OK;
 }
@@ -615,7 +616,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
             return SHOAL_OK;
         }
         /* a stale answer to an earlier request: release it, never leak it */
-        atomic_fetch_add_explicit(&b->p->stale, 1, memory_order_relaxed);
+        own_add(&b->p->stale, 1);
         release_held(c);
     }
 }
@@ -684,6 +685,6 @@ SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t
                                "the client's response queue on service '%s' is full; response %llu "
                                "was released",
                                svc_name(b), (unsigned long long)seq);
-    atomic_fetch_add_explicit(&b->p->sent, 1, memory_order_relaxed);
+    own_add(&b->p->sent, 1);
     return SHOAL_OK;
 }
