@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 # build, start daemons, run every suite, report
 #   bench/run.sh --quick         # fewer iterations (a smoke run, under a minute)
-#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --repeat 3 --suites raw,iceoryx,shoal,python
+#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --repeat 3 --suites raw,floor,iceoryx,shoal,python
 #
 # What it does, in order:
 #  1. builds the benchmarks in build/bench-release (RelWithDebInfo, no
@@ -13,7 +13,8 @@
 #     (bench/shoal-bench.conf, a private domain and runtime dir), each
 #     remembered by its own pid;
 #  3. runs the suites in this one run: raw_pingpong (the machine's limit),
-#     iceoryx_bench, shoal_bench, and bench/python_bench.py if it exists;
+#     design_floor (the bare pieces of a zero-copy round trip), iceoryx_bench,
+#     shoal_bench, and bench/python_bench.py if it exists;
 #     (set SHOAL_BENCH_REV to name the commit when running from a snapshot of it)
 #  4. stops both daemons by pid (a trap does it on any exit, so nothing is
 #     left running), writes bench/results/latest.csv (+ latest-meta.txt),
@@ -45,7 +46,7 @@ CPU_B=1
 ITERS=20000
 WARMUP=2000
 RAW_ITERS=100000
-SUITES=raw,iceoryx,shoal,python
+SUITES=raw,floor,iceoryx,shoal,python
 PAYLOADS=64,4K,1M,64M,1G
 PAIRS=1,4
 REPEAT=3
@@ -142,7 +143,7 @@ if [ "$DO_BUILD" = 1 ]; then
        -DSHOAL_BUILD_BENCH=ON -DSHOAL_BUILD_TESTS=OFF -DSHOAL_BUILD_EXAMPLES=OFF \
        -DSHOAL_BUILD_BINDINGS=OFF >"$TMP/cmake.log" 2>&1; then
     FULL=1
-    for t in raw_pingpong iceoryx_bench shoald shoal_bench; do
+    for t in raw_pingpong design_floor iceoryx_bench shoald shoal_bench; do
       if ! cmake --build "$BUILD" -j"$NCPU" --target "$t" >"$TMP/build-$t.log" 2>&1; then
         BUILD_FAILED="$BUILD_FAILED $t"
         log "target $t did not build (an older binary, if any, is used; see latest-meta.txt):"
@@ -205,6 +206,17 @@ if want raw; then
     # cross-CPU wake-up of an idle vCPU)
     "$BIN/raw_pingpong" --cpu-a "$CPU_A" --cpu-b "$CPU_A" --no-header --iters "$RAW_ITERS" \
       --warmup $((RAW_ITERS / 10)) --pairs 1 --modes block --patterns pingpong | append || true
+  fi
+fi
+
+# ---- the floor of a zero-copy design (bench/design_floor.c) -----------------------------
+if want floor; then
+  if [ -x "$BIN/design_floor" ]; then
+    log "floor: ring, + payload line, + header line, next to the raw ping-pong"
+    "$BIN/design_floor" --cpu-a "$CPU_A" --cpu-b "$CPU_B" --iters "$RAW_ITERS" --repeat "$REPEAT" \
+      | append || log "design_floor exited non-zero"
+  else
+    error_row floor probe "design_floor not built"
   fi
 fi
 
