@@ -227,8 +227,10 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
     }
     int total = iters + warmup;
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        munmap(m, sizeof *m);
         return -1;
+    }
     if (pid == 0) {
         pin(cpu_b);
         for (uint32_t i = 0; i < (uint32_t)total; i++) {
@@ -245,7 +247,8 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
         _exit(0);
     }
     pin(cpu_a);
-    for (uint32_t i = 0; i < (uint32_t)total; i++) {
+    int ok = 1;
+    for (uint32_t i = 0; i < (uint32_t)total && ok; i++) {
         uint64_t t0 = now_ns();
         if (r->kind == RAW) {
             atomic_store_explicit(&m->word, 2 * i + 1, memory_order_release);
@@ -257,8 +260,9 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
             uint64_t data = recv_msg(m, &m->to_a, r->kind, r->layers, &line);
             if (r->layers >= 1 && data != i) {
                 fprintf(stderr, "design_floor: reply %u carries %" PRIu64 "\n", i, data);
-                kill(pid, SIGKILL);
-                return -1;
+                ok = 0;
+                kill(pid, SIGKILL); /* it waits for a message that will not come */
+                break;
             }
         }
         if (i >= (uint32_t)warmup)
@@ -266,15 +270,16 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
     }
     int st = 0;
     waitpid(pid, &st, 0);
-    pin(-1);
     munmap(m, sizeof *m);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     int iters = 200000, warmup = 2000, cpu_a = 0, cpu_b = 1, repeat = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 == argc)
+            goto usage; /* an option without its value */
         if (!strcmp(argv[i], "--iters"))
             iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--cpu-a"))
@@ -283,14 +288,8 @@ int main(int argc, char **argv)
             cpu_b = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeat"))
             repeat = atoi(argv[i + 1]);
-        else {
-            fprintf(stderr, "usage: design_floor [--iters N] [--repeat R] [--cpu-a N] [--cpu-b N]\n");
-            return 2;
-        }
-    }
-    if (argc % 2 == 0) {
-        fprintf(stderr, "usage: design_floor [--iters N] [--repeat R] [--cpu-a N] [--cpu-b N]\n");
-        return 2;
+        else
+            goto usage;
     }
     if (repeat < 1)
         repeat = 1;
@@ -338,4 +337,7 @@ int main(int argc, char **argv)
         free(r->t);
     }
     return 0;
+usage:
+    fprintf(stderr, "usage: design_floor [--iters N] [--repeat R] [--cpu-a N] [--cpu-b N]\n");
+    return 2;
 }
