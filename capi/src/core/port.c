@@ -8,6 +8,7 @@
 #include "core/futex.h"
 #include "core/pool.h"
 #include "core/queue.h"
+#include "core/sweep.h"
 
 void port_notify_force(const shm_map_t *m, shm_port_t *p) {
     atomic_fetch_add(&p->futex_seq, 1);
@@ -51,7 +52,7 @@ static void drop_ref(const shm_map_t *m, uint64_t ref) {
     if (c >= 0) chunk_unref(m, (uint32_t)c);
 }
 
-shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t expect_kind,
+shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen, uint32_t expect_kind,
                             uint32_t expect_service, uint32_t chunk, uint32_t policy,
                             int64_t timeout_ns) {
     shm_port_t *t = shm_port(m, slot);
@@ -62,7 +63,7 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
     atomic_fetch_add(&t->pushers, 1);
     shoal_result_t rc = SHOAL_OK;
     if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen ||
-        t->kind != expect_kind || t->service != expect_service) {
+        shm_slot_kind(m, slot) != expect_kind || t->service != expect_service) {
         rc = SHOAL_ERR_NOT_FOUND;
         goto out;
     }
@@ -92,10 +93,16 @@ shoal_result_t port_deliver(const shm_map_t *m, uint32_t slot, uint32_t gen, uin
             } else {
                 atomic_fetch_add(&t->space_waiters, 1);
                 uint32_t s = atomic_load(&t->space_seq);
-                if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE)
+                if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE) {
+                    /* the reference on its way is ours while we sleep */
+                    if (sender) op_pause(sender, chunk);
                     futex_wait(&t->space_seq, s, left < 0 || left > 10000000 ? 10000000 : left);
+                    if (sender) op_resume(m, sender);
+                }
                 atomic_fetch_sub(&t->space_waiters, 1);
-                if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)
+                if (atomic_load_explicit(&m->dead, memory_order_relaxed))
+                    rc = SHOAL_ERR_DAEMON_UNAVAILABLE;
+                else if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)
                     rc = SHOAL_ERR_NOT_FOUND;
                 else
                     continue;
@@ -114,7 +121,7 @@ out:
 
 void port_report_lost(const shm_map_t *m, uint32_t slot, uint32_t gen, uint64_t seq) {
     shm_port_t *c = shm_port(m, slot);
-    if (!c || c->kind != SHOAL_PORT_CLIENT) return;
+    if (!c || shm_slot_kind(m, slot) != SHOAL_PORT_CLIENT) return;
     atomic_fetch_add(&c->pushers, 1);
     if (atomic_load(&c->state) == PORT_ACTIVE && atomic_load(&c->gen) == gen) {
         atomic_fetch_add(&c->lost, 1);
@@ -137,7 +144,10 @@ static void release_ref(const shm_map_t *m, uint64_t ref, bool report_lost) {
 uint32_t port_drain(const shm_map_t *m, shm_port_t *p, bool report_lost) {
     uint32_t n = 0;
     uint64_t ref;
-    while (queue_pop(m, p, &ref)) {
+    /* nobody pushes to a closing port, so a full queue takes `cells` pops;
+     * more means a peer keeps rewriting the cells: stop there */
+    uint64_t max = 2ull * m->hdr->queue_cells;
+    for (uint64_t k = 0; k < max && queue_pop(m, p, &ref); k++) {
         if (!(ref & SHM_REF_TOMBSTONE)) {
             release_ref(m, ref, report_lost);
             n++;
@@ -164,7 +174,9 @@ uint32_t port_release_held(const shm_map_t *m, shm_port_t *p, bool report_lost) 
 uint32_t port_release_history(const shm_map_t *m, shm_port_t *p) {
     _Atomic uint64_t *h = shm_port_history(m, p);
     uint32_t n = 0;
-    spin_lock(&p->history_lock);
+    /* Only the daemon calls this, on a port that is no longer ACTIVE: its
+     * owner is gone or closed it, so nobody else may hold the lock; a word
+     * that says otherwise was scribbled on and is not waited for. */
     for (uint32_t i = 0; i < m->hdr->history_max; i++) {
         uint64_t ref = atomic_exchange(&h[i], 0);
         if (ref) {
@@ -174,26 +186,36 @@ uint32_t port_release_history(const shm_map_t *m, shm_port_t *p) {
     }
     p->history_count = 0;
     p->history_head = 0;
-    spin_unlock(&p->history_lock);
+    atomic_store(&p->history_lock, 0);
     return n;
 }
 
 /* The lock word holds the owner's pid, so a waiter can break the lock of a
- * process that was killed while holding it. */
-void spin_lock(_Atomic uint32_t *l) {
+ * process that was killed while holding it; a live holder (or a pid written
+ * by a hostile peer) is waited for at most max_ns. */
+int spin_lock_bounded(_Atomic uint32_t *l, uint64_t max_ns) {
     uint32_t me = (uint32_t)getpid();
     unsigned spins = 0;
     uint32_t expected = 0;
+    uint64_t start = 0;
     while (!atomic_compare_exchange_weak_explicit(l, &expected, me, memory_order_acquire,
                                                   memory_order_relaxed)) {
-        if (expected != 0 && ++spins % 1024 == 0 && kill((pid_t)expected, 0) != 0 &&
-            errno == ESRCH) {
-            /* the holder is dead: take the lock over */
-            if (atomic_compare_exchange_strong(l, &expected, me)) return;
+        if (expected != 0 && ++spins % 1024 == 0) {
+            if (kill((pid_t)expected, 0) != 0 && errno == ESRCH &&
+                atomic_compare_exchange_strong(l, &expected, me))
+                return 0; /* the holder is dead: take the lock over */
+            uint64_t now = shoal_now_ns();
+            if (!start) start = now;
+            else if (now - start > max_ns) return -1;
         }
         expected = 0;
         if (spins > 64) sched_yield();
     }
+    return 0;
+}
+
+void spin_lock_force(_Atomic uint32_t *l) {
+    atomic_store(l, (uint32_t)getpid());
 }
 
 void spin_unlock(_Atomic uint32_t *l) { atomic_store_explicit(l, 0, memory_order_release); }

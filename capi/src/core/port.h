@@ -20,8 +20,11 @@ void port_notify_force(const shm_map_t *m, shm_port_t *p);
 /* Delivers a chunk reference to `target` (expected ACTIVE with `gen`).
  * Takes a new reference on the chunk for the queue. On a full queue applies
  * `policy`. Returns SHOAL_OK, SHOAL_ERR_QUEUE_FULL, SHOAL_ERR_TIMEOUT (WAIT
- * policy) or SHOAL_ERR_NOT_FOUND (the target is gone: nothing delivered). */
-shoal_result_t port_deliver(const shm_map_t *m, uint32_t target_slot, uint32_t gen,
+ * policy), SHOAL_ERR_NOT_FOUND (the target is gone: nothing delivered) or
+ * SHOAL_ERR_DAEMON_UNAVAILABLE (woken by the daemon's death). `sender` is
+ * the caller's own port, inside an operation (core/sweep.h) that a WAIT
+ * pauses; NULL for the daemon. */
+shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t target_slot, uint32_t gen,
                             uint32_t expect_kind, uint32_t expect_service, uint32_t chunk,
                             uint32_t policy, int64_t timeout_ns);
 
@@ -38,7 +41,11 @@ void port_report_lost(const shm_map_t *m, uint32_t client_slot, uint32_t client_
 /* Wakes senders waiting for queue space (after a pop). */
 void port_space_notify(shm_port_t *p);
 
-void spin_lock(_Atomic uint32_t *l);
+/* Takes a pid lock word; 0, or -1 when a live holder kept it past max_ns. */
+int spin_lock_bounded(_Atomic uint32_t *l, uint64_t max_ns);
+/* Takes the lock regardless of its holder (after spin_lock_bounded failed
+ * where the only legitimate holders are known to hold it briefly). */
+void spin_lock_force(_Atomic uint32_t *l);
 void spin_unlock(_Atomic uint32_t *l);
 
 #endif

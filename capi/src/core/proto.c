@@ -87,3 +87,24 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
     *nfds = got;
     return 1;
 }
+
+int proto_send_blob(int sock, const void *buf, size_t size) {
+    for (;;) {
+        ssize_t n = send(sock, buf, size, MSG_NOSIGNAL);
+        if (n == (ssize_t)size) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n >= 0) errno = EMSGSIZE;
+        return -1;
+    }
+}
+
+int proto_recv_blob(int sock, void *buf, size_t size) {
+    for (;;) {
+        /* MSG_TRUNC: the real length, so a longer packet is an error too */
+        ssize_t n = recv(sock, buf, size, MSG_TRUNC);
+        if (n == (ssize_t)size) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n >= 0) errno = n == 0 ? ECONNRESET : EBADMSG;
+        return -1;
+    }
+}

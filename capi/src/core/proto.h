@@ -34,6 +34,8 @@ typedef struct proto_msg {
     int64_t timeout_ns;
     char name[128];
     char text[PROTO_TEXT_MAX];
+    uint32_t service; /* port create reply: the service index */
+    uint32_t reserved;
 } proto_msg_t;
 
 /* Domain names (they become socket file names): 1..63 of A-Z a-z 0-9 _ - .,
@@ -46,5 +48,10 @@ int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds);
  * peer close, -1 on error; *nfds receives the number of fds. A malformed
  * message is an error (EBADMSG) and any fds received are closed. */
 int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfds);
+
+/* A raw packet of exactly `size` bytes (the layout after a welcome).
+ * 0 or -1 (errno set; EBADMSG when the size differs). */
+int proto_send_blob(int sock, const void *buf, size_t size);
+int proto_recv_blob(int sock, void *buf, size_t size);
 
 #endif

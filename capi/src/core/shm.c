@@ -84,15 +84,16 @@ void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_
     shm_header_t *h = m->hdr;
     uint32_t first = 0;
     for (uint32_t i = 0; i < h->pool_count; i++) {
-        shm_pool_t *pl = shm_pool(m, i);
-        pl->chunk_size = p->chunk_size[i];
-        pl->stride = shm_pool_stride(p->chunk_size[i]);
-        pl->chunk_count = p->chunk_count[i];
-        pl->segment_size = align_up(pl->stride * pl->chunk_count, 4096);
-        pl->first_chunk = first;
-        first += pl->chunk_count;
-        for (uint32_t c = 0; c < pl->chunk_count; c++) {
-            shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
+        shm_pool_geom_t *g = &m->pools[i];
+        g->chunk_size = p->chunk_size[i];
+        g->stride = shm_pool_stride(p->chunk_size[i]);
+        g->chunk_count = p->chunk_count[i];
+        g->segment_size = align_up(g->stride * g->chunk_count, 4096);
+        g->first_chunk = first;
+        first += g->chunk_count;
+        shm_pool(m, i)->geom = *g;
+        for (uint32_t c = 0; c < g->chunk_count; c++) {
+            shm_chunk_t *ch = shm_chunk(m, g->first_chunk + c);
             ch->pool = i;
             ch->index = c;
         }
@@ -102,35 +103,48 @@ void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_
 
 void shm_pool_reset(shm_map_t *m, uint32_t i) {
     shm_pool_t *pl = shm_pool(m, i);
-    for (uint32_t c = 0; c < pl->chunk_count; c++) {
-        shm_chunk_t *ch = shm_chunk(m, pl->first_chunk + c);
+    const shm_pool_geom_t *g = shm_pool_geom(m, i);
+    for (uint32_t c = 0; c < g->chunk_count; c++) {
+        shm_chunk_t *ch = shm_chunk(m, g->first_chunk + c);
         atomic_store_explicit(&ch->refcount, 0, memory_order_relaxed);
-        atomic_store_explicit(&ch->next_free, c + 1 < pl->chunk_count ? c + 2 : 0,
+        atomic_store_explicit(&ch->next_free, c + 1 < g->chunk_count ? c + 2 : 0,
                               memory_order_relaxed);
     }
     /* a new tag, so a stale head read before the reset can never be CASed back */
     uint64_t tag = (atomic_load(&pl->free_head) >> 32) + 1;
-    atomic_store(&pl->free_head, tag << 32 | (pl->chunk_count ? 1u : 0u));
+    atomic_store(&pl->free_head, tag << 32 | (g->chunk_count ? 1u : 0u));
     atomic_store(&pl->in_use, 0);
 }
 
-int shm_validate(shm_map_t *m) {
-    /* validate a snapshot, then keep using only the snapshot */
-    m->hdr_copy = *m->shared_hdr;
+void shm_layout_export(const shm_map_t *m, shm_layout_msg_t *out) {
+    memset(out, 0, sizeof *out);
+    out->magic = SHM_LAYOUT_MAGIC;
+    out->hdr = *m->hdr;
+    memcpy(out->pools, m->pools, sizeof out->pools);
+}
+
+shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
+    if (layout->magic != SHM_LAYOUT_MAGIC)
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "the daemon's layout reply has a bad magic number");
+    m->hdr_copy = layout->hdr;
     m->hdr = &m->hdr_copy;
+    memcpy(m->pools, layout->pools, sizeof m->pools);
     shm_header_t *h = m->hdr;
-    if (m->mgmt_size < sizeof *h || h->magic != SHM_MAGIC)
-        return shoal_error_set(SHOAL_ERR_CORRUPT, "management segment has a bad magic number"), -1;
+    /* texts are printed with %s: never trust them to be terminated */
+    h->config_source[sizeof h->config_source - 1] = '\0';
+    h->domain[sizeof h->domain - 1] = '\0';
+    if (h->magic != SHM_MAGIC)
+        return shoal_error_set(SHOAL_ERR_CORRUPT, "the daemon's layout has a bad magic number");
     if (h->abi_version != SHOAL_ABI_VERSION)
         return shoal_error_set(SHOAL_ERR_VERSION_MISMATCH,
                                "daemon ABI version %u, library ABI version %u: use a shoald "
                                "built from the same release as this library",
-                               h->abi_version, (unsigned)SHOAL_ABI_VERSION),
-               -1;
-    if (h->mgmt_size > m->mgmt_size || h->pool_count > SHM_MAX_POOLS ||
-        h->queue_cells == 0 || (h->queue_cells & (h->queue_cells - 1)) != 0)
+                               h->abi_version, (unsigned)SHOAL_ABI_VERSION);
+    if (h->mgmt_size > m->mgmt_size || h->mgmt_size < sizeof *h || h->pool_count > SHM_MAX_POOLS ||
+        h->pool_count == 0 || h->queue_cells == 0 || (h->queue_cells & (h->queue_cells - 1)) != 0 ||
+        h->queue_capacity > h->queue_cells)
         goto bad;
-    uint64_t end = m->mgmt_size;
+    uint64_t end = h->mgmt_size;
 #define REGION(off, n, sz) \
     if ((off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad
     REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
@@ -148,26 +162,34 @@ int shm_validate(shm_map_t *m) {
         h->port_held_off + (uint64_t)h->chunks_per_port * 8 > h->port_history_off ||
         h->port_history_off + (uint64_t)h->history_max * 8 > h->port_stride)
         goto bad;
+    uint64_t slots = 0;
+    for (uint32_t k = 1; k <= 4; k++) {
+        if (h->kind_base[k] != slots) goto bad;
+        slots += h->kind_limit[k];
+    }
+    if (slots != h->port_slots || h->receivers_per_service < h->kind_limit[SHOAL_PORT_SUBSCRIBER] ||
+        h->receivers_per_service < h->kind_limit[SHOAL_PORT_SERVER])
+        goto bad;
     uint64_t total = 0;
     for (uint32_t i = 0; i < h->pool_count; i++) {
-        shm_pool_t *pl = shm_pool(m, i);
-        if (pl->first_chunk != total || pl->stride < pl->chunk_size ||
-            pl->chunk_count == 0 ||
-            pl->stride * pl->chunk_count > pl->segment_size)
+        const shm_pool_geom_t *g = &m->pools[i];
+        if (g->first_chunk != total || g->chunk_size == 0 || g->stride < g->chunk_size ||
+            g->chunk_count == 0 || g->stride > UINT64_MAX / g->chunk_count ||
+            g->stride * g->chunk_count > g->segment_size ||
+            (i && g->chunk_size < m->pools[i - 1].chunk_size))
             goto bad;
-        total += pl->chunk_count;
+        total += g->chunk_count;
     }
     if (total != h->chunk_total) goto bad;
-    return 0;
+    return SHOAL_OK;
 bad:
-    shoal_error_set(SHOAL_ERR_CORRUPT, "management segment layout failed its bounds check");
-    return -1;
+    return shoal_error_set(SHOAL_ERR_CORRUPT, "the daemon's segment layout failed its bounds check");
 }
 
 void *shm_chunk_payload(const shm_map_t *m, uint32_t idx, uint32_t *pool) {
     uint32_t pi = shm_chunk_pool(m, idx);
     *pool = pi;
-    shm_pool_t *pl = pi == UINT32_MAX ? NULL : shm_pool(m, pi);
+    const shm_pool_geom_t *pl = pi == UINT32_MAX ? NULL : shm_pool_geom(m, pi);
     if (!pl || !m->payload[pi]) return NULL;
     uint64_t off = (uint64_t)(idx - pl->first_chunk) * pl->stride;
     if (off > m->payload_size[pi] || pl->chunk_size > m->payload_size[pi] - off) return NULL;

@@ -33,12 +33,19 @@ enum { PORT_FREE = 0, PORT_ACTIVE = 1, PORT_CLOSING = 2 };
 enum { PROC_FREE = 0, PROC_ACTIVE = 1 };
 enum { CHUNK_FLAG_REQUEST = 1u, CHUNK_FLAG_RESPONSE = 2u, CHUNK_FLAG_SAMPLE = 4u };
 
-typedef struct shm_pool {
+/* A pool's geometry. Every process keeps a private, validated copy (the
+ * daemon from its config, clients from the daemon's reply); the copy in
+ * the segment is informational and never read back. */
+typedef struct shm_pool_geom {
     uint64_t chunk_size;  /* payload bytes */
     uint64_t stride;      /* bytes between chunks in the payload segment */
     uint64_t segment_size;
     uint32_t chunk_count;
     uint32_t first_chunk; /* index of its first header in the chunk table */
+} shm_pool_geom_t;
+
+typedef struct shm_pool {
+    shm_pool_geom_t geom; /* informational only (see above) */
     _Alignas(SHM_CACHELINE) _Atomic uint64_t free_head; /* tag<<32 | (index+1) */
     _Alignas(SHM_CACHELINE) _Atomic uint32_t in_use;
     _Atomic uint32_t high_water;
@@ -105,6 +112,10 @@ typedef struct shm_port {
     int64_t send_timeout_ns;
     /* owner-written counters */
     _Alignas(SHM_CACHELINE) _Atomic uint32_t held;
+    /* odd while the owner moves chunks (see shm_header_t.sweep) */
+    _Atomic uint32_t op;
+    /* a reference the owner holds outside its tables: chunk + 1 or 0 */
+    _Atomic uint64_t transit;
     _Atomic uint64_t sent;
     _Atomic uint64_t received;
     _Atomic uint64_t stale;
@@ -156,7 +167,19 @@ typedef struct shm_header {
     char config_source[256];
     char domain[64];
     _Atomic uint32_t daemon_pid;
+    /* non-zero while the daemon audits the chunk references; owners do not
+     * start moving chunks then (bounded wait), see core/sweep.h */
+    _Alignas(SHM_CACHELINE) _Atomic uint32_t sweep;
 } shm_header_t;
+
+/* The layout as the daemon sends it to a registering process: what a
+ * process trusts, never the header in the segment. */
+#define SHM_LAYOUT_MAGIC 0x54554f59414c4853ULL /* "SHLAYOUT" */
+typedef struct shm_layout_msg {
+    uint64_t magic;
+    shm_header_t hdr;
+    shm_pool_geom_t pools[SHM_MAX_POOLS];
+} shm_layout_msg_t;
 
 /* A process's view of the domain: the mappings. */
 typedef struct shm_map {
@@ -165,6 +188,10 @@ typedef struct shm_map {
     shm_header_t *hdr;
     shm_header_t hdr_copy;
     shm_header_t *shared_hdr;
+    shm_pool_geom_t pools[SHM_MAX_POOLS]; /* private, validated */
+    /* set once the daemon is gone: every operation fails from then on */
+    _Atomic uint32_t dead;
+    _Atomic uint32_t sweep_skip; /* an audit word this process stopped waiting for */
     uint8_t *mgmt;
     uint64_t mgmt_size;
     uint8_t *payload[SHM_MAX_POOLS];
@@ -189,14 +216,22 @@ uint64_t shm_pool_stride(uint64_t chunk_size);
 void shm_pool_reset(shm_map_t *m, uint32_t i);
 /* Initialises a zeroed segment from a computed header (daemon). */
 void shm_init(shm_map_t *m, const shm_header_t *layout, const shm_layout_params_t *p);
-/* Checks a mapped header from the daemon: magic, version, every offset and
- * size within the mapping. 0 or -1 with the reason in the thread's error. */
-int shm_validate(shm_map_t *m);
+/* The daemon's private layout as sent to a registering process. */
+void shm_layout_export(const shm_map_t *m, shm_layout_msg_t *out);
+/* Adopts the layout the daemon sent (client): magic, version, every offset
+ * and size checked against the mapping; the reason in the thread's error.
+ * The shared header is never read. */
+shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout);
 
 /* Resolvers: the only place an index becomes a pointer. NULL if out of range. */
 static inline shm_pool_t *shm_pool(const shm_map_t *m, uint32_t i) {
     if (i >= m->hdr->pool_count) return NULL;
     return (shm_pool_t *)(m->mgmt + m->hdr->pools_off) + i;
+}
+/* A pool's private geometry; NULL if out of range. */
+static inline const shm_pool_geom_t *shm_pool_geom(const shm_map_t *m, uint32_t i) {
+    if (i >= m->hdr->pool_count) return NULL;
+    return &m->pools[i];
 }
 static inline shm_chunk_t *shm_chunk(const shm_map_t *m, uint32_t i) {
     if (i >= m->hdr->chunk_total) return NULL;
@@ -222,6 +257,13 @@ static inline shm_port_t *shm_port(const shm_map_t *m, uint32_t slot) {
     if (slot >= m->hdr->port_slots) return NULL;
     return (shm_port_t *)(m->mgmt + m->hdr->ports_off + (uint64_t)slot * m->hdr->port_stride);
 }
+/* Kind of a port slot, from the private layout (slots are grouped by kind);
+ * 0 if out of range. Never read a port's kind from the segment. */
+static inline uint32_t shm_slot_kind(const shm_map_t *m, uint32_t slot) {
+    for (uint32_t k = 1; k <= 4; k++)
+        if (slot - m->hdr->kind_base[k] < m->hdr->kind_limit[k]) return k;
+    return 0;
+}
 static inline shm_queue_cell_t *shm_port_cells(const shm_map_t *m, shm_port_t *p) {
     return (shm_queue_cell_t *)((uint8_t *)p + m->hdr->port_cells_off);
 }
@@ -231,10 +273,10 @@ static inline _Atomic uint64_t *shm_port_held(const shm_map_t *m, shm_port_t *p)
 static inline _Atomic uint64_t *shm_port_history(const shm_map_t *m, shm_port_t *p) {
     return (_Atomic uint64_t *)((uint8_t *)p + m->hdr->port_history_off);
 }
-/* Pool of a chunk index, from the pool table rather than the chunk's own
- * header (which is written by every holder); UINT32_MAX if none. */
+/* Pool of a chunk index, from the private pool geometry rather than the
+ * chunk's own header (which is written by every holder); UINT32_MAX if none. */
 static inline uint32_t shm_chunk_pool(const shm_map_t *m, uint32_t idx) {
-    const shm_pool_t *p = (const shm_pool_t *)(m->mgmt + m->hdr->pools_off);
+    const shm_pool_geom_t *p = m->pools;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++)
         if (idx - p[i].first_chunk < p[i].chunk_count) return i;
     return UINT32_MAX;

@@ -23,6 +23,7 @@
 #include "core/proto.h"
 #include "core/queue.h"
 #include "core/shm.h"
+#include "core/sweep.h"
 #include "daemon/log.h"
 
 #define EXIT_ALREADY_RUNNING 2
@@ -42,6 +43,32 @@ typedef struct slot_fifo {
     uint32_t cap, head, count;
 } slot_fifo_t;
 
+/* The daemon's own record of a port slot and a service: what it decides
+ * with. The segment's copies are output for clients, never read back. */
+typedef struct slot_priv {
+    uint8_t active;   /* ACTIVE in the daemon's eyes */
+    uint8_t closing;  /* closed, waiting in quarantine for its senders */
+    uint32_t service;
+    uint32_t process;
+    uint32_t gen;
+    uint32_t history;
+    int32_t receiver; /* index in the service's receivers, or -1 */
+} slot_priv_t;
+
+typedef struct service_priv {
+    int used;
+    char name[SHM_NAME_MAX];
+    uint32_t count[5]; /* ports by kind */
+    uint32_t receiver_hi;
+    uint32_t *receivers; /* slot + 1 or 0, receivers_per_service of them */
+} service_priv_t;
+
+typedef struct proc_priv {
+    int used;
+    int32_t pid;
+    char name[SHM_PROC_NAME_MAX];
+} proc_priv_t;
+
 typedef struct daemon {
     const shoal_config_t *cfg;
     char domain[64];
@@ -52,6 +79,7 @@ typedef struct daemon {
     int mgmt_fd;
     int pool_fds[SHM_MAX_POOLS];
     shm_map_t map;
+    shm_layout_msg_t layout; /* sent to every registering process */
     conn_t **conns;
     size_t conn_count, conn_cap;
     slot_fifo_t free_slots[5];
@@ -64,6 +92,17 @@ typedef struct daemon {
     uint32_t next_gen;
     uint32_t next_proc_gen;
     int stopping;
+    slot_priv_t *slots;
+    service_priv_t *services;
+    proc_priv_t *procs;
+    /* reference audits (core/sweep.h) */
+    int sweep_ok;           /* the kernel has the barrier it needs */
+    int sweep_due;          /* a process died since the last complete audit */
+    uint32_t sweep_seq;
+    uint8_t *sweep_active;  /* per slot */
+    uint32_t *sweep_refs;   /* per chunk */
+    uint8_t *sweep_free;    /* per chunk */
+    uint32_t *sweep_ops;    /* per slot */
 } daemon_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -89,7 +128,8 @@ static int fifo_pop(slot_fifo_t *f, uint32_t *v) {
 
 /* The answer to a request: a result, the port's slot and generation, and on
  * failure the detail text the client shows as its last error. */
-static void reply(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, const char *text) {
+static void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, uint32_t service,
+                       const char *text) {
     proto_msg_t r;
     memset(&r, 0, sizeof r);
     r.magic = PROTO_MAGIC;
@@ -97,12 +137,13 @@ static void reply(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, const 
     r.result = rc;
     r.slot = slot;
     r.gen = gen;
+    r.service = service;
     if (text) snprintf(r.text, sizeof r.text, "%s", text);
     if (proto_send(fd, &r, NULL, 0) != 0) LOGW("reply to fd %d failed: %s", fd, strerror(errno));
 }
 
 static void reply_error(int fd, shoal_result_t rc, const char *text) {
-    reply(fd, rc, 0, 0, text);
+    reply_port(fd, rc, 0, 0, 0, text);
 }
 
 static const char *cfg_src(const daemon_t *d) { return d->cfg->source; }
@@ -113,9 +154,9 @@ static int service_find_or_add(daemon_t *d, const char *name, uint32_t *out) {
     shm_map_t *m = &d->map;
     int free_idx = -1;
     for (uint32_t i = 0; i < m->hdr->service_limit; i++) {
-        shm_service_t *s = shm_service(m, i);
-        if (atomic_load(&s->state)) {
-            if (strcmp(s->name, name) == 0) {
+        service_priv_t *sp = &d->services[i];
+        if (sp->used) {
+            if (strcmp(sp->name, name) == 0) {
                 *out = i;
                 return 0;
             }
@@ -124,11 +165,23 @@ static int service_find_or_add(daemon_t *d, const char *name, uint32_t *out) {
         }
     }
     if (free_idx < 0) return -1;
+    service_priv_t *sp = &d->services[free_idx];
+    uint32_t *recv = sp->receivers;
+    if (!recv && !(recv = calloc(m->hdr->receivers_per_service ? m->hdr->receivers_per_service : 1,
+                                 sizeof *recv)))
+        return -2;
+    memset(recv, 0, m->hdr->receivers_per_service * sizeof *recv);
+    memset(sp, 0, sizeof *sp);
+    sp->receivers = recv;
+    sp->used = 1;
+    snprintf(sp->name, sizeof sp->name, "%s", name);
     shm_service_t *s = shm_service(m, (uint32_t)free_idx);
     if (!s) return -1;
     memset(s->name, 0, sizeof s->name);
-    snprintf(s->name, sizeof s->name, "%s", name);
+    memcpy(s->name, sp->name, sizeof s->name - 1);
     s->gen++;
+    _Atomic uint32_t *rv = shm_service_receivers(m, s);
+    for (uint32_t i = 0; i < m->hdr->receivers_per_service; i++) atomic_store(&rv[i], 0);
     atomic_store(&s->receiver_hi, 0);
     atomic_store(&s->publishers, 0);
     atomic_store(&s->subscribers, 0);
@@ -148,18 +201,22 @@ static _Atomic uint32_t *service_counter(shm_service_t *s, uint32_t kind) {
     }
 }
 
-static void service_maybe_free(daemon_t *d, uint32_t idx) {
+/* Our count is the truth; the segment's copy is rewritten from it. */
+static void service_count(daemon_t *d, uint32_t idx, uint32_t kind, int delta) {
+    service_priv_t *sp = &d->services[idx];
+    sp->count[kind] = (uint32_t)((int)sp->count[kind] + delta);
     shm_service_t *s = shm_service(&d->map, idx);
-    if (!s) return;
-    if (atomic_load(&s->publishers) || atomic_load(&s->subscribers) ||
-        atomic_load(&s->clients) || atomic_load(&s->servers))
-        return;
+    atomic_store(service_counter(s, kind), sp->count[kind]);
+}
+
+static void service_maybe_free(daemon_t *d, uint32_t idx) {
+    service_priv_t *sp = &d->services[idx];
+    if (sp->count[1] || sp->count[2] || sp->count[3] || sp->count[4]) return;
     /* a service slot is reused only when no port refers to it */
-    for (uint32_t i = 0; i < d->quarantine_count; i++) {
-        shm_port_t *p = shm_port(&d->map, d->quarantine[i]);
-        if (p && p->service == idx) return;
-    }
-    atomic_store(&s->state, 0);
+    for (uint32_t i = 0; i < d->quarantine_count; i++)
+        if (d->slots[d->quarantine[i]].service == idx) return;
+    sp->used = 0;
+    atomic_store(&shm_service(&d->map, idx)->state, 0);
 }
 
 /* ---- ports ------------------------------------------------------------------ */
@@ -167,46 +224,51 @@ static void service_maybe_free(daemon_t *d, uint32_t idx) {
 static void port_finish_close(daemon_t *d, uint32_t slot) {
     shm_map_t *m = &d->map;
     shm_port_t *p = shm_port(m, slot);
-    uint32_t drained = port_drain(m, p, p->kind == SHOAL_PORT_SERVER);
+    uint32_t kind = shm_slot_kind(m, slot);
+    uint32_t drained = port_drain(m, p, kind == SHOAL_PORT_SERVER);
     if (drained) LOGD("port %u: %u queued chunks reclaimed", slot, drained);
     atomic_store(&p->waitset, 0);
     atomic_store(&p->state, PORT_FREE);
-    fifo_push(&d->free_slots[p->kind], slot);
-    service_maybe_free(d, p->service);
+    d->slots[slot].closing = 0;
+    fifo_push(&d->free_slots[kind], slot);
+    service_maybe_free(d, d->slots[slot].service);
 }
 
 static void port_close(daemon_t *d, uint32_t slot, const char *why) {
     shm_map_t *m = &d->map;
     shm_port_t *p = shm_port(m, slot);
-    if (!p || atomic_load(&p->state) != PORT_ACTIVE) return;
+    slot_priv_t *sp = &d->slots[slot];
+    if (!p || !sp->active) return;
+    uint32_t kind = shm_slot_kind(m, slot);
+    sp->active = 0;
+    sp->closing = 1;
     atomic_store(&p->state, PORT_CLOSING);
-    shm_service_t *s = shm_service(m, p->service);
-    if (s) {
-        if (p->kind == SHOAL_PORT_SUBSCRIBER || p->kind == SHOAL_PORT_SERVER) {
-            _Atomic uint32_t *rv = shm_service_receivers(m, s);
-            uint32_t hi = atomic_load(&s->receiver_hi);
-            for (uint32_t i = 0; i < hi; i++)
-                if (atomic_load(&rv[i]) == slot + 1) atomic_store(&rv[i], 0);
-        }
-        atomic_fetch_sub(service_counter(s, p->kind), 1);
-        if (p->kind == SHOAL_PORT_SERVER && atomic_load(&s->servers) == 0) {
-            /* clients blocked in a call learn at once that no server is left */
-            for (uint32_t c = 0; c < m->hdr->kind_limit[SHOAL_PORT_CLIENT]; c++) {
-                shm_port_t *cp = shm_port(m, m->hdr->kind_base[SHOAL_PORT_CLIENT] + c);
-                if (atomic_load(&cp->state) == PORT_ACTIVE && cp->service == p->service)
-                    port_notify_force(m, cp);
-            }
+    shm_service_t *s = shm_service(m, sp->service);
+    if (sp->receiver >= 0) {
+        _Atomic uint32_t *rv = shm_service_receivers(m, s);
+        atomic_store(&rv[sp->receiver], 0);
+        d->services[sp->service].receivers[sp->receiver] = 0;
+        sp->receiver = -1;
+    }
+    service_count(d, sp->service, kind, -1);
+    if (kind == SHOAL_PORT_SERVER && d->services[sp->service].count[SHOAL_PORT_SERVER] == 0) {
+        /* clients blocked in a call learn at once that no server is left */
+        for (uint32_t c = 0; c < m->hdr->kind_limit[SHOAL_PORT_CLIENT]; c++) {
+            uint32_t cs = m->hdr->kind_base[SHOAL_PORT_CLIENT] + c;
+            if (d->slots[cs].active && d->slots[cs].service == sp->service)
+                port_notify_force(m, shm_port(m, cs));
         }
     }
-    uint32_t held = port_release_held(m, p, p->kind == SHOAL_PORT_SERVER);
-    uint32_t hist = p->kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
+    uint32_t held = port_release_held(m, p, kind == SHOAL_PORT_SERVER);
+    uint32_t hist = kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
     held += port_release_spares(m, p);
+    /* a dead owner's transit word may be stale: the next audit settles it */
+    atomic_store(&p->transit, 0);
     /* wake our own waiters (a take blocked in another thread) and senders */
     port_notify_force(m, p);
     port_space_notify(p);
-    LOGD("%s port %u (%s '%s', pid %d) destroyed (%s): %u held chunks reclaimed, %u history",
-         shm_kind_name(p->kind), slot, shm_kind_name(p->kind), s ? s->name : "?", p->pid, why,
-         held, hist);
+    LOGD("%s port %u ('%s', pid %d) destroyed (%s): %u held chunks reclaimed, %u history",
+         shm_kind_name(kind), slot, d->services[sp->service].name, p->pid, why, held, hist);
     if (atomic_load(&p->pushers) == 0) {
         port_finish_close(d, slot);
     } else {
@@ -257,7 +319,7 @@ static void repair_queue_holes(daemon_t *d) {
     if (!d->last_death_ns || now - d->last_death_ns > HOLE_WATCH_NS) return;
     for (uint32_t slot = 0; slot < m->hdr->port_slots; slot++) {
         shm_port_t *p = shm_port(m, slot);
-        if (atomic_load(&p->state) == PORT_FREE || p->kind == SHOAL_PORT_PUBLISHER) {
+        if (!d->slots[slot].active || shm_slot_kind(m, slot) == SHOAL_PORT_PUBLISHER) {
             d->hole_pos[slot] = 0;
             continue;
         }
@@ -294,8 +356,8 @@ static void holders_summary(daemon_t *d, uint32_t kind, char *out, size_t len) {
     out[0] = '\0';
     if (!count) return;
     for (uint32_t i = 0; i < m->hdr->kind_limit[kind]; i++) {
-        shm_port_t *p = shm_port(m, m->hdr->kind_base[kind] + i);
-        if (atomic_load(&p->state) != PORT_FREE && p->process < procs) count[p->process]++;
+        const slot_priv_t *sp = &d->slots[m->hdr->kind_base[kind] + i];
+        if ((sp->active || sp->closing) && sp->process < procs) count[sp->process]++;
     }
     size_t used = 0;
     for (int shown = 0; shown < 5; shown++) {
@@ -303,7 +365,7 @@ static void holders_summary(daemon_t *d, uint32_t kind, char *out, size_t len) {
         for (uint32_t i = 0; i < procs; i++)
             if (count[i] > bc) bc = count[i], best = i;
         if (best == UINT32_MAX) break;
-        shm_process_t *pr = shm_process(m, best);
+        const proc_priv_t *pr = &d->procs[best];
         int n = snprintf(out + used, len - used, "%s%s(pid %d) %u", shown ? ", " : "", pr->name,
                          pr->pid, bc);
         if (n < 0 || (size_t)n >= len - used) break;
@@ -321,24 +383,36 @@ static int valid_name(const char *s, size_t max) {
     return 1;
 }
 
+/* The daemon never waits on a word peers can write: a publisher's history
+ * lock that stays taken longer than this is skipped (and logged). */
+#define HISTORY_LOCK_DAEMON_NS 2000000ull
+
 static void deliver_history(daemon_t *d, uint32_t service, uint32_t sub_slot, uint32_t want) {
     shm_map_t *m = &d->map;
     shm_port_t *sp = shm_port(m, sub_slot);
     for (uint32_t i = 0; i < m->hdr->kind_limit[SHOAL_PORT_PUBLISHER]; i++) {
-        shm_port_t *p = shm_port(m, m->hdr->kind_base[SHOAL_PORT_PUBLISHER] + i);
-        if (atomic_load(&p->state) != PORT_ACTIVE || p->service != service || !p->history) continue;
+        uint32_t slot = m->hdr->kind_base[SHOAL_PORT_PUBLISHER] + i;
+        const slot_priv_t *pp = &d->slots[slot];
+        if (!pp->active || pp->service != service || !pp->history) continue;
+        shm_port_t *p = shm_port(m, slot);
         _Atomic uint64_t *h = shm_port_history(m, p);
-        spin_lock(&p->history_lock);
-        uint32_t n = p->history_count < want ? p->history_count : want;
+        if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_DAEMON_NS) != 0) {
+            LOGW("publisher port %u: its history lock is held by pid %u; a late joiner of '%s' "
+                 "gets no history from it",
+                 slot, atomic_load(&p->history_lock), d->services[service].name);
+            continue;
+        }
         uint32_t hmax = m->hdr->history_max;
+        uint32_t have = p->history_count, keep = pp->history;
+        if (have > keep) have = keep; /* the slot's count is the owner's word, not ours */
+        uint32_t n = have < want ? have : want;
         for (uint32_t k = 0; k < n && hmax; k++) {
             /* oldest first */
-            uint32_t idx = (p->history_head + hmax - n + k) % hmax;
+            uint32_t idx = (p->history_head % hmax + hmax - n + k) % hmax;
             int64_t ci = shm_ref_chunk(m, atomic_load(&h[idx]));
             if (ci >= 0)
-                port_deliver(m, sub_slot, atomic_load(&sp->gen), SHOAL_PORT_SUBSCRIBER, service,
-                             (uint32_t)ci,
-                             SHOAL_FULL_DROP_OLDEST, 0);
+                port_deliver(m, NULL, sub_slot, atomic_load(&sp->gen), SHOAL_PORT_SUBSCRIBER, service,
+                             (uint32_t)ci, SHOAL_FULL_DROP_OLDEST, 0);
         }
         spin_unlock(&p->history_lock);
     }
@@ -390,7 +464,12 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
         }
     }
     uint32_t svc;
-    if (service_find_or_add(d, msg->name, &svc) != 0) {
+    int sr = service_find_or_add(d, msg->name, &svc);
+    if (sr == -2) {
+        fifo_push(&d->free_slots[kind], slot);
+        return reply_error(c->fd, SHOAL_ERR_NO_MEMORY, "shoald is out of memory for a service");
+    }
+    if (sr != 0) {
         fifo_push(&d->free_slots[kind], slot);
         snprintf(text, sizeof text,
                  "service limit reached: %u distinct topic/service names in use (config key "
@@ -399,12 +478,12 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
         return reply_error(c->fd, SHOAL_ERR_SERVICE_LIMIT, text);
     }
     shm_service_t *s = shm_service(m, svc);
+    service_priv_t *svp = &d->services[svc];
     shm_port_t *p = shm_port(m, slot);
     int ri = -1;
     if (kind == SHOAL_PORT_SUBSCRIBER || kind == SHOAL_PORT_SERVER) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, s);
         for (uint32_t i = 0; i < m->hdr->receivers_per_service; i++)
-            if (atomic_load(&rv[i]) == 0) {
+            if (svp->receivers[i] == 0) {
                 ri = (int)i;
                 break;
             }
@@ -439,28 +518,41 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     atomic_store(&p->space_waiters, 0);
     p->history_head = p->history_count = 0;
     atomic_store(&p->history_lock, 0);
-    port_release_spares(m, p); /* always empty here; never inherit a stale one */
+    /* empty after the last close; anything here was written by a peer, and
+     * the next audit settles what it pointed at */
+    for (int k = 0; k < SHM_PORT_SPARES; k++) atomic_store(&p->spare[k], 0);
+    atomic_store(&p->transit, 0);
     queue_init(m, p, cap);
+    slot_priv_t *me = &d->slots[slot];
+    me->service = svc;
+    me->process = c->proc;
+    me->gen = gen;
+    me->history = kind == SHOAL_PORT_PUBLISHER ? msg->history : 0;
+    me->receiver = ri;
+    me->closing = 0;
+    me->active = 1;
     atomic_store(&p->state, PORT_ACTIVE);
-    atomic_fetch_add(service_counter(s, kind), 1);
+    service_count(d, svc, kind, +1);
     if (ri >= 0) {
         _Atomic uint32_t *rv = shm_service_receivers(m, s);
+        svp->receivers[ri] = slot + 1;
         atomic_store(&rv[ri], slot + 1);
-        if ((uint32_t)ri + 1 > atomic_load(&s->receiver_hi)) atomic_store(&s->receiver_hi, (uint32_t)ri + 1);
+        if ((uint32_t)ri + 1 > svp->receiver_hi) svp->receiver_hi = (uint32_t)ri + 1;
+        atomic_store(&s->receiver_hi, svp->receiver_hi);
     }
     if (kind == SHOAL_PORT_SUBSCRIBER && msg->history) deliver_history(d, svc, slot, msg->history);
-    LOGD("%s port %u created on '%s' for %s (pid %d), queue %u", kn, slot, s->name, c->name,
+    LOGD("%s port %u created on '%s' for %s (pid %d), queue %u", kn, slot, svp->name, c->name,
          c->pid, cap);
-    reply(c->fd, SHOAL_OK, slot, gen, NULL);
+    reply_port(c->fd, SHOAL_OK, slot, gen, svc, NULL);
 }
 
 static void handle_port_destroy(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     shm_port_t *p = shm_port(&d->map, msg->slot);
-    if (!p || atomic_load(&p->state) != PORT_ACTIVE || atomic_load(&p->gen) != msg->gen ||
-        p->process != c->proc)
+    const slot_priv_t *sp = p ? &d->slots[msg->slot] : NULL;
+    if (!sp || !sp->active || sp->gen != msg->gen || sp->process != c->proc)
         return reply_error(c->fd, SHOAL_ERR_NOT_FOUND, "no such port owned by this process");
     port_close(d, msg->slot, "closed by its owner");
-    reply(c->fd, SHOAL_OK, 0, 0, NULL);
+    reply_port(c->fd, SHOAL_OK, 0, 0, 0, NULL);
 }
 
 /* ---- processes --------------------------------------------------------------- */
@@ -481,7 +573,7 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
                            "invalid runtime name: must be 1..63 printable characters");
     uint32_t slot = UINT32_MAX;
     for (uint32_t i = 0; i < m->hdr->process_limit; i++)
-        if (atomic_load(&shm_process(m, i)->state) == PROC_FREE) {
+        if (!d->procs[i].used) {
             slot = i;
             break;
         }
@@ -500,6 +592,9 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     memset(pr->name, 0, sizeof pr->name);
     snprintf(pr->name, sizeof pr->name, "%.63s", msg->name);
     atomic_store(&pr->state, PROC_ACTIVE);
+    d->procs[slot].used = 1;
+    d->procs[slot].pid = c->pid;
+    snprintf(d->procs[slot].name, sizeof d->procs[slot].name, "%.63s", msg->name);
     c->registered = 1;
     c->proc = slot;
     snprintf(c->name, sizeof c->name, "%.63s", msg->name);
@@ -515,7 +610,10 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     r.gen = pr->gen;
     r.fd_count = 1 + m->hdr->pool_count;
     snprintf(r.name, sizeof r.name, "%s", d->domain);
-    if (proto_send(c->fd, &r, fds, r.fd_count) != 0)
+    /* the layout travels in the reply: a client never trusts the header in
+     * the segment, which any registered process can write */
+    if (proto_send(c->fd, &r, fds, r.fd_count) != 0 ||
+        proto_send_blob(c->fd, &d->layout, sizeof d->layout) != 0)
         LOGW("welcome to %s failed: %s", c->name, strerror(errno));
     LOGD("process '%s' (pid %d, uid %d) registered in slot %u", c->name, c->pid, (int)c->uid, slot);
 }
@@ -527,7 +625,7 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
 static void recover_if_idle(daemon_t *d) {
     shm_map_t *m = &d->map;
     for (uint32_t i = 0; i < m->hdr->process_limit; i++)
-        if (atomic_load(&shm_process(m, i)->state) != PROC_FREE) return;
+        if (d->procs[i].used) return;
     quarantine_sweep(d, 1);
     uint32_t stray = 0;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) stray += atomic_load(&shm_pool(m, i)->in_use);
@@ -545,8 +643,7 @@ static void process_gone(daemon_t *d, conn_t *c) {
     uint32_t before = 0, after = 0;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) before += atomic_load(&shm_pool(m, i)->in_use);
     for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        shm_port_t *p = shm_port(m, s);
-        if (atomic_load(&p->state) == PORT_ACTIVE && p->process == c->proc) {
+        if (d->slots[s].active && d->slots[s].process == c->proc) {
             port_close(d, s, "its process exited");
             ports++;
         }
@@ -559,7 +656,9 @@ static void process_gone(daemon_t *d, conn_t *c) {
     }
     shm_process_t *pr = shm_process(m, c->proc);
     atomic_store(&pr->state, PROC_FREE);
+    d->procs[c->proc].used = 0;
     d->last_death_ns = shoal_now_ns();
+    d->sweep_due = 1; /* it may have died moving a chunk */
     recover_if_idle(d);
     LOGD("process '%s' (pid %d) exited: %u ports removed, %u chunks returned to the pools", c->name,
          c->pid, ports, before > after ? before - after : 0);
@@ -729,12 +828,15 @@ static int create_segments(daemon_t *d) {
     shm_header_t *sh = d->map.shared_hdr;
     snprintf(sh->config_source, sizeof sh->config_source, "%.255s", cfg->source);
     snprintf(sh->domain, sizeof sh->domain, "%s", d->domain);
+    memcpy(d->map.hdr->config_source, sh->config_source, sizeof sh->config_source);
+    memcpy(d->map.hdr->domain, sh->domain, sizeof sh->domain);
     atomic_store(&sh->daemon_pid, (uint32_t)getpid());
+    shm_layout_export(&d->map, &d->layout);
     /* nobody may resize a segment under the others (SIGBUS) */
     fcntl(d->mgmt_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     uint64_t payload_total = 0;
     for (uint32_t i = 0; i < cfg->pool_count; i++) {
-        shm_pool_t *pl = shm_pool(&d->map, i);
+        const shm_pool_geom_t *pl = shm_pool_geom(&d->map, i);
         snprintf(name, sizeof name, "shoal-%s-pool%u", d->domain, i);
         d->pool_fds[i] = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         /* pages are only backed when first touched, so huge pools are cheap */
@@ -758,7 +860,44 @@ static int create_segments(daemon_t *d) {
     d->quarantine_since = calloc(nslots, sizeof *d->quarantine_since);
     d->hole_pos = calloc(nslots, sizeof *d->hole_pos);
     d->hole_since = calloc(nslots, sizeof *d->hole_since);
-    return d->quarantine && d->quarantine_since && d->hole_pos && d->hole_since ? 0 : -1;
+    d->slots = calloc(nslots, sizeof *d->slots);
+    d->services = calloc(layout.service_limit ? layout.service_limit : 1, sizeof *d->services);
+    d->procs = calloc(layout.process_limit ? layout.process_limit : 1, sizeof *d->procs);
+    d->sweep_active = calloc(nslots, 1);
+    d->sweep_ops = calloc(nslots, sizeof *d->sweep_ops);
+    d->sweep_refs = calloc(layout.chunk_total ? layout.chunk_total : 1, sizeof *d->sweep_refs);
+    d->sweep_free = calloc(layout.chunk_total ? layout.chunk_total : 1, 1);
+    for (size_t i = 0; d->slots && i < nslots; i++) d->slots[i].receiver = -1;
+    d->sweep_ok = sweep_supported();
+    if (!d->sweep_ok)
+        LOGW("membarrier(GLOBAL_EXPEDITED) is not available: chunks stranded by killed processes "
+             "come back only when the domain is idle");
+    return d->quarantine && d->quarantine_since && d->hole_pos && d->hole_since && d->slots &&
+                   d->services && d->procs && d->sweep_active && d->sweep_ops && d->sweep_refs &&
+                   d->sweep_free
+               ? 0
+               : -1;
+}
+
+/* After a death, audit every reference (core/sweep.h) until one audit
+ * completes: whatever the dead process was moving comes back. */
+#define SWEEP_MAX_WAIT_NS 2000000ull
+
+static void sweep_if_due(daemon_t *d) {
+    if (!d->sweep_due || !d->sweep_ok) return;
+    shm_map_t *m = &d->map;
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) d->sweep_active[s] = d->slots[s].active;
+    if (++d->sweep_seq == 0) d->sweep_seq = 1;
+    uint64_t t0 = shoal_now_ns();
+    sweep_result_t r;
+    sweep_run(m, d->sweep_seq, d->sweep_active, d->sweep_refs, d->sweep_free, d->sweep_ops,
+              SWEEP_MAX_WAIT_NS, &r);
+    if (!r.done) return; /* someone was mid-operation: next tick */
+    d->sweep_due = 0;
+    if (r.reclaimed || r.refs_fixed || r.inconsistent)
+        LOGI("reference audit (%.2f ms): %u stranded chunk(s) returned to their pools, %u "
+             "reference count(s) corrected, %u chunk(s) both free and referenced left alone",
+             (double)(shoal_now_ns() - t0) / 1e6, r.reclaimed, r.refs_fixed, r.inconsistent);
 }
 
 static int take_lock(daemon_t *d) {
@@ -834,6 +973,15 @@ static void cleanup(daemon_t *d) {
     free(d->quarantine_since);
     free(d->hole_pos);
     free(d->hole_since);
+    if (d->services && d->map.mgmt)
+        for (uint32_t i = 0; i < d->map.hdr->service_limit; i++) free(d->services[i].receivers);
+    free(d->slots);
+    free(d->services);
+    free(d->procs);
+    free(d->sweep_active);
+    free(d->sweep_ops);
+    free(d->sweep_refs);
+    free(d->sweep_free);
     if (d->epoll_fd >= 0) close(d->epoll_fd);
     if (d->signal_fd >= 0) close(d->signal_fd);
     if (d->timer_fd >= 0) close(d->timer_fd);
@@ -909,6 +1057,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 }
                 if (d.quarantine_count) quarantine_sweep(&d, 0);
                 repair_queue_holes(&d);
+                sweep_if_due(&d);
             } else {
                 conn_event(&d, p, evs[i].events);
             }

@@ -17,6 +17,7 @@ struct shoal_chunk {
     port_base_t *owner;
     shm_chunk_t *hdr;
     void *payload;
+    uint64_t loaned;    /* loans: the size asked for, caps set_size */
     uint32_t chunk;     /* global chunk index */
     uint32_t held_slot; /* index in the port's held table */
     uint32_t state;
@@ -28,7 +29,10 @@ struct port_base {
     shm_port_t *p;
     uint32_t slot, gen, kind, service;
     uint32_t policy;
+    uint32_t history;   /* publishers: samples kept (our copy, not the slot's) */
+    uint32_t history_head, history_count; /* ours; the slot's copy is for the daemon */
     int64_t send_timeout_ns;
+    char name[SHM_NAME_MAX]; /* topic or service, for messages */
     struct shoal_chunk *chunks; /* one per held slot */
     uint32_t *free_stack;
     uint32_t free_top;
@@ -52,6 +56,9 @@ struct shoal_runtime {
     char sock_path[400];
     port_base_t *ports;
     uint64_t waitset_words_used; /* bitmap over this process's words */
+    int stop_fd;                 /* eventfd: stops the monitor thread */
+    pthread_t monitor;           /* notices the daemon's death at once */
+    bool monitor_started;
     struct shoal_waitset *waitsets[SHM_WAITSETS_MAX]; /* live ones, by bit */
 };
 
@@ -63,5 +70,7 @@ void rt_port_close(port_base_t *b);
 
 /* waitset.c */
 void waitset_forget_port(port_base_t *b);
+/* Wakes every wait of the waitset (the daemon died). */
+void waitset_wake_all(struct shoal_waitset *ws);
 
 #endif

@@ -8,11 +8,22 @@
 #include "core/pool.h"
 #include "core/port.h"
 #include "core/queue.h"
+#include "core/sweep.h"
 #include "runtime/internal.h"
 
-static const char *svc_name(const port_base_t *b) {
-    shm_service_t *s = shm_service(&b->rt->map, b->service);
-    return s ? s->name : "?";
+/* Our own copy of the name: the service table is peers' to scribble on. */
+static const char *svc_name(const port_base_t *b) { return b->name; }
+
+static bool daemon_gone(const port_base_t *b) {
+    return atomic_load_explicit(&b->rt->map.dead, memory_order_relaxed) != 0;
+}
+
+static shoal_result_t gone_error(const port_base_t *b) {
+    return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                           "the daemon of domain '%s' is gone: this runtime's ports and chunks "
+                           "are dead; destroy the runtime and create a new one once shoald "
+                           "runs again",
+                           b->rt->domain);
 }
 
 /* ---- holders, for exhaustion messages ------------------------------------ */
@@ -121,10 +132,23 @@ static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, 
     return SHOAL_OK;
 }
 
+/* Releases a chunk as one operation of its port (see core/sweep.h). */
+static void release_op(shoal_chunk_t *c) {
+    port_base_t *o = c->owner;
+    if (daemon_gone(o)) {
+        held_remove(c); /* the segments are dead: only forget the handle */
+        return;
+    }
+    op_begin(&o->rt->map, o->p);
+    release_held(c);
+    op_end(o->p);
+}
+
 static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
     shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
-    if (rc != SHOAL_OK && c && c->state != CHUNK_IDLE) release_held(c);
-    return rc;
+    if (rc == SHOAL_OK && !daemon_gone(b)) return SHOAL_OK;
+    if (c && c->state != CHUNK_IDLE) release_op(c);
+    return rc != SHOAL_OK ? rc : gone_error(b);
 }
 
 static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_chunk_t **out) {
@@ -132,9 +156,10 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     *out = NULL;
     const shm_map_t *m = &b->rt->map;
     if (size == 0) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "loan size must be > 0");
+    if (daemon_gone(b)) return gone_error(b);
     int pi = pool_find(m, size);
     if (pi < 0) {
-        shm_pool_t *big = shm_pool(m, m->hdr->pool_count - 1);
+        const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
         return shoal_error_set(
             SHOAL_ERR_CHUNK_TOO_LARGE,
             "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
@@ -146,12 +171,14 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
             size > (1ull << 30) ? "G" : "M");
     }
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
+    op_begin(m, b->p);
     int64_t ci = port_take_spare(m, b->p, (uint32_t)pi);
     if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
     if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
     if (ci < 0) {
-        shm_pool_t *p = shm_pool(m, (uint32_t)pi);
-        atomic_fetch_add_explicit(&p->alloc_failures, 1, memory_order_relaxed);
+        op_end(b->p);
+        const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
+        atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
         char holders[512];
         pool_holders(m, (uint32_t)pi, holders, sizeof holders);
         return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
@@ -172,6 +199,8 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     h->origin_gen = b->gen;
     shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
     if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
+    else (*out)->loaned = size;
+    op_end(b->p);
     return rc;
 }
 
@@ -182,7 +211,7 @@ static void release_held(shoal_chunk_t *c) {
     const shm_map_t *m = &b->rt->map;
     uint32_t pool = c->pool;
     held_remove(c);
-    shm_pool_t *pl = shm_pool(m, pool);
+    const shm_pool_geom_t *pl = shm_pool_geom(m, pool);
     int spare = -1;
     if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS)
         for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
@@ -208,7 +237,7 @@ SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {
     if (!c) return SHOAL_OK;
     shoal_result_t rc = check_chunk(NULL, c, 0);
     if (rc != SHOAL_OK) return rc;
-    release_held(c);
+    release_op(c);
     return SHOAL_OK;
 }
 
@@ -219,7 +248,7 @@ SHOAL_API void *shoal_chunk_payload(const shoal_chunk_t *c) {
 SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *c) {
     if (!c || c->state == CHUNK_IDLE) return 0;
     uint64_t s = c->hdr->size;
-    shm_pool_t *p = shm_pool(&c->owner->rt->map, c->pool);
+    const shm_pool_geom_t *p = shm_pool_geom(&c->owner->rt->map, c->pool);
     /* a size from shared memory never exceeds its chunk */
     return p && s <= p->chunk_size ? s : 0;
 }
@@ -227,7 +256,7 @@ SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *c) {
 SHOAL_API shoal_result_t shoal_chunk_set_size(shoal_chunk_t *c, uint64_t size) {
     shoal_result_t rc = check_chunk(NULL, c, CHUNK_LOANED);
     if (rc != SHOAL_OK) return rc;
-    uint64_t loaned = (uint64_t)c->hdr->loaned_size_hi << 32 | c->hdr->loaned_size_lo;
+    uint64_t loaned = c->loaned;
     if (size > loaned)
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                "size %llu is larger than the loan (%llu bytes); loan a larger chunk",
@@ -242,19 +271,33 @@ SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
 
 /* ---- waiting ----------------------------------------------------------------- */
 
+/* One pop attempt as an operation: on success the operation stays open
+ * for the caller to put the reference in the held table. */
+static bool pop_op(port_base_t *b, uint64_t *ref) {
+    op_begin(&b->rt->map, b->p);
+    if (queue_pop(&b->rt->map, b->p, ref)) return true;
+    op_end(b->p);
+    return false;
+}
+
 static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
     const shm_map_t *m = &b->rt->map;
     shm_port_t *p = b->p;
-    if (queue_pop(m, p, ref)) goto got;
+    if (daemon_gone(b)) return gone_error(b);
+    if (pop_op(b, ref)) goto got;
     if (timeout_ns == 0) return SHOAL_ERR_TIMEOUT;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
         atomic_fetch_add(&p->waiters, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint32_t s = atomic_load(&p->futex_seq);
-        if (queue_pop(m, p, ref)) {
+        if (pop_op(b, ref)) {
             atomic_fetch_sub(&p->waiters, 1);
             goto got;
+        }
+        if (daemon_gone(b)) {
+            atomic_fetch_sub(&p->waiters, 1);
+            return gone_error(b);
         }
         if (atomic_load(&p->state) != PORT_ACTIVE) {
             atomic_fetch_sub(&p->waiters, 1);
@@ -303,8 +346,13 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
         shoal_result_t rc = pop_wait(b, &ref, shoal_remaining(deadline));
         if (rc == SHOAL_ERR_TIMEOUT) return timeout_error(b, timeout_ns);
         if (rc != SHOAL_OK) return rc;
-        if (ref == SHM_REF_SKIP) continue; /* filled by the daemon for a dead sender */
+        /* the pop's operation is open until the reference has a home */
+        if (ref == SHM_REF_SKIP) { /* filled by the daemon for a dead sender */
+            op_end(b->p);
+            continue;
+        }
         if (ref & SHM_REF_TOMBSTONE) {
+            op_end(b->p);
             if (lost_seq) *lost_seq = ref & ~SHM_REF_TOMBSTONE;
             return shoal_error_set(SHOAL_ERR_SERVER_GONE,
                                    "request %llu on service '%s' was lost: its server exited "
@@ -312,10 +360,14 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
                                    (unsigned long long)(ref & ~SHM_REF_TOMBSTONE), svc_name(b));
         }
         int64_t ci = shm_ref_chunk(m, ref);
-        if (ci < 0) continue; /* corrupt entry: skip it rather than crash */
+        if (ci < 0) { /* corrupt entry: skip it rather than crash */
+            op_end(b->p);
+            continue;
+        }
         own_add(&b->p->received, 1);
         rc = held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
         if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
+        op_end(b->p);
         return rc;
     }
 }
@@ -428,23 +480,35 @@ SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t s
     return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, out);
 }
 
+/* Longest a publisher waits for its history lock. Its only other user is
+ * the daemon, which holds it for microseconds, so a word held longer was
+ * written by a peer (or a pid reused): take it over rather than hang. */
+#define HISTORY_LOCK_MAX_NS 200000000ull
+
 static void history_add(port_base_t *b, uint32_t ci) {
     const shm_map_t *m = &b->rt->map;
     shm_port_t *p = b->p;
-    uint32_t hmax = m->hdr->history_max, keep = p->history;
+    uint32_t hmax = m->hdr->history_max, keep = b->history;
     if (!hmax || !keep || keep > hmax) return;
     _Atomic uint64_t *h = shm_port_history(m, p);
     chunk_ref(m, ci);
-    spin_lock(&p->history_lock);
-    if (p->history_count == keep) {
-        uint32_t oldest = (p->history_head + hmax - keep) % hmax;
+    if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_MAX_NS) != 0) spin_lock_force(&p->history_lock);
+    /* head and count are ours; the slot's copies are for the daemon */
+    if (b->history_count >= keep) {
+        uint32_t oldest = (b->history_head + hmax - keep) % hmax;
         int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
         if (old >= 0) chunk_unref(m, (uint32_t)old);
-        p->history_count--;
+        b->history_count = keep - 1;
     }
-    atomic_store(&h[p->history_head % hmax], (uint64_t)ci + 1);
-    p->history_head = (p->history_head + 1) % hmax;
-    p->history_count++;
+    uint64_t prev = atomic_exchange(&h[b->history_head % hmax], (uint64_t)ci + 1);
+    if (prev) { /* only a scribbler leaves one here: do not leak it */
+        int64_t pc = shm_ref_chunk(m, prev);
+        if (pc >= 0) chunk_unref(m, (uint32_t)pc);
+    }
+    b->history_head = (b->history_head + 1) % hmax;
+    b->history_count++;
+    p->history_head = b->history_head;
+    p->history_count = b->history_count;
     spin_unlock(&p->history_lock);
 }
 
@@ -455,9 +519,11 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
     if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
+    op_begin(m, b->p);
     c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
     shoal_result_t first = SHOAL_OK;
     uint32_t failed = 0, cap = 0;
+    bool gone = false;
     if (sv) {
         _Atomic uint32_t *rv = shm_service_receivers(m, sv);
         uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
@@ -468,17 +534,20 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
             uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
+            shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
                                             c->chunk, b->policy, b->send_timeout_ns);
             if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
                 if (first == SHOAL_OK) first = r, cap = t->queue_capacity;
                 failed++;
             }
+            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) gone = true;
         }
     }
-    if (b->p->history) history_add(b, c->chunk);
+    if (b->history) history_add(b, c->chunk);
     own_add(&b->p->sent, 1);
     release_held(c);
+    op_end(b->p);
+    if (gone) return gone_error(b);
     if (first != SHOAL_OK)
         return shoal_error_set(first,
                                "%u subscriber(s) of topic '%s' did not get the sample: queue full "
@@ -517,6 +586,7 @@ SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
 static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out) {
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
+    op_begin(m, b->p);
     uint64_t seq = own_add(&b->p->next_sequence, 1);
     c->hdr->sequence_id = seq;
     c->hdr->flags = CHUNK_FLAG_REQUEST;
@@ -541,7 +611,7 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
             uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
+            shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
                                             SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
             if (r == SHOAL_OK) rc = SHOAL_OK;
             else if (r == SHOAL_ERR_QUEUE_FULL) {
@@ -550,12 +620,14 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             }
         }
         if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
-            rc = port_deliver(m, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
+            rc = port_deliver(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
                               b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
             if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
         }
     }
     if (rc != SHOAL_OK) chunk_unref(m, ci); /* a failed send consumes the chunk */
+    op_end(b->p);
+    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
     if (rc == SHOAL_ERR_NO_SERVER)
         return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
                                svc_name(b));
@@ -589,7 +661,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
     port_base_t *b = &client->b;
     if (!response) {
-        if (request && request->owner == b && request->state == CHUNK_LOANED) release_held(request);
+        if (request && request->owner == b && request->state == CHUNK_LOANED) release_op(request);
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "response is NULL");
     }
     *response = NULL;
@@ -617,7 +689,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
         }
         /* a stale answer to an earlier request: release it, never leak it */
         own_add(&b->p->stale, 1);
-        release_held(c);
+        release_op(c);
     }
 }
 
@@ -630,7 +702,7 @@ SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t
 static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
     shm_port_t *t = shm_port(m, slot);
     return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
-           t->kind == SHOAL_PORT_CLIENT && t->service == service;
+           shm_slot_kind(m, slot) == SHOAL_PORT_CLIENT && t->service == service;
 }
 
 SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
@@ -664,17 +736,20 @@ SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t
     shoal_result_t rc = check_send(b, c);
     if (rc != SHOAL_OK) return rc;
     if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
-        release_held(c);
+        release_op(c);
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                "a server sends responses loaned with shoal_server_loan_response()");
     }
     const shm_map_t *m = &b->rt->map;
+    op_begin(m, b->p);
     uint64_t seq = c->hdr->sequence_id;
     uint32_t ci = c->chunk, to_slot = c->hdr->origin_slot, to_gen = c->hdr->origin_gen;
     held_remove(c); /* our reference travels with the response (see send_request) */
-    rc = port_deliver(m, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
+    rc = port_deliver(m, b->p, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
                       b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
     if (rc != SHOAL_OK) chunk_unref(m, ci);
+    op_end(b->p);
+    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
     if (rc == SHOAL_ERR_NOT_FOUND)
         return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
                                "the client of request %llu on service '%s' is gone; the response "

@@ -2,9 +2,11 @@
  * round trips, introspection. Nothing here is on the hot path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include "core/port.h"
 #include "core/proto.h"
 #include "core/queue.h"
+#include "core/sweep.h"
 #include "runtime/internal.h"
 
 SHOAL_API void shoal_runtime_options_init(shoal_runtime_options_t *o) {
@@ -32,7 +35,8 @@ static void unmap_all(shm_map_t *m) {
     memset(m, 0, sizeof *m);
 }
 
-static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t nfds) {
+static shoal_result_t map_segments(shoal_runtime_t *rt, const shm_layout_msg_t *layout,
+                                   const int *fds, size_t nfds) {
     shm_map_t *m = &rt->map;
     struct stat st;
     if (nfds < 1 || fstat(fds[0], &st) != 0 || st.st_size < (off_t)sizeof(shm_header_t))
@@ -44,12 +48,13 @@ static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t n
                                (unsigned long long)m->mgmt_size, strerror(errno));
     m->mgmt = p;
     m->shared_hdr = p;
-    if (shm_validate(m) != 0) return SHOAL_ERR_CORRUPT;
+    shoal_result_t vr = shm_validate(m, layout);
+    if (vr != SHOAL_OK) return vr;
     if (m->hdr->pool_count + 1 != nfds)
         return shoal_error_set(SHOAL_ERR_CORRUPT, "daemon sent %zu segments for %u pools", nfds,
                                m->hdr->pool_count);
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
-        shm_pool_t *pl = shm_pool(m, i);
+        const shm_pool_geom_t *pl = shm_pool_geom(m, i);
         if (fstat(fds[1 + i], &st) != 0 || (uint64_t)st.st_size < pl->segment_size)
             return shoal_error_set(SHOAL_ERR_CORRUPT, "pool #%u segment is smaller than its layout", i);
         /* only touched pages cost memory, so mapping huge pools is cheap */
@@ -65,6 +70,11 @@ static shoal_result_t map_segments(shoal_runtime_t *rt, const int *fds, size_t n
 
 static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds, size_t max_fds,
                                 size_t *nfds) {
+    if (atomic_load(&rt->map.dead))
+        return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                               "the daemon of domain '%s' is gone; destroy this runtime and create "
+                               "a new one once shoald runs again",
+                               rt->domain);
     msg->magic = PROTO_MAGIC;
     if (proto_send(rt->sock, msg, NULL, 0) != 0)
         return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
@@ -81,6 +91,36 @@ static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds,
         return (shoal_result_t)msg->result;
     }
     return SHOAL_OK;
+}
+
+/* The daemon's death is never silent: the moment its end of our socket
+ * closes, every operation of this runtime fails from then on, and every
+ * wait wakes to say so. */
+static void mark_dead(shoal_runtime_t *rt) {
+    atomic_store(&rt->map.dead, 1);
+    pthread_mutex_lock(&rt->lock);
+    for (port_base_t *b = rt->ports; b; b = b->next) {
+        atomic_fetch_add(&b->p->futex_seq, 1);
+        futex_wake(&b->p->futex_seq, 1 << 30);
+    }
+    for (int i = 0; i < SHM_WAITSETS_MAX; i++)
+        if (rt->waitsets[i]) waitset_wake_all(rt->waitsets[i]);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void *monitor_main(void *arg) {
+    shoal_runtime_t *rt = arg;
+    /* POLLRDHUP only: replies to other threads' requests stay unread */
+    struct pollfd pf[2] = {{.fd = rt->sock, .events = POLLRDHUP}, {.fd = rt->stop_fd, .events = POLLIN}};
+    for (;;) {
+        int n = poll(pf, 2, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || (pf[1].revents & POLLIN)) return NULL;
+        if (pf[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+            mark_dead(rt);
+            return NULL;
+        }
+    }
 }
 
 SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char *name,
@@ -115,6 +155,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     shoal_runtime_t *rt = calloc(1, sizeof *rt);
     if (!rt) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for the runtime");
     rt->sock = -1;
+    rt->stop_fd = -1;
     pthread_mutex_init(&rt->lock, NULL);
     snprintf(rt->domain, sizeof rt->domain, "%s", domain);
     snprintf(rt->name, sizeof rt->name, "%s", name);
@@ -158,7 +199,18 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     size_t nfds = 0;
     rc = roundtrip(rt, &msg, fds, PROTO_MAX_FDS, &nfds);
     if (rc != SHOAL_OK) goto fail;
-    rc = map_segments(rt, fds, nfds);
+    /* the layout comes from the daemon, never from the segment's header */
+    shm_layout_msg_t *layout = malloc(sizeof *layout);
+    if (!layout) {
+        rc = shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for the segment layout");
+    } else if (proto_recv_blob(rt->sock, layout, sizeof *layout) != 0) {
+        rc = shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                             "the daemon of domain '%s' (%s) sent no segment layout: %s",
+                             rt->domain, rt->sock_path, strerror(errno));
+    } else {
+        rc = map_segments(rt, layout, fds, nfds);
+    }
+    free(layout);
     for (size_t i = 0; i < nfds; i++) close(fds[i]); /* the mappings keep the memory */
     if (rc != SHOAL_OK) goto fail;
     rt->proc_slot = msg.slot;
@@ -167,9 +219,25 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         rc = shoal_error_set(SHOAL_ERR_CORRUPT, "daemon gave an out-of-range process slot");
         goto fail;
     }
+    /* the daemon's reference audits need our stores ordered by its barrier */
+    if (sweep_register_process() != 0) {
+        rc = shoal_error_set(SHOAL_ERR_SYSTEM,
+                             "membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) failed: %s; "
+                             "shoal needs Linux 4.16 or later",
+                             strerror(errno));
+        goto fail;
+    }
+    rt->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (rt->stop_fd < 0 || pthread_create(&rt->monitor, NULL, monitor_main, rt) != 0) {
+        rc = shoal_error_set(SHOAL_ERR_SYSTEM, "cannot start the daemon monitor thread: %s",
+                             strerror(errno));
+        goto fail;
+    }
+    rt->monitor_started = true;
     *out = rt;
     return SHOAL_OK;
 fail:
+    if (rt->stop_fd >= 0) close(rt->stop_fd);
     if (rt->sock >= 0) close(rt->sock);
     unmap_all(&rt->map);
     pthread_mutex_destroy(&rt->lock);
@@ -179,6 +247,13 @@ fail:
 
 SHOAL_API void shoal_runtime_destroy(shoal_runtime_t *rt) {
     if (!rt) return;
+    if (rt->monitor_started) {
+        uint64_t one = 1;
+        ssize_t w = write(rt->stop_fd, &one, sizeof one);
+        (void)w;
+        pthread_join(rt->monitor, NULL);
+    }
+    if (rt->stop_fd >= 0) close(rt->stop_fd);
     /* waitsets first: their fd threads read the mappings */
     for (int i = 0; i < SHM_WAITSETS_MAX; i++) {
         pthread_mutex_lock(&rt->lock);
@@ -224,7 +299,9 @@ shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, 
     b->rt = rt;
     b->kind = kind;
     b->policy = policy;
+    b->history = kind == SHOAL_PORT_PUBLISHER ? history : 0;
     b->send_timeout_ns = timeout_ns;
+    snprintf(b->name, sizeof b->name, "%s", name);
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.type = PROTO_PORT_CREATE;
@@ -237,12 +314,13 @@ shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, 
     pthread_mutex_lock(&rt->lock);
     shoal_result_t rc = roundtrip(rt, &msg, NULL, 0, NULL);
     shm_port_t *p = rc == SHOAL_OK ? shm_port(m, msg.slot) : NULL;
-    if (rc == SHOAL_OK && !p) rc = shoal_error_set(SHOAL_ERR_CORRUPT, "daemon gave an out-of-range port slot");
+    if (rc == SHOAL_OK && (!p || shm_slot_kind(m, msg.slot) != kind || !shm_service(m, msg.service)))
+        rc = shoal_error_set(SHOAL_ERR_CORRUPT, "daemon gave an out-of-range port slot or service");
     if (rc == SHOAL_OK) {
         b->p = p;
         b->slot = msg.slot;
         b->gen = msg.gen;
-        b->service = p->service;
+        b->service = msg.service;
         b->next = rt->ports;
         b->prev = NULL;
         if (rt->ports) rt->ports->prev = b;
@@ -291,11 +369,12 @@ SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint
                                                  shoal_pool_info_t *out) {
     if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
     shm_pool_t *p = shm_pool(&rt->map, index);
+    const shm_pool_geom_t *g = shm_pool_geom(&rt->map, index);
     if (!p)
         return shoal_error_set(SHOAL_ERR_NOT_FOUND, "pool index %u out of range (%u pools)", index,
                                rt->map.hdr->pool_count);
-    out->chunk_size = p->chunk_size;
-    out->chunk_count = p->chunk_count;
+    out->chunk_size = g->chunk_size;
+    out->chunk_count = g->chunk_count;
     /* spares parked in ports are free for any loan: not in use */
     uint32_t used = atomic_load(&p->in_use), spares = pool_spares(&rt->map, index);
     out->in_use = used > spares ? used - spares : 0;
@@ -315,8 +394,9 @@ SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint
     shm_port_t *p = shm_port(m, slot);
     if (!p || atomic_load(&p->state) != PORT_ACTIVE) return SHOAL_ERR_NOT_FOUND;
     memset(out, 0, sizeof *out);
-    out->kind = (shoal_port_kind_t)p->kind;
-    out->id = p->kind >= 1 && p->kind <= 4 ? slot - m->hdr->kind_base[p->kind] : slot;
+    uint32_t kind = shm_slot_kind(m, slot);
+    out->kind = (shoal_port_kind_t)kind;
+    out->id = slot - m->hdr->kind_base[kind];
     out->pid = p->pid;
     out->held = atomic_load(&p->held);
     out->queued = queue_depth(p);
@@ -352,8 +432,8 @@ SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
     out->history = h->history_max;
     out->waitsets_per_process = h->waitsets_per_process;
     out->management_bytes = h->mgmt_size;
-    memcpy(out->config_source, rt->map.shared_hdr->config_source, sizeof out->config_source - 1);
-    memcpy(out->domain, rt->map.shared_hdr->domain, sizeof out->domain - 1);
+    memcpy(out->config_source, h->config_source, sizeof out->config_source - 1);
+    memcpy(out->domain, h->domain, sizeof out->domain - 1);
     return SHOAL_OK;
 }
 

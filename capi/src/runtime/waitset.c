@@ -188,12 +188,30 @@ static size_t collect(shoal_waitset_t *ws, uint64_t *tags, size_t cap) {
     return n;
 }
 
+void waitset_wake_all(shoal_waitset_t *ws) {
+    atomic_fetch_add(&ws->w->seq, 1);
+    futex_wake(&ws->w->seq, 1 << 30);
+    if (ws->efd >= 0) { /* event loops wake and learn it from the next wait */
+        uint64_t one = 1;
+        ssize_t w = write(ws->efd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static shoal_result_t ws_gone(const shoal_waitset_t *ws) {
+    return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                           "the daemon of domain '%s' is gone; destroy this runtime and create a "
+                           "new one once shoald runs again",
+                           ws->rt->domain);
+}
+
 SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags, size_t cap,
                                             size_t *count, int64_t timeout_ns) {
     if (!ws) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "waitset is NULL");
     if (count) *count = 0;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
+        if (atomic_load(&ws->rt->map.dead)) return ws_gone(ws);
         atomic_fetch_add(&ws->w->waiters, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint32_t s = atomic_load(&ws->w->seq);
@@ -223,7 +241,7 @@ SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags,
 /* Turns futex wake-ups into eventfd readiness for poll/epoll users. */
 static void *fd_thread(void *arg) {
     shoal_waitset_t *ws = arg;
-    while (!atomic_load(&ws->stop)) {
+    while (!atomic_load(&ws->stop) && !atomic_load(&ws->rt->map.dead)) {
         atomic_fetch_add(&ws->w->waiters, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint32_t s = atomic_load(&ws->w->seq);
