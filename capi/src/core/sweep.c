@@ -96,7 +96,8 @@ static bool mark_free(const shm_map_t *m, uint32_t pi, uint8_t *free_mark, uint3
 }
 
 void sweep_run(shm_map_t *m, uint32_t seq, const uint8_t *active, uint32_t *refs, uint8_t *free_mark,
-               uint32_t *op_snap, uint64_t max_wait_ns, sweep_result_t *out) {
+               uint32_t *op_snap, uint64_t max_wait_ns, void (*quiet)(void *), void *quiet_arg,
+               sweep_result_t *out) {
     const shm_header_t *h = m->hdr;
     memset(out, 0, sizeof *out);
     atomic_store(&m->shared_hdr->sweep, seq);
@@ -117,6 +118,7 @@ void sweep_run(shm_map_t *m, uint32_t seq, const uint8_t *active, uint32_t *refs
             }
         }
     }
+    if (quiet) quiet(quiet_arg);
     memset(refs, 0, (size_t)h->chunk_total * sizeof *refs);
     memset(free_mark, 0, h->chunk_total);
     for (uint32_t s = 0; s < h->port_slots; s++) count_port(m, s, active[s] != 0, refs);

@@ -66,8 +66,12 @@ typedef struct sweep_result {
 
 /* Daemon: one audit. `active[slot]` says which slots belong to live
  * processes (their `op` is waited for); scratch arrays sized chunk_total.
- * Bounded by max_wait_ns of waiting for owners. */
+ * Bounded by max_wait_ns of waiting for owners. Once no live owner is
+ * mid-operation, `quiet(quiet_arg)` runs before the count: what is still
+ * half-done then was left by the dead (claimed queue cells, senders
+ * counted into closing ports). */
 void sweep_run(shm_map_t *m, uint32_t seq, const uint8_t *active, uint32_t *refs, uint8_t *free_mark,
-               uint32_t *op_snap, uint64_t max_wait_ns, sweep_result_t *out);
+               uint32_t *op_snap, uint64_t max_wait_ns, void (*quiet)(void *), void *quiet_arg,
+               sweep_result_t *out);
 
 #endif

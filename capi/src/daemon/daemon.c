@@ -313,10 +313,10 @@ static void quarantine_sweep(daemon_t *d, int force) {
 #define HOLE_GRACE_NS 300000000ull
 #define HOLE_WATCH_NS 10000000000ull
 
-static void repair_queue_holes(daemon_t *d) {
+static void repair_queue_holes(daemon_t *d, int now_quiet) {
     shm_map_t *m = &d->map;
     uint64_t now = shoal_now_ns();
-    if (!d->last_death_ns || now - d->last_death_ns > HOLE_WATCH_NS) return;
+    if (!now_quiet && (!d->last_death_ns || now - d->last_death_ns > HOLE_WATCH_NS)) return;
     for (uint32_t slot = 0; slot < m->hdr->port_slots; slot++) {
         shm_port_t *p = shm_port(m, slot);
         if (!d->slots[slot].active || shm_slot_kind(m, slot) == SHOAL_PORT_PUBLISHER) {
@@ -330,12 +330,15 @@ static void repair_queue_holes(daemon_t *d) {
             d->hole_pos[slot] = 0; /* no hole at the head */
             continue;
         }
-        if (d->hole_pos[slot] != deq + 1) {
-            d->hole_pos[slot] = deq + 1;
-            d->hole_since[slot] = now;
-            continue;
+        /* during an audit no live sender is mid-push: a hole is a dead one's */
+        if (!now_quiet) {
+            if (d->hole_pos[slot] != deq + 1) {
+                d->hole_pos[slot] = deq + 1;
+                d->hole_since[slot] = now;
+                continue;
+            }
+            if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
         }
-        if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
         /* the value decides between us and a sender that was only slow: whoever
          * fills the empty cell first owns the position */
         uint64_t empty = 0, expect = deq;
@@ -883,6 +886,14 @@ static int create_segments(daemon_t *d) {
  * completes: whatever the dead process was moving comes back. */
 #define SWEEP_MAX_WAIT_NS 2000000ull
 
+/* While an audit holds every live owner still, whatever is half-done was
+ * left by the dead: finish it now instead of after the grace periods. */
+static void audit_quiet(void *arg) {
+    daemon_t *d = arg;
+    if (d->quarantine_count) quarantine_sweep(d, 1);
+    repair_queue_holes(d, 1);
+}
+
 static void sweep_if_due(daemon_t *d) {
     if (!d->sweep_due || !d->sweep_ok) return;
     shm_map_t *m = &d->map;
@@ -891,7 +902,7 @@ static void sweep_if_due(daemon_t *d) {
     uint64_t t0 = shoal_now_ns();
     sweep_result_t r;
     sweep_run(m, d->sweep_seq, d->sweep_active, d->sweep_refs, d->sweep_free, d->sweep_ops,
-              SWEEP_MAX_WAIT_NS, &r);
+              SWEEP_MAX_WAIT_NS, audit_quiet, d, &r);
     if (!r.done) return; /* someone was mid-operation: next tick */
     d->sweep_due = 0;
     if (r.reclaimed || r.refs_fixed || r.inconsistent)
@@ -1056,7 +1067,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 if (read(d.timer_fd, &ticks, sizeof ticks) < 0) {
                 }
                 if (d.quarantine_count) quarantine_sweep(&d, 0);
-                repair_queue_holes(&d);
+                repair_queue_holes(&d, 0);
                 sweep_if_due(&d);
             } else {
                 conn_event(&d, p, evs[i].events);
