@@ -57,8 +57,8 @@ struct shoal_runtime {
     port_base_t *ports;
     uint64_t waitset_words_used; /* bitmap over this process's words */
     int stop_fd;                 /* eventfd: stops the monitor thread */
-    pthread_t monitor;           /* notices the daemon's death at once */
-    bool monitor_started;
+    int done_fd;                 /* eventfd: the monitor thread has stopped */
+    bool monitor_started;        /* a detached thread: a process may exit without destroy */
     struct shoal_waitset *waitsets[SHM_WAITSETS_MAX]; /* live ones, by bit */
 };
 

@@ -110,17 +110,24 @@ static void mark_dead(shoal_runtime_t *rt) {
 
 static void *monitor_main(void *arg) {
     shoal_runtime_t *rt = arg;
+    int done_fd = rt->done_fd;
     /* POLLRDHUP only: replies to other threads' requests stay unread */
     struct pollfd pf[2] = {{.fd = rt->sock, .events = POLLRDHUP}, {.fd = rt->stop_fd, .events = POLLIN}};
     for (;;) {
         int n = poll(pf, 2, -1);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 || (pf[1].revents & POLLIN)) return NULL;
+        if (n < 0 || (pf[1].revents & POLLIN)) break;
         if (pf[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
             mark_dead(rt);
-            return NULL;
+            /* stay until destroy, so it can always wait for us the same way */
+            pf[0].fd = -1;
         }
     }
+    /* the last touch: after this write, destroy may free rt */
+    uint64_t one = 1;
+    ssize_t w = write(done_fd, &one, sizeof one);
+    (void)w;
+    return NULL;
 }
 
 SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char *name,
@@ -155,7 +162,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     shoal_runtime_t *rt = calloc(1, sizeof *rt);
     if (!rt) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for the runtime");
     rt->sock = -1;
-    rt->stop_fd = -1;
+    rt->stop_fd = rt->done_fd = -1;
     pthread_mutex_init(&rt->lock, NULL);
     snprintf(rt->domain, sizeof rt->domain, "%s", domain);
     snprintf(rt->name, sizeof rt->name, "%s", name);
@@ -228,9 +235,18 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         goto fail;
     }
     rt->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (rt->stop_fd < 0 || pthread_create(&rt->monitor, NULL, monitor_main, rt) != 0) {
+    rt->done_fd = eventfd(0, EFD_CLOEXEC);
+    pthread_attr_t attr;
+    pthread_t th;
+    int perr = rt->stop_fd < 0 || rt->done_fd < 0 ? errno : pthread_attr_init(&attr);
+    if (!perr) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        perr = pthread_create(&th, &attr, monitor_main, rt);
+        pthread_attr_destroy(&attr);
+    }
+    if (perr) {
         rc = shoal_error_set(SHOAL_ERR_SYSTEM, "cannot start the daemon monitor thread: %s",
-                             strerror(errno));
+                             strerror(perr));
         goto fail;
     }
     rt->monitor_started = true;
@@ -238,6 +254,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     return SHOAL_OK;
 fail:
     if (rt->stop_fd >= 0) close(rt->stop_fd);
+    if (rt->done_fd >= 0) close(rt->done_fd);
     if (rt->sock >= 0) close(rt->sock);
     unmap_all(&rt->map);
     pthread_mutex_destroy(&rt->lock);
@@ -248,12 +265,14 @@ fail:
 SHOAL_API void shoal_runtime_destroy(shoal_runtime_t *rt) {
     if (!rt) return;
     if (rt->monitor_started) {
-        uint64_t one = 1;
+        uint64_t one = 1, v;
         ssize_t w = write(rt->stop_fd, &one, sizeof one);
         (void)w;
-        pthread_join(rt->monitor, NULL);
+        while (read(rt->done_fd, &v, sizeof v) < 0 && errno == EINTR) {
+        }
     }
     if (rt->stop_fd >= 0) close(rt->stop_fd);
+    if (rt->done_fd >= 0) close(rt->done_fd);
     /* waitsets first: their fd threads read the mappings */
     for (int i = 0; i < SHM_WAITSETS_MAX; i++) {
         pthread_mutex_lock(&rt->lock);

@@ -44,10 +44,7 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
             bit = i;
             break;
         }
-    if (bit >= 0) {
-        rt->waitset_words_used |= 1ull << bit;
-        rt->waitsets[bit] = ws;
-    }
+    if (bit >= 0) rt->waitset_words_used |= 1ull << bit; /* listed once it is whole */
     pthread_mutex_unlock(&rt->lock);
     if (bit < 0) {
         free(ws);
@@ -61,6 +58,9 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     ws->word = rt->proc_slot * per + (uint32_t)bit;
     ws->w = shm_waitset_word(&rt->map, ws->word);
     if (!ws->w) {
+        pthread_mutex_lock(&rt->lock);
+        rt->waitset_words_used &= ~(1ull << bit);
+        pthread_mutex_unlock(&rt->lock);
         free(ws);
         return shoal_error_set(SHOAL_ERR_CORRUPT, "waitset word out of range");
     }
@@ -68,6 +68,10 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     atomic_store(&ws->w->in_use, 1);
     ws->efd = -1;
     pthread_mutex_init(&ws->lock, NULL);
+    /* the runtime's monitor wakes listed waitsets: list it only now */
+    pthread_mutex_lock(&rt->lock);
+    rt->waitsets[bit] = ws;
+    pthread_mutex_unlock(&rt->lock);
     *out = ws;
     return SHOAL_OK;
 }
@@ -191,11 +195,13 @@ static size_t collect(shoal_waitset_t *ws, uint64_t *tags, size_t cap) {
 void waitset_wake_all(shoal_waitset_t *ws) {
     atomic_fetch_add(&ws->w->seq, 1);
     futex_wake(&ws->w->seq, 1 << 30);
+    pthread_mutex_lock(&ws->lock);
     if (ws->efd >= 0) { /* event loops wake and learn it from the next wait */
         uint64_t one = 1;
         ssize_t w = write(ws->efd, &one, sizeof one);
         (void)w;
     }
+    pthread_mutex_unlock(&ws->lock);
 }
 
 static shoal_result_t ws_gone(const shoal_waitset_t *ws) {
@@ -262,16 +268,23 @@ static void *fd_thread(void *arg) {
 
 SHOAL_API shoal_result_t shoal_waitset_fd(shoal_waitset_t *ws, int *fd) {
     if (!ws || !fd) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument");
+    pthread_mutex_lock(&ws->lock); /* the monitor reads efd when the daemon dies */
     if (ws->efd < 0) {
-        ws->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (ws->efd < 0) return shoal_error_set(SHOAL_ERR_SYSTEM, "eventfd: %s", strerror(errno));
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0) {
+            pthread_mutex_unlock(&ws->lock);
+            return shoal_error_set(SHOAL_ERR_SYSTEM, "eventfd: %s", strerror(errno));
+        }
+        ws->efd = efd;
         if (pthread_create(&ws->thread, NULL, fd_thread, ws) != 0) {
             close(ws->efd);
             ws->efd = -1;
+            pthread_mutex_unlock(&ws->lock);
             return shoal_error_set(SHOAL_ERR_SYSTEM, "cannot start the waitset fd thread");
         }
         ws->thread_started = 1;
     }
     *fd = ws->efd;
+    pthread_mutex_unlock(&ws->lock);
     return SHOAL_OK;
 }
