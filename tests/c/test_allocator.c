@@ -461,6 +461,148 @@ static void test_exit_without_cleanup(void **state)
     shoal_runtime_destroy(rt);
 }
 
+/* ---- a subscriber that never takes --------------------------------------------- */
+
+/* Five chunks: the subscriber's queue pins four, the publisher holds one. */
+static const char *const PINNED_CONFIG =
+    "[limits]\n"
+    "chunks_per_port = 64\n"
+    "queue_capacity = 16\n"
+    "history = 0\n"
+    "[pools]\n"
+    "4K = 5\n";
+
+typedef struct pinned_ctx {
+    th_daemon_t *d;
+    th_chan_t to_child, to_parent;
+    pid_t pid;
+    shoal_runtime_t *rt;
+    shoal_publisher_t *pub;
+    shoal_chunk_t *held;
+} pinned_ctx_t;
+
+/* Subscribes and never takes, until told to exit. */
+static int pinned_child(void *arg)
+{
+    pinned_ctx_t *x = arg;
+    shoal_runtime_t *rt = NULL;
+    WCHECK_OK(th_runtime_create(x->d, "never-takes", &rt));
+    shoal_subscriber_t *sub = NULL;
+    WCHECK_OK(shoal_subscriber_create(&sub, rt, "pinned-topic", NULL));
+    WCHECK(th_chan_send(&x->to_parent, 'r') == 0);
+    WCHECK(th_chan_recv(&x->to_child, 60000) == 'X');
+    shoal_subscriber_destroy(sub);
+    shoal_runtime_destroy(rt);
+    return 0;
+}
+
+/* The subscriber in a child process; four chunks published into its queue,
+ * a fifth loaned and kept: the pool is empty. */
+static void pinned_start(th_fixture_t *fx, pinned_ctx_t *x)
+{
+    memset(x, 0, sizeof *x);
+    x->d = &fx->daemon;
+    th_chan_open(&x->to_child);
+    th_chan_open(&x->to_parent);
+    x->pid = th_spawn(pinned_child, x);
+    assert_true(x->pid > 0);
+    assert_int_equal(th_chan_recv(&x->to_parent, 5000), 'r');
+    x->rt = th_runtime(&fx->daemon, "pinned-pub");
+    assert_ok(shoal_publisher_create(&x->pub, x->rt, "pinned-topic", NULL));
+    assert_int_equal(shoal_publisher_subscriber_count(x->pub), 1);
+    for (int i = 0; i < 4; i++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(x->pub, 100, &c));
+        assert_ok(shoal_publisher_publish(x->pub, c));
+    }
+    assert_ok(shoal_publisher_loan(x->pub, 100, &x->held));
+    assert_int_equal(th_pools_in_use(x->rt), 5);
+}
+
+static void pinned_stop(pinned_ctx_t *x)
+{
+    assert_int_equal(th_chan_send(&x->to_child, 'X'), 0);
+    assert_int_equal(th_join(x->pid, 5000), 0);
+    th_chan_close(&x->to_child);
+    th_chan_close(&x->to_parent);
+    /* the queue went back with its port; only the held loan remains */
+    assert_int_equal(th_wait_in_use(x->rt, 1, 2000), 1);
+    assert_ok(shoal_chunk_release(x->held));
+    assert_int_equal(th_pools_in_use(x->rt), 0);
+    shoal_publisher_destroy(x->pub);
+    shoal_runtime_destroy(x->rt);
+}
+
+static void test_exhaustion_names_queues(void **state)
+{
+    th_fixture_t *fx = *state;
+    pinned_ctx_t x;
+    pinned_start(fx, &x);
+    shoal_chunk_t *extra = NULL;
+    assert_rc(shoal_publisher_loan(x.pub, 100, &extra), SHOAL_ERR_POOL_EXHAUSTED);
+    const char *msg = shoal_last_error_message();
+    char want[160];
+    /* the queue that pins them: kind, topic, process, pid, count */
+    snprintf(want, sizeof want, "in receive queues: subscriber 'pinned-topic' of never-takes(pid %d) 4 queued",
+             (int)x.pid);
+    assert_contains(msg, want);
+    /* and the port that holds one, next to it */
+    snprintf(want, sizeof want, "holders: publisher 'pinned-topic' of pinned-pub(pid %d) holds 1",
+             (int)getpid());
+    assert_contains(msg, want);
+    assert_contains(msg, "chunk size 4096, 5 chunks");
+    pinned_stop(&x);
+}
+
+/* The first line of `text` that starts with `prefix` (copied into line). */
+static int find_line(const char *text, const char *prefix, char *line, size_t len)
+{
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, prefix, strlen(prefix)) != 0)
+            continue;
+        size_t n = strcspn(l, "\n");
+        snprintf(line, len, "%.*s", (int)n, l);
+        return 0;
+    }
+    return -1;
+}
+
+/* `shoal ports --held` lists the queue that pins chunks, not only holders. */
+static void test_cli_held_shows_queues(void **state)
+{
+#ifndef SHOAL_CLI_PATH
+    (void)state;
+    skip();
+#else
+    th_fixture_t *fx = *state;
+    pinned_ctx_t x;
+    pinned_start(fx, &x);
+    static char out[16384];
+    char err[4096];
+    const char *argv[] = { SHOAL_CLI_PATH, "--domain", fx->daemon.domain, "--runtime-dir",
+                           fx->daemon.runtime_dir, "ports", "--held", NULL };
+    int rc = th_run_program(SHOAL_CLI_PATH, argv, NULL, out, sizeof out, err, sizeof err, 10000);
+    if (rc != 0)
+        print_error("shoal exited %d: %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    char line[512], want[64];
+    if (find_line(out, "subscriber", line, sizeof line) != 0)
+        print_error("no subscriber line in:\n%s\n", out);
+    assert_int_equal(find_line(out, "subscriber", line, sizeof line), 0);
+    assert_contains(line, "pinned-topic");
+    snprintf(want, sizeof want, "never-takes(%d)", (int)x.pid);
+    assert_contains(line, want);
+    assert_contains(line, " 0 "); /* holds none */
+    assert_contains(line, " 4/16 "); /* queues four */
+    assert_int_equal(find_line(out, "publisher", line, sizeof line), 0);
+    snprintf(want, sizeof want, "pinned-pub(%d)", (int)getpid());
+    assert_contains(line, want);
+    /* most pinned first: the queue before the holder */
+    assert_true(strstr(out, "subscriber") < strstr(out, "\npublisher"));
+    pinned_stop(&x);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +616,8 @@ int main(void)
         TH_TEST_CFG(test_concurrent_processes, TWO_POOLS_CONFIG),
         TH_TEST(test_crash_cleanup),
         TH_TEST(test_exit_without_cleanup),
+        TH_TEST_CFG(test_exhaustion_names_queues, PINNED_CONFIG),
+        TH_TEST_CFG(test_cli_held_shows_queues, PINNED_CONFIG),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

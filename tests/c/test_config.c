@@ -379,6 +379,247 @@ static void test_round_trip(void **state) {
     round_trip(&cfg);
 }
 
+/* ---- limits.memory_share and the machine check ------------------------------------ */
+
+static void test_memory_share_key(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    shoal_config_defaults(&cfg);
+    assert_int_equal(cfg.limits.memory_share, 50);
+    load_ok(&cfg, "[limits]\nmemory_share = 25%\n");
+    assert_int_equal(cfg.limits.memory_share, 25);
+    assert_int_equal(cfg.limit_line.memory_share, 2);
+    load_ok(&cfg, "[limits]\n\nmemory_share = 100 %  # all of it\n");
+    assert_int_equal(cfg.limits.memory_share, 100);
+    assert_int_equal(cfg.limit_line.memory_share, 3);
+    load_ok(&cfg, "[limits]\nmemory_share = 1\n");
+    assert_int_equal(cfg.limits.memory_share, 1);
+    load_bad("[limits]\nmemory_share = 0%\n", 2, "limits.memory_share", "1..100%");
+    load_bad("[limits]\nmemory_share = 101%\n", 2, "limits.memory_share", "1..100%");
+    load_bad("[limits]\nmemory_share = half\n", 2, "memory_share", "1..100%");
+    load_bad("[limits]\nmemory_share = 50%%\n", 2, "memory_share", NULL);
+    load_bad("[limits]\nmemory_shar = 50%\n", 2, "'memory_shar'", "memory_share");
+    /* printed with its '%', and parsed back */
+    load_ok(&cfg, "[limits]\nmemory_share = 75%\n");
+    round_trip(&cfg);
+    FILE *f = fopen(path, "w");
+    shoal_config_print(&cfg, f);
+    fclose(f);
+    f = fopen(path, "r");
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "\nmemory_share = 75%"));
+    assert_non_null(strstr(text, "# management segment: "));
+    assert_non_null(strstr(text, "64 bytes per chunk"));
+}
+
+/* Lines survive the sort by chunk size. */
+static void test_lines_kept(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    load_ok(&cfg, "[limits]\nservers = 8\n\n[pools]\n16K = 2\n64 = 3\n1K = 4\n");
+    assert_int_equal(cfg.limit_line.servers, 2);
+    assert_int_equal(cfg.limit_line.clients, 0);
+    assert_int_equal(cfg.pools[0].chunk_size, 64);
+    assert_int_equal(cfg.pool_line[0], 6);
+    assert_int_equal(cfg.pools[1].chunk_size, KIB);
+    assert_int_equal(cfg.pool_line[1], 7);
+    assert_int_equal(cfg.pools[2].chunk_size, 16 * KIB);
+    assert_int_equal(cfg.pool_line[2], 5);
+}
+
+/* The cost is the layout the daemon creates: 64 bytes per chunk header in the
+ * management segment, payload segments page-rounded. */
+static void test_cost(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    shoal_config_defaults(&cfg);
+    shoal_config_cost_t c;
+    assert_int_equal(shoal_config_cost(&cfg, &c), 0);
+    shm_layout_params_t lp;
+    shm_header_t h;
+    shoal_config_layout_params(&cfg, &lp);
+    assert_int_equal(shm_layout(&lp, &h), 0);
+    assert_int_equal(c.mgmt_bytes, h.mgmt_size);
+    assert_int_equal(sizeof(shm_chunk_t), 64);
+    assert_int_equal(c.chunk_total, 4096 + 1024 + 256 + 64 + 32 + 8);
+    assert_int_equal(c.chunk_headers, c.chunk_total * 64);
+    assert_int_equal(c.port_slots, 4 * 1024);
+    assert_int_equal(c.port_bytes, (uint64_t)c.port_slots * h.port_stride);
+    /* a port: its struct, 256 queue cells of 16 bytes, 64 held slots, 16 history slots */
+    assert_true(c.port_stride >= 256 * 16 + 64 * 8 + 16 * 8 + sizeof(shm_port_t));
+    assert_true(c.port_stride < 256 * 16 + 64 * 8 + 16 * 8 + sizeof(shm_port_t) + 4 * 64);
+    assert_true(c.mgmt_bytes > c.chunk_headers + c.port_bytes);
+    assert_int_equal(c.payload_bytes, 256 * KIB + MIB + 4 * MIB + 16 * MIB + 32 * MIB + 128 * MIB);
+    /* each chunk costs its header: 64 more chunks, one more page */
+    load_ok(&cfg, "[pools]\n64 = 4096\n");
+    shoal_config_cost_t c1, c2;
+    assert_int_equal(shoal_config_cost(&cfg, &c1), 0);
+    load_ok(&cfg, "[pools]\n64 = 4160\n");
+    assert_int_equal(shoal_config_cost(&cfg, &c2), 0);
+    assert_int_equal(c2.mgmt_bytes - c1.mgmt_bytes, 64 * 64);
+    assert_int_equal(c2.payload_bytes - c1.payload_bytes, 64 * 64);
+    /* odd chunk sizes are strided to 64 bytes, segments rounded to pages */
+    load_ok(&cfg, "[pools]\n100 = 3\n");
+    assert_int_equal(shoal_config_cost(&cfg, &c), 0);
+    assert_int_equal(c.pool_bytes[0], 4096);
+    /* 16 EiB and more: flagged, not wrapped */
+    char text[4096] = "[pools]\n";
+    for (int i = 1; i <= SHOAL_CONFIG_MAX_POOLS; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dG = 16777216\n", i);
+        strcat(text, l);
+    }
+    load_ok(&cfg, text);
+    assert_int_equal(shoal_config_cost(&cfg, &c), -1);
+    assert_true(c.overflow);
+    assert_true(c.payload_bytes == UINT64_MAX);
+    assert_true(c.mgmt_bytes == 64 * GIB + (c.mgmt_bytes - c.chunk_headers));
+    assert_int_equal(c.chunk_total, 64ULL * 16777216);
+}
+
+/* Expects the machine check to refuse with "path:line: " and the needles. */
+static void check_refused(const shoal_config_t *cfg, const shoal_machine_t *m, unsigned line,
+                          const char *const *needles) {
+    err[0] = '\0';
+    int rc = shoal_config_check_machine(cfg, m, err, sizeof err);
+    if (rc == 0) print_error("expected the machine check to refuse\n");
+    assert_int_equal(rc, -1);
+    char prefix[600];
+    if (line) snprintf(prefix, sizeof prefix, "%s:%u: ", path, line);
+    else snprintf(prefix, sizeof prefix, "%s: ", cfg->source);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        print_error("message '%s' does not start with '%s'\n", err, prefix);
+    assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+    for (int i = 0; needles[i]; i++) {
+        if (!strstr(err, needles[i])) print_error("'%s' not in '%s'\n", needles[i], err);
+        assert_non_null(strstr(err, needles[i]));
+    }
+    assert_true(strlen(err) < sizeof err - 1); /* not truncated */
+}
+
+static const shoal_machine_t MACHINE_16G = {16 * GIB, 1ULL << 47, UINT64_MAX};
+
+static void test_machine_memory(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    char want[64];
+    /* the defaults fit a small machine, and this one */
+    shoal_config_defaults(&cfg);
+    shoal_machine_t small = {256 * MIB, 1ULL << 47, UINT64_MAX};
+    assert_int_equal(shoal_config_check_machine(&cfg, &small, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    shoal_machine_t here;
+    shoal_machine_probe(&here);
+    assert_true(here.phys_bytes > 0);
+    assert_true(here.addr_bytes == 1ULL << 47);
+    assert_int_equal(shoal_config_check_machine(&cfg, &here, err, sizeof err), 0);
+    /* ... but not a tiny one: no line to blame, the source names the defaults */
+    shoal_machine_t tiny = {32 * MIB, 1ULL << 47, UINT64_MAX};
+    static const char *const tiny_needles[] = {"(built-in defaults): ", "32 MiB of physical memory",
+                                               "limits.memory_share = 50%", "16 MiB (16777216 bytes)",
+                                               "raise limits.memory_share", NULL};
+    check_refused(&cfg, &tiny, 0, tiny_needles);
+
+    /* the issue's config: 64 pools of 16M chunks, 64 GiB of chunk headers */
+    char text[4096] = "# the issue\n[pools]\n";
+    for (int i = 1; i <= SHOAL_CONFIG_MAX_POOLS; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dG = 16777216\n", i);
+        strcat(text, l);
+    }
+    load_ok(&cfg, text);
+    shoal_config_cost_t c;
+    shoal_config_cost(&cfg, &c);
+    char needed[64];
+    snprintf(needed, sizeof needed, "(%llu bytes)", (unsigned long long)c.mgmt_bytes);
+    const char *const needles[] = {"management segment needs 64.0 GiB", needed,
+                                   "50% of the 16 GiB of physical memory allows: 8 GiB (8589934592 bytes)",
+                                   "64 bytes for each of 1073741824 chunks",
+                                   "'1G = 16777216' (line 3, 1 GiB)", "and 61 more [pools] lines",
+                                   "lower the chunk counts in [pools]", "raise limits.memory_share",
+                                   "payload segments, more than 16 EiB", NULL};
+    check_refused(&cfg, &MACHINE_16G, 3, needles);
+    /* raising the share is not enough on 16 GiB; on 256 GiB it is, for memory */
+    load_ok(&cfg, "[pools]\n64 = 16777216\n1K = 16777216\n");
+    shoal_machine_t big = {256 * GIB, 1ULL << 47, UINT64_MAX};
+    assert_int_equal(shoal_config_check_machine(&cfg, &big, err, sizeof err), 0);
+    assert_int_equal(shoal_config_check_machine(&cfg, &MACHINE_16G, err, sizeof err), 0);
+    shoal_machine_t m4 = {4 * GIB, 1ULL << 47, UINT64_MAX};
+    load_ok(&cfg, "[limits]\nmemory_share = 40%\n[pools]\n64 = 16777216\n1K = 16777216\n4K = 1\n");
+    static const char *const share_needles[] = {"limits.memory_share = 40%", "'64 = 16777216' (line 4, 1 GiB)",
+                                                "'1K = 16777216' (line 5, 1 GiB)", "'4K = 1' (line 6, 64 bytes)", NULL};
+    check_refused(&cfg, &m4, 4, share_needles);
+    load_ok(&cfg, "[limits]\nmemory_share = 100%\n[pools]\n64 = 16777216\n1K = 16777216\n4K = 1\n");
+    assert_int_equal(shoal_config_check_machine(&cfg, &m4, err, sizeof err), 0);
+
+    /* the pool with the most chunks is blamed, wherever it is */
+    load_ok(&cfg, "[pools]\n64 = 100\n1K = 100\n\n16K = 16777216\n");
+    snprintf(want, sizeof want, "'16K = 16777216' (line 5, 1 GiB)");
+    const char *const most_needles[] = {want, "'64 = 100' (line 2", NULL};
+    shoal_machine_t m1 = {GIB, 1ULL << 47, UINT64_MAX};
+    check_refused(&cfg, &m1, 5, most_needles);
+
+    /* a limits line that dominates: 68608 ports of 1 MiB (65536 queue cells) */
+    load_ok(&cfg, "[limits]\nsubscribers = 65536\nqueue_capacity = 65536\n");
+    static const char *const q_needles[] = {"limits.queue_capacity = 65536 (set here)",
+                                            "68608 port slots of 1.0 MiB each",
+                                            "lower limits.queue_capacity", "raise limits.memory_share", NULL};
+    check_refused(&cfg, &MACHINE_16G, 3, q_needles);
+    /* many services times many receivers: the service table */
+    load_ok(&cfg, "[limits]\nservices = 65536\n# many\nsubscribers = 65536\nqueue_capacity = 1\n"
+                  "history = 0\nchunks_per_port = 1\n");
+    static const char *const s_needles[] = {"limits.subscribers = 65536 (set here)",
+                                            "names keeps room for 65536 receivers", NULL};
+    shoal_machine_t m8 = {8 * GIB, 1ULL << 47, UINT64_MAX};
+    check_refused(&cfg, &m8, 4, s_needles);
+    /* a default that dominates has no line to name */
+    load_ok(&cfg, "[limits]\nprocesses = 1\n");
+    static const char *const d_needles[] = {"limits.queue_capacity = 256 (the default)", NULL};
+    shoal_machine_t m16m = {16 * MIB, 1ULL << 47, UINT64_MAX};
+    check_refused(&cfg, &m16m, 0, d_needles);
+    /* unknown physical memory: no memory check */
+    shoal_machine_t unknown = {0, 1ULL << 47, UINT64_MAX};
+    assert_int_equal(shoal_config_check_machine(&cfg, &unknown, err, sizeof err), 0);
+}
+
+static void test_machine_address_space(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    shoal_machine_t huge = {1ULL << 50, 1ULL << 47, UINT64_MAX};
+    /* 96 TiB usable: 64G x 1536 (96 TiB) plus management is too much, x 1000 fits */
+    load_ok(&cfg, "[pools]\n64 = 16\n64G = 1000\n");
+    assert_int_equal(shoal_config_check_machine(&cfg, &huge, err, sizeof err), 0);
+    load_ok(&cfg, "[pools]\n64 = 16\n64G = 1536\n");
+    static const char *const needles[] = {"segments need 96.0 TiB (", "24.9 MiB management segment",
+                                          "more than the 96 TiB (105553116266496 bytes)",
+                                          "3/4 of the user address space, 128 TiB",
+                                          "'64G = 1536' (line 3, 96 TiB)",
+                                          "lower the chunk counts or chunk sizes in [pools])", NULL};
+    check_refused(&cfg, &huge, 3, needles);
+    /* RLIMIT_AS, when lower, is the bound, and raising it is a fix */
+    load_ok(&cfg, "[pools]\n64 = 16\n1200M = 6\n");
+    shoal_machine_t lim = {1ULL << 50, 1ULL << 47, 8 * GIB};
+    static const char *const rl_needles[] = {"more than the 6 GiB (6442450944 bytes)", "3/4 of RLIMIT_AS, 8 GiB",
+                                             "'1200M = 6' (line 3, 7.0 GiB)", "ulimit -v", NULL};
+    check_refused(&cfg, &lim, 3, rl_needles);
+    load_ok(&cfg, "[pools]\n64 = 16\n1200M = 4\n");
+    assert_int_equal(shoal_config_check_machine(&cfg, &lim, err, sizeof err), 0);
+    /* sums past 2^64 are refused as such, never wrapped into something small */
+    char text[4096] = "[limits]\nmemory_share = 100%\n[pools]\n";
+    for (int i = 1; i <= SHOAL_CONFIG_MAX_POOLS; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dG = 16777216\n", SHOAL_CONFIG_MAX_POOLS + 1 - i);
+        strcat(text, l);
+    }
+    load_ok(&cfg, text);
+    static const char *const ov_needles[] = {"segments need more than 16 EiB (the sum overflows 64 bits)",
+                                             "'64G = 16777216' (line 4, 1 EiB)", NULL};
+    check_refused(&cfg, &huge, 4, ov_needles);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -390,6 +631,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_binary_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_share_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lines_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_machine_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_machine_address_space, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +148,67 @@ static void test_bad_config(void **state)
     const char *args[] = { "--config", "/nonexistent/shoal.conf", "--print-config", NULL };
     assert_int_equal(th_run_shoald(args, NULL, 0, err, sizeof err, 5000), 1);
     assert_contains(err, "/nonexistent/shoal.conf");
+}
+
+/* The issue's config, 64 pools of 16M chunks: 64 GiB of chunk headers would be
+ * written at start (an OOM kill), and 16 EiB of payload cannot be mapped. shoald
+ * must refuse at once, naming the line and the figures, before any segment. */
+static void test_config_exceeds_machine(void **state)
+{
+    (void)state;
+    char text[4096] = "# 64 pools of 16M chunks\n[pools]\n";
+    for (int i = 1; i <= 64; i++) {
+        char l[32];
+        snprintf(l, sizeof l, "%dG = 16777216\n", i);
+        strcat(text, l);
+    }
+    th_daemon_t d;
+    th_daemon_prepare(&d, text);
+    static char err[8192];
+    const char *args[] = { "--config", d.config_path, "--domain", d.domain, "--runtime-dir",
+                           d.runtime_dir, NULL };
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    /* if the check ever regresses, the 64 GiB management mapping fails on this
+     * limit instead of the OOM killer picking a victim (sanitizers reserve
+     * terabytes of shadow, so not under them) */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > (32ull << 30))
+        lim.rlim_cur = 32ull << 30;
+    assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    int64_t t0 = th_now_ns();
+    int rc = th_run_shoald(args, NULL, 0, err, sizeof err, 10000);
+    int64_t elapsed = th_now_ns() - t0;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+#endif
+    if (rc != 1)
+        print_error("exit %d after %lld ms, stderr: %s\n", rc, (long long)(elapsed / TH_MS), err);
+    assert_int_equal(rc, 1);
+    assert_true(elapsed < 3 * TH_SEC);
+    uint64_t phys = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (phys / 2 < (64ull << 30)) {
+        /* the memory check: blames the first pool line, with the figures */
+        assert_contains(err, "shoal.conf:3: ");
+        assert_contains(err, "management segment needs 64.0 GiB");
+        assert_contains(err, "of physical memory allows");
+        assert_contains(err, "64 bytes for each of 1073741824 chunks");
+        assert_contains(err, "lower the chunk counts in [pools]");
+        assert_contains(err, "raise limits.memory_share");
+    } else {
+        /* a machine that has the memory still lacks the address space */
+        assert_contains(err, "shoal.conf:66: ");
+        assert_contains(err, "more than 16 EiB");
+    }
+    assert_false(file_exists(d.sock_path));
+    assert_false(file_exists(d.lock_path));
+    /* --print-config refuses it the same way */
+    const char *args2[] = { "--config", d.config_path, "--print-config", NULL };
+    assert_int_equal(th_run_shoald(args2, NULL, 0, err, sizeof err, 10000), 1);
+    assert_contains(err, "shoal.conf:");
+    th_daemon_cleanup(&d);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -598,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_print_config_defaults),
         cmocka_unit_test(test_print_config_roundtrip),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_config_exceeds_machine),
         cmocka_unit_test(test_start_stop_leaves_no_files),
         cmocka_unit_test(test_sigint_stops_cleanly),
         cmocka_unit_test(test_stop_with_live_client),

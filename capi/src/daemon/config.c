@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -25,10 +27,13 @@ typedef struct limit_key {
     size_t offset; /* into shoal_config_limits_t */
     uint32_t min, max;
     const char *comment;
+    int percent; /* written and printed with a '%' */
 } limit_key_t;
 
 #define LIMIT(field, lo, hi, text) \
-    { #field, offsetof(shoal_config_limits_t, field), lo, hi, text }
+    { #field, offsetof(shoal_config_limits_t, field), lo, hi, text, 0 }
+#define LIMIT_PERCENT(field, lo, hi, text) \
+    { #field, offsetof(shoal_config_limits_t, field), lo, hi, text, 1 }
 
 static const limit_key_t limit_keys[] = {
     LIMIT(processes, 1, 4096, "registered processes at once"),
@@ -39,6 +44,7 @@ static const limit_key_t limit_keys[] = {
     LIMIT(services, 1, 65536, "distinct topic/service names"),
     LIMIT(chunks_per_port, 1, 65536, "chunks one port may hold (loaned or taken, not released)"),
     LIMIT(waitsets_per_process, 1, 64, "waitsets one process may have at once"),
+    LIMIT_PERCENT(memory_share, 1, 100, "of physical memory the management segment may take"),
     LIMIT(queue_capacity, 1, 65536, "default and maximum receive-queue capacity per port"),
     /* upper bound checked against queue_capacity after the whole file is read */
     LIMIT(history, 0, 65536, "max history a publisher may keep (<= queue_capacity)"),
@@ -70,6 +76,7 @@ void shoal_config_defaults(shoal_config_t *cfg) {
     cfg->limits.queue_capacity = 256;
     cfg->limits.history = 16;
     cfg->limits.waitsets_per_process = 64;
+    cfg->limits.memory_share = 50;
     cfg->pool_count = (uint32_t)(sizeof pools / sizeof pools[0]);
     memcpy(cfg->pools, pools, sizeof pools);
     snprintf(cfg->source, sizeof cfg->source, "%s", "(built-in defaults)");
@@ -270,7 +277,7 @@ static int parse_section(parser_t *p, parse_state_t *st, char *s) {
 }
 
 static int parse_limit(parser_t *p, parse_state_t *st, shoal_config_limits_t *lim, const char *key,
-                       const char *val) {
+                       char *val) {
     size_t i;
     for (i = 0; i < LIMIT_KEY_COUNT; i++)
         if (strcmp(key, limit_keys[i].name) == 0) break;
@@ -288,13 +295,19 @@ static int parse_limit(parser_t *p, parse_state_t *st, shoal_config_limits_t *li
         return fail(p, "duplicate key '%s' in [limits], already set on line %u (keep one of them)",
                     key, st->key_line[i]);
     uint64_t v;
+    const char *pct = k->percent ? "%" : "";
+    size_t vlen = strlen(val);
+    if (k->percent && vlen && val[vlen - 1] == '%') {
+        val[vlen - 1] = '\0';
+        val = trim(val);
+    }
     num_status_t ns = parse_count(val, &v);
     if (ns != NUM_OK)
-        return fail(p, "value '%s' of limits.%s %s (write a whole number %u..%u)", val, key,
-                    num_problem(ns), k->min, k->max);
+        return fail(p, "value '%s%s' of limits.%s %s (write a whole number %u..%u%s)", val, pct,
+                    key, num_problem(ns), k->min, k->max, pct);
     if (v < k->min || v > k->max)
-        return fail(p, "limits.%s = %llu is out of range (allowed %u..%u)", key,
-                    (unsigned long long)v, k->min, k->max);
+        return fail(p, "limits.%s = %llu%s is out of range (allowed %u..%u%s)", key,
+                    (unsigned long long)v, pct, k->min, k->max, pct);
     *limit_field(lim, k) = (uint32_t)v;
     st->key_line[i] = p->line;
     return 0;
@@ -349,11 +362,6 @@ static int parse_line(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char 
         return fail(p, "more than one '=' in '%s = %s' (write one 'key = value' per line)", key, val);
     if (st->section == SEC_LIMITS) return parse_limit(p, st, &cfg->limits, key, val);
     return parse_pool(p, st, key, val);
-}
-
-static int cmp_pool(const void *a, const void *b) {
-    const shoal_config_pool_t *x = a, *y = b;
-    return (x->chunk_size > y->chunk_size) - (x->chunk_size < y->chunk_size);
 }
 
 int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t errlen) {
@@ -416,8 +424,20 @@ int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t e
             tmp->pool_count = st->pool_count;
             memset(tmp->pools + tmp->pool_count, 0,
                    sizeof(shoal_config_pool_t) * (SHOAL_CONFIG_MAX_POOLS - tmp->pool_count));
-            qsort(tmp->pools, tmp->pool_count, sizeof tmp->pools[0], cmp_pool);
+            memcpy(tmp->pool_line, st->pool_line, sizeof st->pool_line);
+            /* sort by chunk size, keeping each pool's line with it */
+            for (uint32_t i = 1; i < tmp->pool_count; i++)
+                for (uint32_t j = i; j > 0 && tmp->pools[j - 1].chunk_size > tmp->pools[j].chunk_size; j--) {
+                    shoal_config_pool_t t = tmp->pools[j];
+                    tmp->pools[j] = tmp->pools[j - 1];
+                    tmp->pools[j - 1] = t;
+                    unsigned l = tmp->pool_line[j];
+                    tmp->pool_line[j] = tmp->pool_line[j - 1];
+                    tmp->pool_line[j - 1] = l;
+                }
         }
+        for (size_t i = 0; i < LIMIT_KEY_COUNT; i++)
+            *limit_field(&tmp->limit_line, &limit_keys[i]) = st->key_line[i];
         snprintf(tmp->source, sizeof tmp->source, "%s", path);
         memcpy(cfg, tmp, sizeof *cfg);
     }
@@ -441,7 +461,8 @@ void shoal_config_print(const shoal_config_t *cfg, FILE *out) {
     for (size_t i = 0; i < LIMIT_KEY_COUNT; i++) {
         const limit_key_t *k = &limit_keys[i];
         char kv[64];
-        snprintf(kv, sizeof kv, "%s = %u", k->name, limit_value(&cfg->limits, k));
+        snprintf(kv, sizeof kv, "%s = %u%s", k->name, limit_value(&cfg->limits, k),
+                 k->percent ? "%" : "");
         fprintf(out, "%-26s # %s\n", kv, k->comment);
     }
     fprintf(out, "\n[pools]\n# chunk size = number of chunks\n");
@@ -459,4 +480,267 @@ void shoal_config_print(const shoal_config_t *cfg, FILE *out) {
     char bytes[32];
     format_bytes(total, bytes, sizeof bytes);
     fprintf(out, "# total payload: %s\n", bytes);
+    /* what it costs: payload is address space, the management segment memory */
+    shoal_config_cost_t c;
+    char mgmt[32], stride[32];
+    if (shoal_config_cost(cfg, &c) == 0) {
+        format_bytes(c.payload_bytes, bytes, sizeof bytes);
+        format_bytes(c.mgmt_bytes, mgmt, sizeof mgmt);
+        format_bytes(c.port_stride, stride, sizeof stride);
+        fprintf(out, "# payload segments: %s of address space in every process, backed as chunks are written\n",
+                bytes);
+        fprintf(out, "# management segment: %s of memory (%zu bytes per chunk, %s per port slot)\n",
+                mgmt, sizeof(shm_chunk_t), stride);
+    }
+}
+
+/* ---- cost of a config on a machine ------------------------------------------------ */
+
+void shoal_config_layout_params(const shoal_config_t *cfg, shm_layout_params_t *lp) {
+    memset(lp, 0, sizeof *lp);
+    lp->pool_count = cfg->pool_count <= SHM_MAX_POOLS ? cfg->pool_count : SHM_MAX_POOLS;
+    for (uint32_t i = 0; i < lp->pool_count; i++) {
+        lp->chunk_size[i] = cfg->pools[i].chunk_size;
+        lp->chunk_count[i] = cfg->pools[i].chunk_count;
+    }
+    lp->processes = cfg->limits.processes;
+    lp->services = cfg->limits.services;
+    lp->chunks_per_port = cfg->limits.chunks_per_port;
+    lp->queue_capacity = cfg->limits.queue_capacity;
+    lp->history_max = cfg->limits.history;
+    lp->waitsets_per_process = cfg->limits.waitsets_per_process;
+    lp->kind_limit[SHOAL_PORT_PUBLISHER] = cfg->limits.publishers;
+    lp->kind_limit[SHOAL_PORT_SUBSCRIBER] = cfg->limits.subscribers;
+    lp->kind_limit[SHOAL_PORT_CLIENT] = cfg->limits.clients;
+    lp->kind_limit[SHOAL_PORT_SERVER] = cfg->limits.servers;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b, int *overflow) {
+    if (a > UINT64_MAX - b) {
+        *overflow = 1;
+        return UINT64_MAX;
+    }
+    return a + b;
+}
+
+int shoal_config_cost(const shoal_config_t *cfg, shoal_config_cost_t *c) {
+    memset(c, 0, sizeof *c);
+    shm_layout_params_t lp;
+    shm_header_t h;
+    shoal_config_layout_params(cfg, &lp);
+    if (shm_layout(&lp, &h) != 0) {
+        c->overflow = 1;
+        c->mgmt_bytes = UINT64_MAX;
+    } else {
+        c->mgmt_bytes = h.mgmt_size;
+        c->chunk_total = h.chunk_total;
+        c->chunk_headers = (uint64_t)h.chunk_total * sizeof(shm_chunk_t);
+        c->port_slots = h.port_slots;
+        c->port_stride = h.port_stride;
+        c->port_bytes = (uint64_t)h.port_slots * h.port_stride;
+    }
+    /* the same sizes shm_init gives the payload segments */
+    for (uint32_t i = 0; i < lp.pool_count; i++) {
+        uint64_t stride = shm_pool_stride(lp.chunk_size[i]), seg;
+        if (stride < lp.chunk_size[i] || (lp.chunk_count[i] && stride > (UINT64_MAX - 4095) / lp.chunk_count[i])) {
+            c->overflow = 1;
+            seg = UINT64_MAX;
+        } else {
+            seg = (stride * lp.chunk_count[i] + 4095) / 4096 * 4096;
+        }
+        c->pool_bytes[i] = seg;
+        c->payload_bytes = sat_add(c->payload_bytes, seg, &c->overflow);
+    }
+    return c->overflow ? -1 : 0;
+}
+
+void shoal_machine_probe(shoal_machine_t *m) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    m->phys_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    /* 47 bits is what mmap hands out without an explicit high hint */
+    m->addr_bytes = sizeof(void *) >= 8 ? 1ULL << 47 : 3ULL << 30;
+    struct rlimit rl;
+    m->rlimit_as = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                       ? (uint64_t)rl.rlim_cur
+                       : UINT64_MAX;
+}
+
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t len, size_t *used,
+                                                        const char *fmt, ...) {
+    if (*used >= len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0) *used = *used + (size_t)n < len ? *used + (size_t)n : len;
+}
+
+/* "1.0 GiB (1073741824 bytes)", or "more than 16 EiB" when it overflowed */
+static const char *figure(uint64_t v, char *buf, size_t len) {
+    char h[32];
+    if (v == UINT64_MAX) return snprintf(buf, len, "more than 16 EiB (the sum overflows 64 bits)"), buf;
+    format_bytes(v, h, sizeof h);
+    snprintf(buf, len, "%s (%llu bytes)", h, (unsigned long long)v);
+    return buf;
+}
+
+/* Pools by `bytes[i]` (largest first, then by line): the top few, as
+ * "64G = 16777216 (line 9, 1.0 EiB), ... and N more [pools] lines".
+ * Returns the first pool's index. */
+static uint32_t list_pools(const shoal_config_t *cfg, const uint64_t *bytes, char *buf, size_t len,
+                           size_t *used) {
+    uint32_t order[SHOAL_CONFIG_MAX_POOLS], n = cfg->pool_count;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = i;
+        for (; j > 0; j--) {
+            uint32_t o = order[j - 1];
+            if (bytes[o] > bytes[i] || (bytes[o] == bytes[i] && cfg->pool_line[o] <= cfg->pool_line[i]))
+                break;
+            order[j] = o;
+        }
+        order[j] = i;
+    }
+    const uint32_t shown = n < 3 ? n : 3;
+    for (uint32_t k = 0; k < shown; k++) {
+        const shoal_config_pool_t *pl = &cfg->pools[order[k]];
+        char size[32], b[32], line[32] = "default";
+        format_size(pl->chunk_size, size, sizeof size);
+        format_bytes(bytes[order[k]], b, sizeof b);
+        if (cfg->pool_line[order[k]]) snprintf(line, sizeof line, "line %u", cfg->pool_line[order[k]]);
+        append(buf, len, used, "%s'%s = %u' (%s, %s)", k ? ", " : "", size, pl->chunk_count, line,
+               bytes[order[k]] == UINT64_MAX ? "more than 16 EiB" : b);
+    }
+    if (n > shown) append(buf, len, used, " and %u more [pools] lines", n - shown);
+    return n ? order[0] : 0;
+}
+
+int shoal_config_check_machine(const shoal_config_t *cfg, const shoal_machine_t *m, char *err,
+                               size_t errlen) {
+    parser_t p = {cfg->source, 0, err, errlen};
+    if (err && errlen) err[0] = '\0';
+    shoal_config_cost_t c;
+    shoal_config_cost(cfg, &c);
+    const shoal_config_limits_t *l = &cfg->limits;
+
+    /* address space: every process maps the management and all payload segments */
+    int as_over = 0;
+    uint64_t as_need = sat_add(c.payload_bytes, c.mgmt_bytes, &as_over);
+    uint64_t as_base = m->addr_bytes < m->rlimit_as ? m->addr_bytes : m->rlimit_as;
+    uint64_t as_allowed = as_base - as_base / 4; /* the rest for code, heap, stacks, sanitizers */
+    int as_bad = c.overflow || as_over || as_need > as_allowed;
+
+    uint64_t mem_allowed = m->phys_bytes / 100 * l->memory_share + m->phys_bytes % 100 * l->memory_share / 100;
+    int mem_bad = m->phys_bytes && c.mgmt_bytes > mem_allowed;
+
+    char text[1536], a[96], b[96], d[96];
+    size_t used = 0;
+    text[0] = '\0';
+    if (mem_bad) {
+        /* bytes that scale with each key: the dominating one is where to act */
+        shm_layout_params_t lp;
+        shm_header_t h;
+        shoal_config_layout_params(cfg, &lp);
+        memset(&h, 0, sizeof h);
+        (void)shm_layout(&lp, &h);
+        uint64_t svc = (uint64_t)l->services * h.service_stride;
+        uint64_t waits = (uint64_t)l->processes * l->waitsets_per_process * sizeof(shm_waitset_word_t);
+        uint64_t recv_tables = (uint64_t)l->services * h.receivers_per_service * 4;
+        uint32_t recv_key = l->subscribers >= l->servers ? 1 : 3; /* sizes the receiver lists */
+        enum { WHY_NONE, WHY_PORTS, WHY_RECEIVERS, WHY_SERVICES };
+        struct {
+            const char *key;
+            uint32_t value;
+            unsigned line;
+            uint64_t bytes;
+            int why; /* what to say about where the bytes go */
+        } keys[] = {
+            {"publishers", l->publishers, cfg->limit_line.publishers, l->publishers * c.port_stride, WHY_PORTS},
+            {"subscribers", l->subscribers, cfg->limit_line.subscribers,
+             l->subscribers * c.port_stride + (recv_key == 1 ? recv_tables : 0), WHY_PORTS},
+            {"clients", l->clients, cfg->limit_line.clients, l->clients * c.port_stride, WHY_PORTS},
+            {"servers", l->servers, cfg->limit_line.servers,
+             l->servers * c.port_stride + (recv_key == 3 ? recv_tables : 0), WHY_PORTS},
+            {"queue_capacity", l->queue_capacity, cfg->limit_line.queue_capacity,
+             (uint64_t)c.port_slots * h.queue_cells * sizeof(shm_queue_cell_t), WHY_PORTS},
+            {"chunks_per_port", l->chunks_per_port, cfg->limit_line.chunks_per_port,
+             (uint64_t)c.port_slots * l->chunks_per_port * 8, WHY_PORTS},
+            {"history", l->history, cfg->limit_line.history, (uint64_t)c.port_slots * l->history * 8, WHY_PORTS},
+            {"processes", l->processes, cfg->limit_line.processes,
+             (uint64_t)l->processes * sizeof(shm_process_t) + waits, WHY_NONE},
+            {"waitsets_per_process", l->waitsets_per_process, cfg->limit_line.waitsets_per_process, waits,
+             WHY_NONE},
+            {"services", l->services, cfg->limit_line.services, svc, WHY_SERVICES},
+        };
+        if (recv_tables > c.port_bytes) keys[recv_key].why = WHY_RECEIVERS;
+        size_t top = 0;
+        for (size_t i = 1; i < sizeof keys / sizeof keys[0]; i++)
+            if (keys[i].bytes > keys[top].bytes) top = i;
+        char phys[32], slot[32], ch[32], pt[32], rest[32];
+        format_bytes(m->phys_bytes, phys, sizeof phys);
+        format_bytes(c.chunk_headers, ch, sizeof ch);
+        format_bytes(c.port_bytes, pt, sizeof pt);
+        format_bytes(c.mgmt_bytes - c.chunk_headers - c.port_bytes, rest, sizeof rest);
+        format_bytes(c.port_stride, slot, sizeof slot);
+        append(text, sizeof text, &used,
+               "the management segment needs %s of memory (chunk headers are written at "
+               "start, tables as they are used), more than limits.memory_share = %u%% of the "
+               "%s of physical memory allows: %s (chunk headers %s, port slots %s, process "
+               "and service tables %s)",
+               figure(c.mgmt_bytes, a, sizeof a), l->memory_share, phys,
+               figure(mem_allowed, b, sizeof b), ch, pt, rest);
+        if (c.chunk_headers >= keys[top].bytes) {
+            append(text, sizeof text, &used,
+                   "; the chunk headers (%zu bytes for each of %llu chunks, all written at start) "
+                   "come from ",
+                   sizeof(shm_chunk_t), (unsigned long long)c.chunk_total);
+            uint64_t hb[SHOAL_CONFIG_MAX_POOLS];
+            for (uint32_t i = 0; i < cfg->pool_count; i++)
+                hb[i] = (uint64_t)cfg->pools[i].chunk_count * sizeof(shm_chunk_t);
+            p.line = cfg->pool_line[list_pools(cfg, hb, text, sizeof text, &used)];
+            append(text, sizeof text, &used,
+                   " (lower the chunk counts in [pools], or raise limits.memory_share if this "
+                   "machine can give shoal that much memory)");
+        } else {
+            format_bytes(keys[top].bytes, ch, sizeof ch);
+            p.line = keys[top].line;
+            append(text, sizeof text, &used, "; limits.%s = %u (%s) accounts for %s of it",
+                   keys[top].key, keys[top].value, keys[top].line ? "set here" : "the default", ch);
+            if (keys[top].why == WHY_PORTS)
+                append(text, sizeof text, &used,
+                       " (%u port slots of %s each: struct, queue cells, held table, history)",
+                       c.port_slots, slot);
+            else if (keys[top].why == WHY_RECEIVERS || keys[top].why == WHY_SERVICES)
+                append(text, sizeof text, &used,
+                       " (each of the limits.services = %u names keeps room for %u receivers, "
+                       "the larger of limits.subscribers and limits.servers, 4 bytes each)",
+                       l->services, h.receivers_per_service);
+            append(text, sizeof text, &used,
+                   " (lower limits.%s, or raise limits.memory_share if this machine can give "
+                   "shoal that much memory)",
+                   keys[top].key);
+        }
+        if (as_bad)
+            append(text, sizeof text, &used,
+                   "; the payload segments, %s, also exceed the %s a process can map",
+                   figure(c.payload_bytes, a, sizeof a), figure(as_allowed, b, sizeof b));
+        return fail(&p, "%s", text);
+    }
+    if (as_bad) {
+        int by_rlimit = m->rlimit_as < m->addr_bytes;
+        char base[32], mg[32];
+        format_bytes(as_base, base, sizeof base);
+        format_bytes(c.mgmt_bytes, mg, sizeof mg);
+        append(text, sizeof text, &used,
+               "the segments need %s of address space in every process that uses shoal "
+               "(each maps every payload segment and the %s management segment), more than "
+               "the %s it can map (3/4 of %s %s; the rest is left for the program); the "
+               "largest payload segments: ",
+               figure(as_need, a, sizeof a), mg, figure(as_allowed, d, sizeof d),
+               by_rlimit ? "RLIMIT_AS," : "the user address space,", base);
+        p.line = cfg->pool_line[list_pools(cfg, c.pool_bytes, text, sizeof text, &used)];
+        append(text, sizeof text, &used, " (lower the chunk counts or chunk sizes in [pools]%s)",
+               by_rlimit ? ", or raise RLIMIT_AS (ulimit -v)" : "");
+        return fail(&p, "%s", text);
+    }
+    return 0;
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/shm.h"
+
 #define SHOAL_CONFIG_MAX_POOLS 64
 
 typedef struct shoal_config_pool {
@@ -24,6 +26,7 @@ typedef struct shoal_config_limits {
     uint32_t queue_capacity;   /* limits.queue_capacity: default AND max per port */
     uint32_t waitsets_per_process; /* limits.waitsets_per_process (<= 64) */
     uint32_t history;          /* limits.history: max history per publisher */
+    uint32_t memory_share;     /* limits.memory_share: % of physical memory the segments may commit */
 } shoal_config_limits_t;
 
 typedef struct shoal_config {
@@ -31,6 +34,10 @@ typedef struct shoal_config {
     uint32_t pool_count;
     shoal_config_limits_t limits;
     char source[512]; /* file it came from, or "(built-in defaults)" */
+    /* where each value was written in `source` (0 = default), so checks made
+     * after loading can still name FILE:LINE */
+    unsigned pool_line[SHOAL_CONFIG_MAX_POOLS];
+    shoal_config_limits_t limit_line;
 } shoal_config_t;
 
 /* Fills the documented defaults. */
@@ -46,5 +53,41 @@ int shoal_config_parse_size(const char *text, uint64_t *out);
 
 /* Writes the effective configuration in the file format (parseable again). */
 void shoal_config_print(const shoal_config_t *cfg, FILE *out);
+
+/* The segment layout parameters of a config (what the daemon creates). */
+void shoal_config_layout_params(const shoal_config_t *cfg, shm_layout_params_t *lp);
+
+/* What a config costs, from the same layout the daemon creates. The
+ * management segment is memory (chunk headers are written at start, port and
+ * process slots as they are used); payload segments are address space, backed
+ * only where chunks are written, but mapped whole by every process. */
+typedef struct shoal_config_cost {
+    int overflow;           /* a total does not fit 64 bits (or the layout) */
+    uint64_t mgmt_bytes;    /* management segment, page-rounded */
+    uint64_t chunk_headers; /* sizeof(shm_chunk_t) per chunk, written at start */
+    uint64_t port_bytes;    /* port_slots * port_stride */
+    uint64_t port_stride;   /* one port: struct, queue cells, held table, history */
+    uint32_t port_slots;
+    uint64_t chunk_total;
+    uint64_t pool_bytes[SHOAL_CONFIG_MAX_POOLS]; /* each payload segment */
+    uint64_t payload_bytes; /* all payload segments */
+} shoal_config_cost_t;
+/* 0, or -1 with out->overflow set. */
+int shoal_config_cost(const shoal_config_t *cfg, shoal_config_cost_t *out);
+
+/* The machine a config must fit. */
+typedef struct shoal_machine {
+    uint64_t phys_bytes; /* physical memory; 0 = unknown (no memory check) */
+    uint64_t addr_bytes; /* user address space of a process (2^47 on x86-64, arm64) */
+    uint64_t rlimit_as;  /* RLIMIT_AS soft limit; UINT64_MAX = none */
+} shoal_machine_t;
+void shoal_machine_probe(shoal_machine_t *m);
+
+/* Refuses a config whose management segment exceeds limits.memory_share of
+ * physical memory, or whose segments exceed the address space a process may
+ * map (3/4 of min(addr_bytes, rlimit_as)). Returns 0, or -1 with
+ * "FILE:LINE: ..." (the dominating entry) and the figures in err. */
+int shoal_config_check_machine(const shoal_config_t *cfg, const shoal_machine_t *m, char *err,
+                               size_t errlen);
 
 #endif

@@ -790,22 +790,8 @@ static int make_dir(const char *dir) {
 static int create_segments(daemon_t *d) {
     const shoal_config_t *cfg = d->cfg;
     shm_layout_params_t lp;
-    memset(&lp, 0, sizeof lp);
-    lp.pool_count = cfg->pool_count;
-    for (uint32_t i = 0; i < cfg->pool_count; i++) {
-        lp.chunk_size[i] = cfg->pools[i].chunk_size;
-        lp.chunk_count[i] = cfg->pools[i].chunk_count;
-    }
-    lp.processes = cfg->limits.processes;
-    lp.services = cfg->limits.services;
-    lp.chunks_per_port = cfg->limits.chunks_per_port;
-    lp.queue_capacity = cfg->limits.queue_capacity;
-    lp.history_max = cfg->limits.history;
-    lp.waitsets_per_process = cfg->limits.waitsets_per_process;
-    lp.kind_limit[SHOAL_PORT_PUBLISHER] = cfg->limits.publishers;
-    lp.kind_limit[SHOAL_PORT_SUBSCRIBER] = cfg->limits.subscribers;
-    lp.kind_limit[SHOAL_PORT_CLIENT] = cfg->limits.clients;
-    lp.kind_limit[SHOAL_PORT_SERVER] = cfg->limits.servers;
+    /* the same parameters the start-up memory check sized */
+    shoal_config_layout_params(cfg, &lp);
     shm_header_t layout;
     if (shm_layout(&lp, &layout) != 0) {
         LOGE("the configured limits and pools overflow the management segment layout");

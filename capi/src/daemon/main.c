@@ -77,12 +77,18 @@ int main(int argc, char **argv) {
     }
     static shoal_config_t cfg;
     shoal_config_defaults(&cfg);
-    if (config_path) {
-        char err[1024];
-        if (shoal_config_load(&cfg, config_path, err, sizeof err) != 0) {
-            fprintf(stderr, "shoald: %s\n", err);
-            return 1;
-        }
+    char err[2048];
+    if (config_path && shoal_config_load(&cfg, config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "shoald: %s\n", err);
+        return 1;
+    }
+    /* before any segment exists: a config the machine cannot hold is a bad
+     * config, not an OOM kill later */
+    shoal_machine_t machine;
+    shoal_machine_probe(&machine);
+    if (shoal_config_check_machine(&cfg, &machine, err, sizeof err) != 0) {
+        fprintf(stderr, "shoald: %s\n", err);
+        return 1;
     }
     if (print_config) {
         shoal_config_print(&cfg, stdout);

@@ -28,38 +28,112 @@ static shoal_result_t gone_error(const port_base_t *b) {
 
 /* ---- holders, for exhaustion messages ------------------------------------ */
 
-static void pool_holders(const shm_map_t *m, uint32_t pool, char *out, size_t len) {
-    out[0] = '\0';
-    size_t used = 0;
-    uint32_t best_slot[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX}, best_n[3] = {0, 0, 0};
-    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        shm_port_t *p = shm_port(m, s);
-        if (atomic_load(&p->state) != PORT_ACTIVE || !atomic_load(&p->held)) continue;
-        _Atomic uint64_t *held = shm_port_held(m, p);
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < m->hdr->chunks_per_port; i++) {
-            int64_t ci = shm_ref_chunk(m, atomic_load(&held[i]));
-            if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
+#define HOLDERS_TOP 3 /* ports named per list; the message stays bounded */
+
+typedef struct port_top {
+    uint32_t slot[HOLDERS_TOP], n[HOLDERS_TOP];
+    uint32_t ports; /* all ports with n > 0 */
+} port_top_t;
+
+static void top_add(port_top_t *t, uint32_t slot, uint32_t n) {
+    if (!n) return;
+    t->ports++;
+    for (int k = 0; k < HOLDERS_TOP; k++)
+        if (n > t->n[k]) {
+            for (int j = HOLDERS_TOP - 1; j > k; j--) t->n[j] = t->n[j - 1], t->slot[j] = t->slot[j - 1];
+            t->n[k] = n;
+            t->slot[k] = slot;
+            return;
         }
-        for (int k = 0; k < 3; k++)
-            if (n > best_n[k]) {
-                for (int j = 2; j > k; j--) best_n[j] = best_n[j - 1], best_slot[j] = best_slot[j - 1];
-                best_n[k] = n;
-                best_slot[k] = s;
-                break;
-            }
+}
+
+/* Chunks of `pool` waiting in a port's receive queue. Only the cells between
+ * its dequeue and enqueue positions, at most the cell count of the private
+ * header: positions and mask come from shared memory. */
+static uint32_t queued_in_pool(const shm_map_t *m, shm_port_t *p, uint32_t pool) {
+    uint64_t deq = atomic_load_explicit(&p->deq_pos, memory_order_acquire);
+    uint64_t enq = atomic_load_explicit(&p->enq_pos, memory_order_acquire);
+    if (enq <= deq) return 0;
+    uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
+    uint64_t depth = enq - deq < (uint64_t)mask + 1 ? enq - deq : (uint64_t)mask + 1;
+    shm_queue_cell_t *cells = shm_port_cells(m, p);
+    uint32_t n = 0;
+    for (uint64_t i = 0; i < depth; i++) {
+        uint64_t ref = atomic_load_explicit(&cells[(deq + i) & mask].value, memory_order_relaxed);
+        int64_t ci = shm_ref_chunk(m, ref); /* empty, skipped and tombstones are not chunks */
+        if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
     }
-    for (int k = 0; k < 3 && best_slot[k] != UINT32_MAX; k++) {
-        shm_port_t *p = shm_port(m, best_slot[k]);
+    return n;
+}
+
+/* A name from shared memory: bounded (maybe not NUL-terminated), printable. */
+static void shm_name(char *out, size_t len, const char *name, size_t cap) {
+    size_t n = name ? strnlen(name, cap) : 0;
+    if (n > len - 1) n = len - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    out[n] = '\0';
+}
+
+/* "subscriber 'topic' of app(pid 42) 4 queued, ..." */
+static size_t list_ports(const shm_map_t *m, const port_top_t *t, bool queue, char *out,
+                         size_t len, size_t used) {
+    int k;
+    for (k = 0; k < HOLDERS_TOP && t->n[k]; k++) {
+        shm_port_t *p = shm_port(m, t->slot[k]);
         shm_service_t *sv = shm_service(m, p->service);
         shm_process_t *pr = shm_process(m, p->process);
-        int n = snprintf(out + used, len - used, "%s%s '%s' of %s(pid %d) holds %u", k ? ", " : "",
-                         shm_kind_name(p->kind), sv ? sv->name : "?", pr ? pr->name : "?", p->pid,
-                         best_n[k]);
-        if (n < 0 || (size_t)n >= len - used) break;
+        char svc[49], proc[33];
+        shm_name(svc, sizeof svc, sv ? sv->name : "?", sv ? sizeof sv->name : 1);
+        shm_name(proc, sizeof proc, pr ? pr->name : "?", pr ? sizeof pr->name : 1);
+        int n = snprintf(out + used, len - used, "%s%s '%s' of %s(pid %d) %s%u%s", k ? ", " : "",
+                         shm_kind_name(p->kind), svc, proc, (int)p->pid,
+                         queue ? "" : "holds ", t->n[k], queue ? " queued" : "");
+        if (n < 0 || (size_t)n >= len - used) {
+            out[used] = '\0';
+            break;
+        }
         used += (size_t)n;
     }
-    if (!used) snprintf(out, len, "no port holds them: they wait in receive queues");
+    if (t->ports > (uint32_t)k) {
+        int n = snprintf(out + used, len - used, " and %u more", t->ports - (uint32_t)k);
+        if (n > 0 && (size_t)n < len - used) used += (size_t)n;
+        else out[used] = '\0';
+    }
+    return used;
+}
+
+/* Who has the chunks of `pool`: the ports holding them (held tables) and
+ * the ports whose receive queues pin them, most first. */
+static void pool_holders(const shm_map_t *m, uint32_t pool, char *out, size_t len) {
+    port_top_t held = {{0}, {0}, 0}, queued = {{0}, {0}, 0};
+    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
+        shm_port_t *p = shm_port(m, s);
+        if (atomic_load(&p->state) != PORT_ACTIVE) continue;
+        if (atomic_load(&p->held)) {
+            _Atomic uint64_t *ht = shm_port_held(m, p);
+            uint32_t n = 0;
+            for (uint32_t i = 0; i < m->hdr->chunks_per_port; i++) {
+                int64_t ci = shm_ref_chunk(m, atomic_load(&ht[i]));
+                if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
+            }
+            top_add(&held, s, n);
+        }
+        top_add(&queued, s, queued_in_pool(m, p, pool));
+    }
+    /* each list gets half the room, so a long one cannot hide the other */
+    size_t half = len / 2, used = 0;
+    out[0] = '\0';
+    if (held.ports) {
+        used = (size_t)snprintf(out, half, "holders: ");
+        used = list_ports(m, &held, false, out, half, used);
+    }
+    if (queued.ports) {
+        int n = snprintf(out + used, len - used, "%sin receive queues: ", used ? "; " : "");
+        if (n > 0 && (size_t)n < len - used) list_ports(m, &queued, true, out, len, used + (size_t)n);
+    }
+    if (!held.ports && !queued.ports)
+        snprintf(out, len, "no port holds or queues them (publishers' history may keep some)");
 }
 
 /* ---- held table ---------------------------------------------------------------- */
@@ -179,14 +253,17 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
         op_end(b->p);
         const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
         atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
-        char holders[512];
+        char holders[600];
         pool_holders(m, (uint32_t)pi, holders, sizeof holders);
         return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
                                "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
-                               "chunk for %llu bytes; holders: %s. Release chunks, or raise the "
-                               "count in [pools] of %s",
+                               "chunk for %llu bytes; %s. Release chunks (a queued chunk is "
+                               "released when its port takes it or closes), or raise the count "
+                               "in [pools] of %.*s",
                                pi, (unsigned long long)p->chunk_size, p->chunk_count,
-                               (unsigned long long)size, holders, m->hdr->config_source);
+                               (unsigned long long)size, holders,
+                               (int)strnlen(m->hdr->config_source, sizeof m->hdr->config_source),
+                               m->hdr->config_source);
     }
     shm_chunk_t *h = shm_chunk(m, (uint32_t)ci);
     h->size = size;

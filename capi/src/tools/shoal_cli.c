@@ -29,7 +29,8 @@ static const char *usage_text =
     "  pools                       chunk pools: size, in use, high water, failures\n"
     "  ports [--kind K] [--held]   one line per live port; K is publisher, subscriber,\n"
     "                              client or server; --held lists only ports holding\n"
-    "                              chunks, most first (to find leaks)\n"
+    "                              or queueing chunks, most first (to find leaks and\n"
+    "                              receivers that never take)\n"
     "  processes                   ports and held chunks per process\n"
     "  top [--interval S] [--count N]\n"
     "                              live view refreshed every S seconds (default 1)\n"
@@ -254,9 +255,13 @@ static int cmp_port(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* A queued chunk is as much in use as a held one: it stays out of its pool
+ * until the port takes it. */
+static uint64_t pinned(const shoal_port_info_t *p) { return (uint64_t)p->held + p->queued; }
+
 static int cmp_port_held(const void *a, const void *b) {
     const shoal_port_info_t *x = a, *y = b;
-    if (x->held != y->held) return x->held < y->held ? 1 : -1;
+    if (pinned(x) != pinned(y)) return pinned(x) < pinned(y) ? 1 : -1;
     return cmp_port(a, b);
 }
 
@@ -283,7 +288,7 @@ static void print_ports(snapshot_t *s, int kind, bool held_only, uint32_t limit,
     qsort(s->ports, s->port_count, sizeof *s->ports, held_only ? cmp_port_held : cmp_port);
     for (uint32_t i = 0; i < s->port_count; i++) {
         const shoal_port_info_t *p = &s->ports[i];
-        if ((kind && (int)p->kind != kind) || (held_only && !p->held)) continue;
+        if ((kind && (int)p->kind != kind) || (held_only && !pinned(p))) continue;
         int w = (int)strlen(p->service);
         if (w > svc_w) svc_w = w > svc_max ? svc_max : w;
         char pr[96];
@@ -296,7 +301,7 @@ static void print_ports(snapshot_t *s, int kind, bool held_only, uint32_t limit,
     printf("\n");
     for (uint32_t i = 0; i < s->port_count; i++) {
         const shoal_port_info_t *p = &s->ports[i];
-        if ((kind && (int)p->kind != kind) || (held_only && !p->held)) continue;
+        if ((kind && (int)p->kind != kind) || (held_only && !pinned(p))) continue;
         matched++;
         if (shown >= limit) continue;
         shown++;
@@ -316,7 +321,7 @@ static void print_ports(snapshot_t *s, int kind, bool held_only, uint32_t limit,
         printf("\n");
     }
     if (matched > shown) printf("... %u more\n", matched - shown);
-    if (!matched && held_only) printf("(no port holds chunks)\n");
+    if (!matched && held_only) printf("(no port holds or queues chunks)\n");
     else if (!matched && kind) printf("(no live %s ports)\n", kind_name((shoal_port_kind_t)kind));
     else if (!matched) printf("(no live ports)\n");
 }
