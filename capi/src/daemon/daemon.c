@@ -950,6 +950,9 @@ static int listen_socket(daemon_t *d) {
 }
 
 static void cleanup(daemon_t *d) {
+    /* every process learns that the daemon is gone before its ports close
+     * under it, so its waits report that, not a closed port */
+    for (size_t i = 0; i < d->conn_count; i++) shutdown(d->conns[i]->fd, SHUT_RDWR);
     while (d->conn_count) conn_close(d, d->conn_count - 1);
     if (d->map.mgmt) quarantine_sweep(d, 1);
     free(d->conns);

@@ -67,6 +67,9 @@ shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, 
                             uint32_t capacity, uint32_t policy, uint32_t history,
                             int64_t timeout_ns);
 void rt_port_close(port_base_t *b);
+/* Whether the daemon is gone, asking the socket itself (the monitor thread
+ * may not have run yet); marks the runtime dead if so. */
+bool rt_daemon_gone(shoal_runtime_t *rt);
 
 /* waitset.c */
 void waitset_forget_port(port_base_t *b);

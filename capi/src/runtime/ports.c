@@ -378,6 +378,8 @@ static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns
         }
         if (atomic_load(&p->state) != PORT_ACTIVE) {
             atomic_fetch_sub(&p->waiters, 1);
+            /* only a stopping daemon closes a port under its owner */
+            if (rt_daemon_gone(b->rt)) return gone_error(b);
             return shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
         }
         if (b->kind == SHOAL_PORT_CLIENT) {

@@ -108,6 +108,16 @@ static void mark_dead(shoal_runtime_t *rt) {
     pthread_mutex_unlock(&rt->lock);
 }
 
+bool rt_daemon_gone(shoal_runtime_t *rt) {
+    if (atomic_load(&rt->map.dead)) return true;
+    struct pollfd pf = {.fd = rt->sock, .events = POLLRDHUP};
+    if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+        mark_dead(rt);
+        return true;
+    }
+    return false;
+}
+
 static void *monitor_main(void *arg) {
     shoal_runtime_t *rt = arg;
     int done_fd = rt->done_fd;
