@@ -98,6 +98,8 @@ typedef struct daemon {
     /* reference audits (core/sweep.h) */
     int sweep_ok;           /* the kernel has the barrier it needs */
     int sweep_due;          /* a process died since the last complete audit */
+    uint64_t sweep_next_ns; /* backs off while owners stay mid-operation */
+    uint64_t sweep_backoff_ns;
     uint32_t sweep_seq;
     uint8_t *sweep_active;  /* per slot */
     uint32_t *sweep_refs;   /* per chunk */
@@ -882,6 +884,8 @@ static void audit_quiet(void *arg) {
 
 static void sweep_if_due(daemon_t *d) {
     if (!d->sweep_due || !d->sweep_ok) return;
+    uint64_t now = shoal_now_ns();
+    if (now < d->sweep_next_ns) return;
     shm_map_t *m = &d->map;
     for (uint32_t s = 0; s < m->hdr->port_slots; s++) d->sweep_active[s] = d->slots[s].active;
     if (++d->sweep_seq == 0) d->sweep_seq = 1;
@@ -889,7 +893,15 @@ static void sweep_if_due(daemon_t *d) {
     sweep_result_t r;
     sweep_run(m, d->sweep_seq, d->sweep_active, d->sweep_refs, d->sweep_free, d->sweep_ops,
               SWEEP_MAX_WAIT_NS, audit_quiet, d, &r);
-    if (!r.done) return; /* someone was mid-operation: next tick */
+    if (!r.done) {
+        /* someone stayed mid-operation (stopped in a debugger, or a peer
+         * keeping its word odd): try again later, less often each time */
+        d->sweep_backoff_ns = d->sweep_backoff_ns ? d->sweep_backoff_ns * 2 : 50000000ull;
+        if (d->sweep_backoff_ns > 200000000ull) d->sweep_backoff_ns = 200000000ull;
+        d->sweep_next_ns = now + d->sweep_backoff_ns;
+        return;
+    }
+    d->sweep_backoff_ns = 0;
     d->sweep_due = 0;
     if (r.reclaimed || r.refs_fixed || r.inconsistent)
         LOGI("reference audit (%.2f ms): %u stranded chunk(s) returned to their pools, %u "
