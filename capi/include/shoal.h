@@ -123,7 +123,10 @@ typedef struct shoal_runtime_options {
      * else /tmp/shoal-<uid>. */
     const char *runtime_dir;
     /* How long to keep retrying the connection while the daemon starts
-     * (0 = one attempt, SHOAL_TIMEOUT_FOREVER = until it is there). */
+     * (0 = one attempt, SHOAL_TIMEOUT_FOREVER = until it is there). A
+     * positive value bounds the whole registration, the daemon's answer
+     * included; with 0 or FOREVER an attempt that reached a daemon ends
+     * after 10 s at most (SHOAL_ERR_TIMEOUT). */
     int64_t connect_timeout_ns;
 } shoal_runtime_options_t;
 

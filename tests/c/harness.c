@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -232,6 +233,11 @@ int th_daemon_launch(th_daemon_t *d)
         dup2(logfd, 1);
         dup2(logfd, 2);
         fcntl(pfd[1], F_SETFD, 0); /* the ready fd survives exec */
+        if (d->nofile_hard) {
+            struct rlimit rl = { d->nofile_soft, d->nofile_hard };
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                _exit(126);
+        }
         execv(SHOALD_PATH, (char *const *)argv);
         _exit(127);
     }

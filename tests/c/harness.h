@@ -42,6 +42,8 @@ typedef struct th_daemon {
     char sock_path[400];
     char lock_path[400];
     int shares_dir;            /* runtime_dir belongs to another daemon */
+    /* RLIMIT_NOFILE set in the child before exec when nofile_hard != 0 */
+    unsigned long nofile_soft, nofile_hard;
 } th_daemon_t;
 
 /* Default configuration used by most tests: small pools, generous limits. */

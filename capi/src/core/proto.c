@@ -49,8 +49,10 @@ int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds) {
 
 int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfds) {
     struct iovec iov = {.iov_base = msg, .iov_len = sizeof *msg};
+    /* room for all a peer can send (SCM_MAX_FD), so the kernel never
+     * truncates: every fd received is ours to hand out or close */
     union {
-        char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * PROTO_RECV_MAX_FDS)];
         struct cmsghdr align;
     } u;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -60,24 +62,24 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
     do {
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n == 0) return 0;
     if (n < 0) return -1;
     size_t got = 0;
-    int bad = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+            continue;
         size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int tmp[PROTO_MAX_FDS];
-        if (k > PROTO_MAX_FDS) k = PROTO_MAX_FDS;
-        memcpy(tmp, CMSG_DATA(c), k * sizeof(int));
         for (size_t i = 0; i < k; i++) {
-            if (got < max_fds) fds[got++] = tmp[i];
-            else close(tmp[i]); /* more than expected: never leak them */
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (got < max_fds) fds[got++] = fd;
+            else close(fd); /* more than expected: never leak them */
         }
     }
-    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC))
-        bad = 1;
-    if (bad) {
+    if (n == 0) {
+        for (size_t i = 0; i < got; i++) close(fds[i]);
+        return 0;
+    }
+    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC)) {
         for (size_t i = 0; i < got; i++) close(fds[i]);
         errno = EBADMSG;
         return -1;

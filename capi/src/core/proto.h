@@ -8,6 +8,9 @@
 
 #define PROTO_MAGIC 0x53484f4cu
 #define PROTO_MAX_FDS 65
+/* The most fds one message can carry (the kernel's SCM_MAX_FD): proto_recv
+ * takes them all and closes those beyond max_fds. */
+#define PROTO_RECV_MAX_FDS 253
 #define PROTO_TEXT_MAX 1024
 
 enum proto_type {
@@ -45,8 +48,9 @@ int proto_valid_domain(const char *name);
 /* Sends msg with optional fds; 0 or -1 (errno set). */
 int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds);
 /* Receives one message and up to max_fds fds. Returns 1 on a message, 0 on
- * peer close, -1 on error; *nfds receives the number of fds. A malformed
- * message is an error (EBADMSG) and any fds received are closed. */
+ * peer close, -1 on error; *nfds receives the number of fds. Fds beyond
+ * max_fds (any number, in any cmsg) are closed. A malformed message is an
+ * error (EBADMSG) and any fds received are closed. */
 int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfds);
 
 /* A raw packet of exactly `size` bytes (the layout after a welcome).

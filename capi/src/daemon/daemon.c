@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,7 +37,19 @@ typedef struct conn {
     pid_t pid;
     uid_t uid;
     char name[SHM_PROC_NAME_MAX];
+    size_t idx;            /* in daemon_t.conns */
+    int refused;           /* told it may not connect; kept until it has read that */
+    uint64_t deadline_ns;  /* unregistered: closed at this time */
+    struct conn *unreg_prev, *unreg_next; /* unregistered ones, oldest first */
 } conn_t;
+
+/* Events a peer can repeat at will are logged at most once per interval,
+ * with the count of those held back. */
+#define LOG_INTERVAL_NS 10000000000ull
+typedef struct ratelog {
+    uint64_t last_ns;
+    uint64_t held;
+} ratelog_t;
 
 typedef struct slot_fifo {
     uint32_t *items;
@@ -105,9 +118,50 @@ typedef struct daemon {
     uint32_t *sweep_refs;   /* per chunk */
     uint8_t *sweep_free;    /* per chunk */
     uint32_t *sweep_ops;    /* per slot */
+    conn_t *unreg_head, *unreg_tail;
+    size_t unreg_count;
+    int reserve_fd;          /* spent to refuse clients when out of fds */
+    int accept_paused;       /* listen fd out of epoll until accept_resume_ns */
+    uint64_t accept_resume_ns;
+    struct epoll_event *batch; /* events being handled; closed conns are cleared */
+    int batch_n;
+    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted;
+    uint64_t refused_no_fd; /* clients refused for want of fds, not yet logged */
 } daemon_t;
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* Adds n events; returns the count to report when a line is due, else 0. */
+static uint64_t ratelog_due(ratelog_t *r, uint64_t n) {
+    uint64_t now = shoal_now_ns();
+    r->held += n;
+    if (r->last_ns && now - r->last_ns < LOG_INTERVAL_NS) return 0;
+    uint64_t due = r->held;
+    r->last_ns = now;
+    r->held = 0;
+    return due;
+}
+
+/* Unregistered connections, oldest first: bounded in number and in time. */
+static void unreg_append(daemon_t *d, conn_t *c) {
+    c->unreg_prev = d->unreg_tail;
+    c->unreg_next = NULL;
+    if (d->unreg_tail) d->unreg_tail->unreg_next = c;
+    else d->unreg_head = c;
+    d->unreg_tail = c;
+    d->unreg_count++;
+}
+
+static void unreg_unlink(daemon_t *d, conn_t *c) {
+    if (!c->deadline_ns) return; /* not on the list */
+    if (c->unreg_prev) c->unreg_prev->unreg_next = c->unreg_next;
+    else d->unreg_head = c->unreg_next;
+    if (c->unreg_next) c->unreg_next->unreg_prev = c->unreg_prev;
+    else d->unreg_tail = c->unreg_prev;
+    c->unreg_prev = c->unreg_next = NULL;
+    c->deadline_ns = 0;
+    d->unreg_count--;
+}
 
 static int fifo_init(slot_fifo_t *f, uint32_t cap) {
     f->items = calloc(cap ? cap : 1, sizeof *f->items);
@@ -128,6 +182,11 @@ static int fifo_pop(slot_fifo_t *f, uint32_t *v) {
     return 0;
 }
 
+/* Sockets are non-blocking: a reply that cannot be sent at once is not
+ * waited for. The failure is noted here and conn_event drops that peer. */
+static int reply_failed_fd = -1;
+static int reply_failed_errno;
+
 /* The answer to a request: a result, the port's slot and generation, and on
  * failure the detail text the client shows as its last error. */
 static void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, uint32_t service,
@@ -141,7 +200,11 @@ static void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, u
     r.gen = gen;
     r.service = service;
     if (text) snprintf(r.text, sizeof r.text, "%s", text);
-    if (proto_send(fd, &r, NULL, 0) != 0) LOGW("reply to fd %d failed: %s", fd, strerror(errno));
+    if (proto_send(fd, &r, NULL, 0) != 0) {
+        reply_failed_fd = fd;
+        reply_failed_errno = errno;
+        LOGD("reply to fd %d failed: %s", fd, strerror(errno));
+    }
 }
 
 static void reply_error(int fd, shoal_result_t rc, const char *text) {
@@ -601,6 +664,7 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     d->procs[slot].pid = c->pid;
     snprintf(d->procs[slot].name, sizeof d->procs[slot].name, "%.63s", msg->name);
     c->registered = 1;
+    unreg_unlink(d, c); /* no handshake bound from now on */
     c->proc = slot;
     snprintf(c->name, sizeof c->name, "%.63s", msg->name);
     int fds[PROTO_MAX_FDS];
@@ -618,8 +682,11 @@ static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     /* the layout travels in the reply: a client never trusts the header in
      * the segment, which any registered process can write */
     if (proto_send(c->fd, &r, fds, r.fd_count) != 0 ||
-        proto_send_blob(c->fd, &d->layout, sizeof d->layout) != 0)
+        proto_send_blob(c->fd, &d->layout, sizeof d->layout) != 0) {
+        reply_failed_fd = c->fd;
+        reply_failed_errno = errno;
         LOGW("welcome to %s failed: %s", c->name, strerror(errno));
+    }
     LOGD("process '%s' (pid %d, uid %d) registered in slot %u", c->name, c->pid, (int)c->uid, slot);
 }
 
@@ -672,19 +739,100 @@ static void process_gone(daemon_t *d, conn_t *c) {
 
 /* ---- connections --------------------------------------------------------------- */
 
+static void accept_resume(daemon_t *d);
+
 static void conn_close(daemon_t *d, size_t idx) {
     conn_t *c = d->conns[idx];
     process_gone(d, c);
+    unreg_unlink(d, c);
     epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    /* events of this batch must not reach a later conn at the same address */
+    for (int i = 0; i < d->batch_n; i++)
+        if (d->batch[i].data.ptr == c) d->batch[i].data.ptr = NULL;
     free(c);
     d->conns[idx] = d->conns[--d->conn_count];
+    if (idx < d->conn_count) d->conns[idx]->idx = idx;
+    if (d->accept_paused) accept_resume(d); /* an fd is free again */
+}
+
+static unsigned long long nofile_limit(void) {
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
+}
+
+/* The listen fd leaves epoll for a while: a backlog we cannot accept from
+ * would otherwise wake us in a loop. */
+static void accept_pause(daemon_t *d) {
+    d->accept_resume_ns = shoal_now_ns() + DAEMON_ACCEPT_BACKOFF_MS * 1000000ull;
+    if (d->accept_paused) return;
+    epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+    d->accept_paused = 1;
+}
+
+static void accept_resume(daemon_t *d) {
+    if (d->reserve_fd < 0) d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!d->accept_paused) return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &d->listen_fd};
+    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, d->listen_fd, &ev) == 0) d->accept_paused = 0;
+}
+
+/* accept() failed for want of fds: the waiting clients are refused with the
+ * reason through the reserve fd (so they fail at once instead of timing
+ * out), and accepting pauses. */
+static void accept_out_of_fds(daemon_t *d, int err) {
+    char text[PROTO_TEXT_MAX];
+    unsigned long long lim = nofile_limit();
+    snprintf(text, sizeof text,
+             "shoald (pid %d) of domain '%s' has no file descriptor left for this connection "
+             "(%s; its RLIMIT_NOFILE soft limit is %llu, %zu connections are open): raise the "
+             "limit of shoald (ulimit -n or LimitNOFILE= before it starts; it raises its soft "
+             "limit to the hard limit itself) or close connections to it",
+             (int)getpid(), d->domain, strerror(err), lim, d->conn_count);
+    uint64_t refused = 0;
+    while (d->reserve_fd >= 0 && refused < 128) {
+        close(d->reserve_fd);
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            reply_error(fd, SHOAL_ERR_DAEMON_UNAVAILABLE, text);
+            close(fd);
+            refused++;
+        }
+        d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+    }
+    reply_failed_fd = -1; /* not a connection of ours */
+    accept_pause(d);
+    uint64_t n = ratelog_due(&d->log_accept, 1);
+    d->refused_no_fd += refused;
+    refused = d->refused_no_fd;
+    if (n) {
+        d->refused_no_fd = 0;
+        LOGW("cannot accept connections: %s (RLIMIT_NOFILE soft limit %llu, %zu connections "
+             "open, %zu without HELLO); %llu time(s) since the last report, %llu waiting "
+             "client(s) refused with this reason; accepting pauses %d ms each time. Raise the "
+             "limit (ulimit -n or LimitNOFILE= before shoald starts) or find who holds the "
+             "connections (shoal processes)",
+             strerror(err), lim, d->conn_count, d->unreg_count, (unsigned long long)n,
+             (unsigned long long)refused, DAEMON_ACCEPT_BACKOFF_MS);
+    }
 }
 
 static void accept_conn(daemon_t *d) {
-    int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR) LOGW("accept: %s", strerror(errno));
+        int e = errno;
+        if (e == EMFILE || e == ENFILE) {
+            accept_out_of_fds(d, e);
+        } else if (e != EAGAIN && e != EINTR && e != ECONNABORTED) {
+            /* e.g. ENOBUFS, ENOMEM: the backlog stays readable; do not spin */
+            accept_pause(d);
+            uint64_t n = ratelog_due(&d->log_accept, 1);
+            if (n)
+                LOGW("accept: %s (%llu time(s) since the last report); accepting pauses %d ms "
+                     "each time",
+                     strerror(e), (unsigned long long)n, DAEMON_ACCEPT_BACKOFF_MS);
+        }
         return;
     }
     struct ucred cred;
@@ -693,19 +841,27 @@ static void accept_conn(daemon_t *d) {
         close(fd);
         return;
     }
-    if (cred.uid != geteuid() && cred.uid != 0) {
-        char text[256];
+    int refused = cred.uid != geteuid() && cred.uid != 0;
+    if (refused) {
+        char text[PROTO_TEXT_MAX];
         snprintf(text, sizeof text,
-                 "uid %d may not use domain '%s' (shoald runs as uid %d; segments are private to it)",
-                 (int)cred.uid, d->domain, (int)geteuid());
-        LOGW("refused pid %d: %s", (int)cred.pid, text);
+                 "uid %d may not use domain '%s': its shoald (pid %d) runs as uid %d and serves "
+                 "only uid %d and root (uid 0), because the segments it shares are private to "
+                 "that uid; run this process as uid %d or root, or run a shoald of your own: "
+                 "shoald --domain %s --runtime-dir DIR (a directory of yours), and point this "
+                 "process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir option)",
+                 (int)cred.uid, d->domain, (int)getpid(), (int)geteuid(), (int)geteuid(),
+                 (int)geteuid(), d->domain);
+        uint64_t n = ratelog_due(&d->log_refused, 1);
+        if (n)
+            LOGW("refused pid %d (%llu refusal(s) since the last report): %s", (int)cred.pid,
+                 (unsigned long long)n, text);
         reply_error(fd, SHOAL_ERR_PERMISSION, text);
-        close(fd);
-        return;
+        reply_failed_fd = -1;
+        /* closing now would reset the connection before the client read the
+         * reply (its HELLO still unread here): keep it, read nothing more */
+        shutdown(fd, SHUT_WR);
     }
-    /* a stuck client must not stall the daemon */
-    struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -725,6 +881,7 @@ static void accept_conn(daemon_t *d) {
     c->fd = fd;
     c->pid = cred.pid;
     c->uid = cred.uid;
+    c->refused = refused;
     snprintf(c->name, sizeof c->name, "pid%d", (int)cred.pid);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -732,13 +889,57 @@ static void accept_conn(daemon_t *d) {
         close(fd);
         return;
     }
+    c->idx = d->conn_count;
     d->conns[d->conn_count++] = c;
+    c->deadline_ns = shoal_now_ns() + (refused ? DAEMON_REFUSED_LINGER_MS : DAEMON_HANDSHAKE_TIMEOUT_MS) * 1000000ull;
+    unreg_append(d, c);
+    if (d->unreg_count > DAEMON_UNREGISTERED_MAX) {
+        conn_t *old = d->unreg_head;
+        uint64_t n = ratelog_due(&d->log_evicted, 1);
+        if (n)
+            LOGW("more than %d connections without HELLO (DAEMON_UNREGISTERED_MAX): closing the "
+                 "oldest, of pid %d (%llu closed so since the last report); some process opens "
+                 "connections and never registers",
+                 DAEMON_UNREGISTERED_MAX, (int)old->pid, (unsigned long long)n);
+        conn_close(d, old->idx);
+    }
+}
+
+/* Closes the connections past their deadline: no HELLO within the
+ * handshake bound, or refused ones that never hung up. */
+static void unreg_sweep(daemon_t *d) {
+    uint64_t now = shoal_now_ns(), idle = 0;
+    for (conn_t *c = d->unreg_head, *next; c; c = next) {
+        next = c->unreg_next;
+        if (now < c->deadline_ns) continue;
+        if (!c->refused) idle++;
+        conn_close(d, c->idx);
+    }
+    uint64_t n = idle ? ratelog_due(&d->log_idle, idle) : 0;
+    if (n)
+        LOGW("closed %llu connection(s) that sent no HELLO within %d ms "
+             "(DAEMON_HANDSHAKE_TIMEOUT_MS) since the last report",
+             (unsigned long long)n, DAEMON_HANDSHAKE_TIMEOUT_MS);
+}
+
+/* A refused peer: read and drop what it sends until it hangs up. */
+static void refused_event(daemon_t *d, conn_t *c, uint32_t events) {
+    for (int i = 0; i < 64; i++) {
+        proto_msg_t msg;
+        size_t nfds;
+        int r = proto_recv(c->fd, &msg, NULL, 0, &nfds);
+        if (r == 1 || (r < 0 && errno == EBADMSG)) continue;
+        if (r < 0 && errno == EAGAIN && !(events & (EPOLLHUP | EPOLLERR))) return;
+        break;
+    }
+    conn_close(d, c->idx);
 }
 
 static void conn_event(daemon_t *d, conn_t *c, uint32_t events) {
     size_t idx = 0;
     while (idx < d->conn_count && d->conns[idx] != c) idx++;
     if (idx == d->conn_count) return;
+    if (c->refused) return refused_event(d, c, events);
     if (events & EPOLLIN) {
         proto_msg_t msg;
         int fds[4];
@@ -746,6 +947,7 @@ static void conn_event(daemon_t *d, conn_t *c, uint32_t events) {
         int r = proto_recv(c->fd, &msg, fds, 4, &nfds);
         for (size_t i = 0; i < nfds; i++) close(fds[i]); /* clients never send fds */
         if (r == 1) {
+            reply_failed_fd = -1;
             switch (msg.type) {
             case PROTO_HELLO: handle_hello(d, c, &msg); break;
             case PROTO_PORT_CREATE:
@@ -758,8 +960,29 @@ static void conn_event(daemon_t *d, conn_t *c, uint32_t events) {
                 break;
             default: reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "unknown request");
             }
+            if (reply_failed_fd == c->fd) {
+                /* a client waits for each reply before its next request, so a
+                 * full socket means a peer that does not read: drop it rather
+                 * than wait for it */
+                int e = reply_failed_errno;
+                reply_failed_fd = -1;
+                uint64_t n = e == EAGAIN ? ratelog_due(&d->log_deaf, 1) : 0;
+                int sndbuf = 0;
+                socklen_t sl = sizeof sndbuf;
+                getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
+                if (n)
+                    LOGW("process '%s' (pid %d) does not read its replies: its socket buffer "
+                         "(SO_SNDBUF %d bytes) is full; disconnected, its ports and chunks are "
+                         "reclaimed (%llu peer(s) dropped so since the last report)",
+                         c->name, (int)c->pid, sndbuf, (unsigned long long)n);
+                else if (e != EAGAIN)
+                    LOGD("reply to '%s' (pid %d) failed: %s; closing", c->name, (int)c->pid,
+                         strerror(e));
+                conn_close(d, idx);
+            }
             return;
         }
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
         if (r < 0 && errno == EBADMSG) {
             LOGW("malformed message from pid %d; closing its connection", (int)c->pid);
         }
@@ -961,11 +1184,27 @@ static int listen_socket(daemon_t *d) {
     return 0;
 }
 
+/* Every client costs the daemon an fd: use all the hard limit allows. */
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    unsigned long long was = (unsigned long long)rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        LOGD("RLIMIT_NOFILE soft limit raised from %llu to the hard limit %llu", was,
+             (unsigned long long)rl.rlim_max);
+    else
+        LOGW("cannot raise the RLIMIT_NOFILE soft limit %llu to the hard limit %llu: %s", was,
+             (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 static void cleanup(daemon_t *d) {
     /* every process learns that the daemon is gone before its ports close
      * under it, so its waits report that, not a closed port */
     for (size_t i = 0; i < d->conn_count; i++) shutdown(d->conns[i]->fd, SHUT_RDWR);
+    d->accept_paused = 0; /* no re-arming while closing */
     while (d->conn_count) conn_close(d, d->conn_count - 1);
+    if (d->reserve_fd >= 0) close(d->reserve_fd);
     if (d->map.mgmt) quarantine_sweep(d, 1);
     free(d->conns);
     if (d->listen_fd >= 0) {
@@ -1004,6 +1243,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
     memset(&d, 0, sizeof d);
     d.cfg = cfg;
     d.lock_fd = d.listen_fd = d.epoll_fd = d.signal_fd = d.timer_fd = d.mgmt_fd = -1;
+    d.reserve_fd = -1;
     for (int i = 0; i < SHM_MAX_POOLS; i++) d.pool_fds[i] = -1;
     d.next_gen = 1;
     snprintf(d.domain, sizeof d.domain, "%s", opts->domain);
@@ -1019,6 +1259,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
     signal(SIGPIPE, SIG_IGN);
 
     int code = EXIT_STARTUP;
+    raise_nofile();
     if (make_dir(d.dir) != 0) goto out;
     int lr = take_lock(&d);
     if (lr != 0) {
@@ -1029,7 +1270,8 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
     d.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
     d.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (d.signal_fd < 0 || d.timer_fd < 0 || d.epoll_fd < 0) goto out;
+    d.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (d.signal_fd < 0 || d.timer_fd < 0 || d.epoll_fd < 0 || d.reserve_fd < 0) goto out;
     struct itimerspec its = {.it_interval = {0, 50000000}, .it_value = {0, 50000000}};
     timerfd_settime(d.timer_fd, 0, &its, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &d.listen_fd};
@@ -1054,8 +1296,11 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
             LOGE("epoll_wait: %s", strerror(errno));
             break;
         }
+        d.batch = evs;
+        d.batch_n = n;
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
+            if (!p) continue; /* its connection was closed by an earlier event */
             if (p == &d.listen_fd) {
                 accept_conn(&d);
             } else if (p == &d.signal_fd) {
@@ -1070,10 +1315,13 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 if (d.quarantine_count) quarantine_sweep(&d, 0);
                 repair_queue_holes(&d, 0);
                 sweep_if_due(&d);
+                unreg_sweep(&d);
+                if (d.accept_paused && shoal_now_ns() >= d.accept_resume_ns) accept_resume(&d);
             } else {
                 conn_event(&d, p, evs[i].events);
             }
         }
+        d.batch_n = 0;
     }
     code = 0;
 out:

@@ -140,6 +140,110 @@ static void *monitor_main(void *arg) {
     return NULL;
 }
 
+/* With connect_timeout_ns 0 (one attempt) or FOREVER (retry until the
+ * daemon is there), an attempt that reached a daemon still ends after this:
+ * a daemon that accepts or answers nothing must not hang the caller. */
+#define CONNECT_BOUND_NS 10000000000ll
+
+static long long ms_of(int64_t ns) { return (long long)(ns / 1000000); }
+
+/* EACCES on connect: finds the directory we cannot enter (or the socket we
+ * may not write) and says whose it is, never "start shoald". */
+static shoal_result_t unreachable_error(const shoal_runtime_t *rt, const char *dir) {
+    char p[sizeof rt->sock_path];
+    snprintf(p, sizeof p, "%s", rt->sock_path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        struct stat st;
+        if (stat(p, &st) != 0) break;
+        int dir_part = S_ISDIR(st.st_mode);
+        if (faccessat(AT_FDCWD, p, dir_part ? X_OK : W_OK, AT_EACCESS) != 0) {
+            if (dir_part)
+                return shoal_error_set(
+                    SHOAL_ERR_PERMISSION,
+                    "the runtime directory %s of domain '%s' is not reachable for uid %d: %s "
+                    "belongs to uid %d and has mode %04o; run as uid %d or root, or run a shoald "
+                    "of your own: shoald --domain %s --runtime-dir DIR (a directory of yours), "
+                    "and point this process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir option)",
+                    dir, rt->domain, (int)geteuid(), p, (int)st.st_uid,
+                    (unsigned)(st.st_mode & 07777), (int)st.st_uid, rt->domain);
+            return shoal_error_set(
+                SHOAL_ERR_PERMISSION,
+                "the socket %s of domain '%s' is not writable for uid %d: it belongs to uid %d "
+                "and has mode %04o (a shoald serves only its own uid and root); run as uid %d or "
+                "root, or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a "
+                "directory of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or the "
+                "runtime_dir option)",
+                p, rt->domain, (int)geteuid(), (int)st.st_uid, (unsigned)(st.st_mode & 07777),
+                (int)st.st_uid, rt->domain);
+        }
+        *s = c;
+        if (!c) break;
+    }
+    return shoal_error_set(SHOAL_ERR_PERMISSION,
+                           "cannot connect to %s of domain '%s' as uid %d: permission denied; "
+                           "run as the daemon's uid or root, or run a shoald of your own with "
+                           "--runtime-dir",
+                           rt->sock_path, rt->domain, (int)geteuid());
+}
+
+/* HELLO and WELCOME on the non-blocking socket, waiting until `deadline`.
+ * The reply is read even when the send failed: a daemon that refuses us
+ * may have answered and closed already. */
+static shoal_result_t hello_roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds,
+                                      size_t max_fds, size_t *nfds, uint64_t deadline,
+                                      int64_t timeout_ns) {
+    msg->magic = PROTO_MAGIC;
+    int send_err = proto_send(rt->sock, msg, NULL, 0) != 0 ? errno : 0;
+    int resets = 0;
+    for (;;) {
+        int r = proto_recv(rt->sock, msg, fds, max_fds, nfds);
+        if (r == 1) break;
+        int e = r == 0 ? 0 : errno;
+        /* a reset is reported before the data queued ahead of it */
+        if ((e == ECONNRESET && resets++ < 2) || e == EINTR) continue;
+        if (e == EAGAIN && !send_err) {
+            uint64_t now = shoal_now_ns();
+            if (now >= deadline) {
+                if (timeout_ns > 0)
+                    return shoal_error_set(
+                        SHOAL_ERR_TIMEOUT,
+                        "the shoald of domain '%s' (%s) took the connection but sent no reply "
+                        "within connect_timeout_ns (%lld ms): it is stopped or overloaded (see "
+                        "its log); raise connect_timeout_ns or see to the daemon",
+                        rt->domain, rt->sock_path, ms_of(timeout_ns));
+                return shoal_error_set(
+                    SHOAL_ERR_TIMEOUT,
+                    "the shoald of domain '%s' (%s) took the connection but sent no reply within "
+                    "%lld ms (the bound when connect_timeout_ns is 0 or forever): it is stopped "
+                    "or overloaded (see its log); set connect_timeout_ns or see to the daemon",
+                    rt->domain, rt->sock_path, ms_of(CONNECT_BOUND_NS));
+            }
+            struct pollfd p = {.fd = rt->sock, .events = POLLIN};
+            poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
+            continue;
+        }
+        if (send_err)
+            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                   "the shoald of domain '%s' (%s) closed the connection before "
+                                   "it could register (%s) and gave no reason; see its log",
+                                   rt->domain, rt->sock_path, strerror(send_err));
+        return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                               "no answer from the daemon of domain '%s' (%s): %s; see its log",
+                               rt->domain, rt->sock_path,
+                               e ? strerror(e) : "it closed the connection");
+    }
+    if (msg->result != SHOAL_OK) {
+        for (size_t i = 0; i < *nfds; i++) close(fds[i]);
+        *nfds = 0;
+        shoal_error_set_text((shoal_result_t)msg->result, msg->text);
+        return (shoal_result_t)msg->result;
+    }
+    return SHOAL_OK;
+}
+
 SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char *name,
                                               const shoal_runtime_options_t *opts) {
     shoal_error_clear();
@@ -186,26 +290,68 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         goto fail;
     }
     strcpy(a.sun_path, rt->sock_path);
-    uint64_t deadline = shoal_deadline(o.connect_timeout_ns);
+    /* connect_timeout_ns bounds everything up to the welcome: waiting for
+     * the daemon to appear, for room in its backlog, and for its answer */
+    int64_t tmo = o.connect_timeout_ns;
+    uint64_t start = shoal_now_ns();
+    uint64_t deadline = tmo > 0 ? start + (uint64_t)tmo
+                      : tmo == 0 ? start + (uint64_t)CONNECT_BOUND_NS : UINT64_MAX;
+    int nap_ms = 1;
     for (;;) {
-        rt->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (rt->sock >= 0 && connect(rt->sock, (struct sockaddr *)&a, sizeof a) == 0) break;
-        int e = errno;
-        if (rt->sock >= 0) close(rt->sock);
-        rt->sock = -1;
-        int64_t left = shoal_remaining(deadline);
-        if (left == 0) {
-            rc = shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
-                                 "no shoald for domain '%s': cannot connect to %s (%s); start "
-                                 "it with: shoald --domain %s",
-                                 rt->domain, rt->sock_path, strerror(e), rt->domain);
+        rt->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (rt->sock < 0) {
+            rc = shoal_error_set(SHOAL_ERR_SYSTEM,
+                                 "socket() for the connection to shoald: %s (this process may "
+                                 "be out of file descriptors: see ulimit -n)",
+                                 strerror(errno));
             goto fail;
         }
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
+        /* non-blocking: a full backlog fails with EAGAIN instead of blocking */
+        if (connect(rt->sock, (struct sockaddr *)&a, sizeof a) == 0) break;
+        int e = errno;
+        close(rt->sock);
+        rt->sock = -1;
+        if (e == EINTR) continue;
+        if (e == EACCES || e == EPERM) {
+            rc = unreachable_error(rt, dir);
+            goto fail;
+        }
+        /* no daemon (yet): retried only with a timeout; a full backlog: a
+         * daemon is there, the attempt waits for room */
+        int absent = e == ENOENT || e == ECONNREFUSED;
+        int retry = e == EAGAIN || (absent && tmo != 0);
+        uint64_t now = shoal_now_ns();
+        if (retry && now < deadline) {
+            uint64_t left_ms = (deadline - now + 999999) / 1000000;
+            struct timespec ts = {0, (long)(left_ms < (uint64_t)nap_ms ? left_ms : (uint64_t)nap_ms) * 1000000L};
+            nanosleep(&ts, NULL);
+            if (nap_ms < 10) nap_ms *= 2;
+            continue;
+        }
+        if (absent) {
+            char more[300] = "";
+            if (o.runtime_dir || getenv("SHOAL_RUNTIME_DIR"))
+                snprintf(more, sizeof more, " --runtime-dir %.255s", dir);
+            rc = shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                 "no shoald for domain '%s': cannot connect to %s (%s); start "
+                                 "it with: shoald --domain %s%s",
+                                 rt->domain, rt->sock_path, strerror(e), rt->domain, more);
+        } else if (e == EAGAIN) {
+            rc = shoal_error_set(
+                SHOAL_ERR_TIMEOUT,
+                "the shoald of domain '%s' (%s) did not take the connection within %lld ms "
+                "(%s): its listen backlog is full, it is stopped, overloaded or out of file "
+                "descriptors (see its log); %s",
+                rt->domain, rt->sock_path, ms_of(tmo > 0 ? tmo : CONNECT_BOUND_NS),
+                tmo > 0 ? "connect_timeout_ns" : "the bound when connect_timeout_ns is 0",
+                tmo > 0 ? "raise connect_timeout_ns or see to the daemon" : "see to the daemon");
+        } else {
+            rc = shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                 "cannot connect to the shoald of domain '%s' at %s: %s",
+                                 rt->domain, rt->sock_path, strerror(e));
+        }
+        goto fail;
     }
-    struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
-    setsockopt(rt->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.type = PROTO_HELLO;
@@ -214,8 +360,13 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     snprintf(msg.name, sizeof msg.name, "%s", name);
     int fds[PROTO_MAX_FDS];
     size_t nfds = 0;
-    rc = roundtrip(rt, &msg, fds, PROTO_MAX_FDS, &nfds);
+    uint64_t welcome_by = tmo > 0 ? deadline : shoal_now_ns() + (uint64_t)CONNECT_BOUND_NS;
+    rc = hello_roundtrip(rt, &msg, fds, PROTO_MAX_FDS, &nfds, welcome_by, tmo);
     if (rc != SHOAL_OK) goto fail;
+    /* later round trips block, bounded as before */
+    fcntl(rt->sock, F_SETFL, fcntl(rt->sock, F_GETFL) & ~O_NONBLOCK);
+    struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
+    setsockopt(rt->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     /* the layout comes from the daemon, never from the segment's header */
     shm_layout_msg_t *layout = malloc(sizeof *layout);
     if (!layout) {
