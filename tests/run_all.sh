@@ -12,6 +12,12 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD" -j"$JOBS"
 ctest --test-dir "$BUILD" --output-on-failure -j1
 
+# Soak: kill waves against a busy domain for SHOAL_SOAK_SECONDS (default 120;
+# 0 skips it); no chunk lost, no memory growth (docs/internals.md).
+if [ "${SHOAL_SOAK_SECONDS:-120}" != 0 ]; then
+  SHOAL_BUILD_DIR="$BUILD" bash tests/soak.sh "${SHOAL_SOAK_SECONDS:-120}"
+fi
+
 # The C suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 # (SHOAL_SANITIZERS=0 skips it; SHOAL_TSAN=1 adds a ThreadSanitizer pass).
 if [ "${SHOAL_SANITIZERS:-1}" != 0 ]; then
