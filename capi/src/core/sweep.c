@@ -89,7 +89,9 @@ static bool mark_free(const shm_map_t *m, uint32_t pi, uint8_t *free_mark, uint3
         if (free_mark[ci]) return false;
         free_mark[ci] = 1;
         n++;
-        top = atomic_load_explicit(&shm_chunk(m, ci)->next_free, memory_order_relaxed);
+        shm_chunk_t *ch = shm_chunk(m, ci);
+        if (!ch) return false;
+        top = atomic_load_explicit(&ch->next_free, memory_order_relaxed);
     }
     *count = n;
     return true;
@@ -139,7 +141,9 @@ void sweep_run(shm_map_t *m, uint32_t seq, const uint8_t *active, uint32_t *refs
                 if (refs[c]) out->inconsistent++;
                 continue;
             }
-            _Atomic uint32_t *rc = &shm_chunk(m, c)->refcount;
+            shm_chunk_t *ch = shm_chunk(m, c);
+            if (!ch) continue;
+            _Atomic uint32_t *rc = &ch->refcount;
             uint32_t cur = atomic_load(rc);
             /* a CAS, so an owner that stopped waiting for us is never overwritten */
             if (refs[c] == 0) {
