@@ -351,6 +351,8 @@ SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
 /* One pop attempt as an operation: on success the operation stays open
  * for the caller to put the reference in the held table. */
 static bool pop_op(port_base_t *b, uint64_t *ref) {
+    /* an empty queue moves nothing: busy polls skip the bracket */
+    if (!queue_ready(&b->rt->map, b->p)) return false;
     op_begin(&b->rt->map, b->p);
     if (queue_pop(&b->rt->map, b->p, ref)) return true;
     op_end(b->p);
