@@ -525,8 +525,13 @@ void rt_port_close(port_base_t *b) {
     if (b->next) b->next->prev = b->prev;
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
-    /* give our parked spares back ourselves (the daemon would too) */
-    if (b->p) port_release_spares(&rt->map, b->p);
+    /* give our parked spares back ourselves (the daemon would too), as an
+     * operation: an audit must not see them half-way to the pool */
+    if (b->p && !atomic_load(&rt->map.dead)) {
+        op_begin(&rt->map, b->p);
+        port_release_spares(&rt->map, b->p);
+        op_end(b->p);
+    }
     msg.type = PROTO_PORT_DESTROY;
     msg.slot = b->slot;
     msg.gen = b->gen;
