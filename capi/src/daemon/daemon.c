@@ -113,6 +113,7 @@ typedef struct daemon {
     int sweep_due;          /* a process died since the last complete audit */
     uint64_t sweep_next_ns; /* backs off while owners stay mid-operation */
     uint64_t sweep_backoff_ns;
+    uint64_t sweep_last_ns;  /* last complete audit */
     uint32_t sweep_seq;
     uint8_t *sweep_active;  /* per slot */
     uint32_t *sweep_refs;   /* per chunk */
@@ -1105,9 +1106,23 @@ static void audit_quiet(void *arg) {
     repair_queue_holes(d, 1);
 }
 
+/* An audit also runs every few seconds while processes are registered:
+ * insurance against a stranding no death announced (a window nobody has
+ * found yet); it costs owners a wait of about a millisecond. */
+#define SWEEP_PERIOD_NS 5000000000ull
+
 static void sweep_if_due(daemon_t *d) {
-    if (!d->sweep_due || !d->sweep_ok) return;
+    if (!d->sweep_ok) return;
     uint64_t now = shoal_now_ns();
+    if (!d->sweep_due && now - d->sweep_last_ns > SWEEP_PERIOD_NS) {
+        for (uint32_t i = 0; i < d->map.hdr->process_limit; i++)
+            if (d->procs[i].used) {
+                d->sweep_due = 1;
+                break;
+            }
+        if (!d->sweep_due) d->sweep_last_ns = now;
+    }
+    if (!d->sweep_due) return;
     if (now < d->sweep_next_ns) return;
     shm_map_t *m = &d->map;
     for (uint32_t s = 0; s < m->hdr->port_slots; s++) d->sweep_active[s] = d->slots[s].active;
@@ -1126,6 +1141,7 @@ static void sweep_if_due(daemon_t *d) {
     }
     d->sweep_backoff_ns = 0;
     d->sweep_due = 0;
+    d->sweep_last_ns = now;
     if (r.reclaimed || r.refs_fixed || r.inconsistent)
         LOGI("reference audit (%.2f ms): %u stranded chunk(s) returned to their pools, %u "
              "reference count(s) corrected, %u chunk(s) both free and referenced left alone",
