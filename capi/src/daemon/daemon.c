@@ -1080,3 +1080,7 @@ out:
     if (code == 0) LOGI("stopped cleanly");
     return code;
 }
+
+#ifdef SHOAL_FUZZING
+#include "daemon/daemon_fuzz.inc" /* tests/fuzz: entry points into the handlers */
+#endif
