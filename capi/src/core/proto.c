@@ -60,7 +60,6 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
     do {
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n == 0) return 0;
     if (n < 0) return -1;
     size_t got = 0;
     int bad = 0;
@@ -74,6 +73,11 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
             if (got < max_fds) fds[got++] = tmp[i];
             else close(tmp[i]); /* more than expected: never leak them */
         }
+    }
+    if (n == 0) {
+        /* end of stream, or an empty packet that may still carry fds */
+        for (size_t i = 0; i < got; i++) close(fds[i]);
+        return 0;
     }
     if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC))
         bad = 1;
