@@ -79,7 +79,9 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
         for (size_t i = 0; i < got; i++) close(fds[i]);
         return 0;
     }
-    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC))
+    /* a longer packet arrives cut to our size: MSG_TRUNC says so */
+    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC ||
+        (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
         bad = 1;
     if (bad) {
         for (size_t i = 0; i < got; i++) close(fds[i]);
