@@ -284,9 +284,8 @@ static void port_close(daemon_t *d, uint32_t slot, const char *why) {
 #define QUARANTINE_GRACE_NS 500000000ull
 
 static void quarantine_sweep(daemon_t *d, int force) {
-    uint32_t kept = 0;
     uint64_t now = shoal_now_ns();
-    for (uint32_t i = 0; i < d->quarantine_count; i++) {
+    for (uint32_t i = 0; i < d->quarantine_count;) {
         uint32_t slot = d->quarantine[i];
         uint64_t since = d->quarantine_since[i];
         shm_port_t *p = shm_port(&d->map, slot);
@@ -296,13 +295,17 @@ static void quarantine_sweep(daemon_t *d, int force) {
                 LOGD("port %u: %u sender(s) died mid-delivery; draining it anyway", slot,
                      atomic_load(&p->pushers));
             atomic_store(&p->pushers, 0);
+            /* off the list before it is finished: a service is freed only
+             * when no quarantined slot refers to it, this one included */
+            uint32_t rest = --d->quarantine_count - i;
+            memmove(&d->quarantine[i], &d->quarantine[i + 1], rest * sizeof *d->quarantine);
+            memmove(&d->quarantine_since[i], &d->quarantine_since[i + 1],
+                    rest * sizeof *d->quarantine_since);
             port_finish_close(d, slot);
         } else {
-            d->quarantine_since[kept] = since;
-            d->quarantine[kept++] = slot;
+            i++;
         }
     }
-    d->quarantine_count = kept;
 }
 
 /* A sender killed between claiming a queue position and writing it leaves
