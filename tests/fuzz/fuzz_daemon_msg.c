@@ -330,7 +330,9 @@ static void drain(int ci) {
         size_t nfds = 0;
         int rc = proto_recv(c->fd, &r, fds, PROTO_MAX_FDS, &nfds);
         if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (rc < 0 && errno == ECONNRESET) rc = 0; /* it closed with our requests unread */
+        /* it closed with our requests unread: the kernel says so before the
+         * replies still queued, and the end of the stream comes after them */
+        if (rc < 0 && errno == ECONNRESET) continue;
         CHECK(rc >= 0, "conn %d: bad packet from the daemon: %s", ci, strerror(errno));
         if (rc == 0) {
             /* only a malformed or empty packet makes the daemon hang up */
