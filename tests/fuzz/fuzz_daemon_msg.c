@@ -873,7 +873,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(daemon_fuzz_conns(S.f, &reg) == 0, "connections left behind");
     CHECK(daemon_fuzz_check(S.f, 1, why, sizeof why) == 0, "idle: %s", why);
     for (uint32_t i = 0; i < S.m->hdr->pool_count; i++)
-        CHECK(atomic_load(&shm_pool(S.m, i)->in_use) == 0, "idle pool %u in use", i);
+        CHECK(atomic_load(&shm_pool(S.m, i)->in_use) == 0, "idle pool %u: in_use %u", i, atomic_load(&shm_pool(S.m, i)->in_use));
     daemon_fuzz_restore(S.f);
 
     /* every descriptor a client passed, every connection, every welcome's

@@ -633,9 +633,14 @@ static void recover_if_idle(daemon_t *d) {
     for (uint32_t i = 0; i < m->hdr->process_limit; i++)
         if (d->procs[i].used) return;
     quarantine_sweep(d, 1);
-    uint32_t stray = 0;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) stray += atomic_load(&shm_pool(m, i)->in_use);
-    if (!stray) return;
+    /* any pool that is off counts, even if the sum of the counters wraps to 0 */
+    uint32_t stray = 0, off = 0;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
+        uint32_t u = atomic_load(&shm_pool(m, i)->in_use);
+        stray += u;
+        off += u != 0;
+    }
+    if (!off) return;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) shm_pool_reset(m, i);
     LOGW("no process is registered: recovered %u chunk(s) stranded by processes killed "
          "mid-operation; pools rebuilt",
