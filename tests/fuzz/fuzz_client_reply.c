@@ -443,7 +443,8 @@ static void serve(int fd, fuzz_in_t *in) {
     if (seg_flags & 1) mgmt_size -= 1 + in_u8(in) % 64 * 64; /* smaller than the layout says */
     int mfd = memfd_create("fuzz-mgmt", MFD_CLOEXEC);
     CHECK(mfd >= 0 && ftruncate(mfd, (off_t)mgmt_size) == 0, "memfd");
-    uint8_t *mg = mmap(NULL, layout.hdr.mgmt_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    const uint64_t map_len = layout.hdr.mgmt_size; /* the layout is changed below */
+    uint8_t *mg = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     CHECK(mg != MAP_FAILED, "mmap");
     if (!(seg_flags & 1)) {
         static shm_map_t dm;
@@ -499,7 +500,7 @@ static void serve(int fd, fuzz_in_t *in) {
         (void)proto_send_blob(fd, &layout, sizeof layout);
     }
     for (uint32_t i = 0; i < nfd; i++) close(fds[i]);
-    munmap(mg, layout.hdr.mgmt_size);
+    munmap(mg, map_len);
 
     /* requests: a valid answer unless the script says otherwise */
     uint32_t next[5] = {0};
