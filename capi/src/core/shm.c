@@ -144,6 +144,12 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
         h->pool_count == 0 || h->queue_cells == 0 || (h->queue_cells & (h->queue_cells - 1)) != 0 ||
         h->queue_capacity > h->queue_cells)
         goto bad;
+    /* every region and stride on a cache line, as shm_layout makes them:
+     * the atomics inside must be aligned */
+    if ((h->pools_off | h->chunks_off | h->procs_off | h->waitsets_off | h->services_off |
+         h->service_stride | h->ports_off | h->port_stride | h->port_cells_off | h->port_held_off |
+         h->port_history_off) % SHM_CACHELINE)
+        goto bad;
     uint64_t end = h->mgmt_size;
 #define REGION(off, n, sz) \
     if ((off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad
