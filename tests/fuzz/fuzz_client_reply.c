@@ -240,6 +240,25 @@ static void check_map(shm_map_t *m, bool touch_payload) {
     }
 }
 
+static void dump_layout(const shm_map_t *m) {
+    const shm_header_t *h = m->hdr;
+    fprintf(stderr,
+            "layout: mgmt %llu pools %u@%llu chunks %u@%llu procs %u@%llu waitsets %u*%u@%llu "
+            "services %u@%llu stride %llu ports %u@%llu stride %llu (cells %llu held %llu hist %llu)\n",
+            (unsigned long long)h->mgmt_size, h->pool_count, (unsigned long long)h->pools_off,
+            h->chunk_total, (unsigned long long)h->chunks_off, h->process_limit,
+            (unsigned long long)h->procs_off, h->process_limit, h->waitsets_per_process,
+            (unsigned long long)h->waitsets_off, h->service_limit, (unsigned long long)h->services_off,
+            (unsigned long long)h->service_stride, h->port_slots, (unsigned long long)h->ports_off,
+            (unsigned long long)h->port_stride, (unsigned long long)h->port_cells_off,
+            (unsigned long long)h->port_held_off, (unsigned long long)h->port_history_off);
+    for (uint32_t i = 0; i < h->pool_count; i++)
+        fprintf(stderr, "  pool %u: size %llu stride %llu count %u first %u segment %llu\n", i,
+                (unsigned long long)m->pools[i].chunk_size, (unsigned long long)m->pools[i].stride,
+                m->pools[i].chunk_count, m->pools[i].first_chunk,
+                (unsigned long long)m->pools[i].segment_size);
+}
+
 /* Queues on the first and last port and every pool's free list, as the
  * daemon and the library run them: all of it inside the mapping. */
 static void exercise(shm_map_t *m) {
@@ -266,6 +285,7 @@ static void exercise(shm_map_t *m) {
             CHECK(shm_chunk_pool(m, (uint32_t)got[n]) == i, "pool %u gave chunk %lld", i, (long long)got[n]);
         }
         while (n--) chunk_unref(m, (uint32_t)got[n]);
+        if (atomic_load(&shm_pool(m, i)->in_use) != 0) dump_layout(m);
         CHECK(atomic_load(&shm_pool(m, i)->in_use) == 0, "pool %u in use after frees", i);
     }
 }
