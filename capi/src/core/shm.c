@@ -150,9 +150,12 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
          h->service_stride | h->ports_off | h->port_stride | h->port_cells_off | h->port_held_off |
          h->port_history_off) % SHM_CACHELINE)
         goto bad;
-    uint64_t end = h->mgmt_size;
-#define REGION(off, n, sz) \
-    if ((off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad
+    /* the regions follow the header and each other in shm_layout's order:
+     * one that overlaps another would let writes to it corrupt the other */
+    uint64_t end = h->mgmt_size, at = sizeof *h;
+#define REGION(off, n, sz)                                                        \
+    if ((off) < at || (off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad; \
+    at = (off) + (uint64_t)(n) * (sz)
     REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
     REGION(h->chunks_off, h->chunk_total, sizeof(shm_chunk_t));
     REGION(h->procs_off, h->process_limit, sizeof(shm_process_t));
