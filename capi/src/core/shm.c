@@ -153,8 +153,10 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
     /* the regions follow the header and each other in shm_layout's order:
      * one that overlaps another would let writes to it corrupt the other */
     uint64_t end = h->mgmt_size, at = sizeof *h;
-#define REGION(off, n, sz)                                                        \
-    if ((off) < at || (off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad; \
+    /* n * size is compared by division: strides come from the message and
+     * a product that wraps would pass */
+#define REGION(off, n, sz)                                                               \
+    if ((off) < at || (off) > end || ((sz) && (uint64_t)(n) > (end - (off)) / (sz))) goto bad; \
     at = (off) + (uint64_t)(n) * (sz)
     REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
     REGION(h->chunks_off, h->chunk_total, sizeof(shm_chunk_t));
