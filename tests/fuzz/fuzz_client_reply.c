@@ -207,6 +207,7 @@ static void check_map(shm_map_t *m, bool touch_payload) {
         if (!s) continue;
         uint64_t len = sizeof *s + (uint64_t)h->receivers_per_service * 4;
         inside("service", ix[k], s, len, mg, ms);
+        inside("service and receivers", ix[k], s, len, s, h->service_stride);
         touch(s, len);
         CHECK((uint8_t *)shm_service_receivers(m, s) == (uint8_t *)s + sizeof *s, "receivers");
     }
@@ -220,14 +221,16 @@ static void check_map(shm_map_t *m, bool touch_payload) {
         if (!p) continue;
         inside("port", ix[k], p, sizeof *p, mg, ms);
         touch(p, sizeof *p);
+        /* a port's parts lie within its own stride, not only within the mapping */
         shm_queue_cell_t *cells = shm_port_cells(m, p);
-        inside("port cells", ix[k], cells, (uint64_t)h->queue_cells * sizeof *cells, mg, ms);
+        inside("port cells", ix[k], cells, (uint64_t)h->queue_cells * sizeof *cells, p, h->port_stride);
+        inside("port", ix[k], p, sizeof *p, p, h->port_stride);
         touch(cells, (size_t)h->queue_cells * sizeof *cells);
         _Atomic uint64_t *held = shm_port_held(m, p);
-        inside("port held table", ix[k], held, (uint64_t)h->chunks_per_port * 8, mg, ms);
+        inside("port held table", ix[k], held, (uint64_t)h->chunks_per_port * 8, p, h->port_stride);
         touch(held, (size_t)h->chunks_per_port * 8);
         _Atomic uint64_t *hist = shm_port_history(m, p);
-        inside("port history", ix[k], hist, (uint64_t)h->history_max * 8, mg, ms);
+        inside("port history", ix[k], hist, (uint64_t)h->history_max * 8, p, h->port_stride);
         touch(hist, (size_t)h->history_max * 8);
     }
     static const uint64_t refs[] = {0, 1, SHM_REF_TOMBSTONE | 1, SHM_REF_SKIP, 1ULL << 32, (1ULL << 32) + 1};
