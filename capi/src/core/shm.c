@@ -168,10 +168,14 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
     REGION(h->ports_off, h->port_slots, h->port_stride);
 #undef REGION
     if (h->service_stride < sizeof(shm_service_t) + (uint64_t)h->receivers_per_service * 4 ||
-        h->port_cells_off < sizeof(shm_port_t) ||
-        h->port_cells_off + (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t) > h->port_held_off ||
-        h->port_held_off + (uint64_t)h->chunks_per_port * 8 > h->port_history_off ||
-        h->port_history_off + (uint64_t)h->history_max * 8 > h->port_stride)
+        /* a port's parts in order within its stride, by difference: an
+         * offset near 2^64 must not wrap past the check */
+        h->port_cells_off < sizeof(shm_port_t) || h->port_cells_off > h->port_held_off ||
+        (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t) > h->port_held_off - h->port_cells_off ||
+        h->port_held_off > h->port_history_off ||
+        (uint64_t)h->chunks_per_port * 8 > h->port_history_off - h->port_held_off ||
+        h->port_history_off > h->port_stride ||
+        (uint64_t)h->history_max * 8 > h->port_stride - h->port_history_off)
         goto bad;
     uint64_t slots = 0;
     for (uint32_t k = 1; k <= 4; k++) {
