@@ -295,8 +295,12 @@ static void on_reply(int ci, const proto_msg_t *r, int *fds, size_t nfds) {
               q->kind, r->slot, shm_slot_kind(S.m, r->slot));
         CHECK(r->gen != 0 && r->service < h->service_limit, "create reply gen %u service %u", r->gen,
               r->service);
-        CHECK(S.nports < MAX_PORTS, "too many ports");
-        tport_t *t = &S.ports[S.nports++];
+        /* a new entry, or the oldest one of a port that is gone */
+        tport_t *t = NULL;
+        if (S.nports < MAX_PORTS) t = &S.ports[S.nports++];
+        for (unsigned i = 0; !t && i < S.nports; i++)
+            if (!S.ports[i].alive) t = &S.ports[i];
+        CHECK(t != NULL, "more than %d live ports", MAX_PORTS);
         memset(t, 0, sizeof *t);
         t->alive = true;
         t->conn = ci;
