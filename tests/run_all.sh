@@ -33,6 +33,13 @@ if [ "${SHOAL_TSAN:-0}" != 0 ]; then
   ctest --test-dir "$BUILD-tsan" --output-on-failure -j1 -L c
 fi
 
+# Coverage-guided fuzzing, a short run of each harness (tests/fuzz/run.sh;
+# skipped with a message where clang or libFuzzer is missing;
+# SHOAL_FUZZ_SECONDS=0 skips it, a larger value runs longer).
+if [ "${SHOAL_FUZZ_SECONDS:-60}" != 0 ]; then
+  SHOAL_FUZZ_BUILD="$BUILD-fuzz" tests/fuzz/run.sh "${SHOAL_FUZZ_SECONDS:-60}"
+fi
+
 if [ -f pyproject.toml ]; then
   python3 -m pip install -q .
   python3 -m pytest -q tests/python

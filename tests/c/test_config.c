@@ -331,6 +331,35 @@ static void test_bad_binary_and_missing(void **state) {
     assert_int_equal(shoal_config_load(&cfg, path, NULL, 0), -1);
 }
 
+/* ---- the buffer entry point (fuzzing, tools): same results as a file ---- */
+
+static void test_parse_buffer(void **state) {
+    (void)state;
+    shoal_config_t a, b;
+    /* not NUL-terminated: the length decides, a later byte is never read */
+    const char text[] = "[limits]\nservers = 7\n[pools]\n1K = 3X";
+    assert_int_equal(shoal_config_parse(&a, "mem", text, sizeof text - 2, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(a.limits.servers, 7);
+    assert_int_equal(a.pool_count, 1);
+    assert_int_equal(a.pools[0].chunk_count, 3);
+    assert_string_equal(a.source, "mem");
+    load_ok(&b, "[limits]\nservers = 7\n[pools]\n1K = 3");
+    assert_memory_equal(&a.limits, &b.limits, sizeof a.limits);
+    assert_memory_equal(a.pools, b.pools, sizeof a.pools);
+    /* errors name the buffer and the line, a NUL byte included */
+    shoal_config_defaults(&a);
+    assert_int_equal(shoal_config_parse(&a, "mem", "[limits]\nser\0vers = 1\n", 22, err, sizeof err), -1);
+    assert_int_equal(strncmp(err, "mem:2: ", 7), 0);
+    assert_int_equal(shoal_config_parse(&a, NULL, "[x]\n", 4, err, sizeof err), -1);
+    assert_int_equal(strncmp(err, "(config):1: ", 12), 0);
+    assert_int_equal(a.limits.servers, 1024); /* untouched by failures */
+    /* empty input: the defaults */
+    assert_int_equal(shoal_config_parse(&a, "mem", NULL, 0, err, sizeof err), 0);
+    shoal_config_defaults(&b);
+    assert_memory_equal(&a.limits, &b.limits, sizeof a.limits);
+}
+
 /* ---- print -> load round trip --------------------------------------------------------- */
 
 static void round_trip(const shoal_config_t *in) {
@@ -630,6 +659,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_binary_and_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_share_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_kept, setup, teardown),

@@ -76,10 +76,13 @@ int proto_recv(int sock, proto_msg_t *msg, int *fds, size_t max_fds, size_t *nfd
         }
     }
     if (n == 0) {
+        /* end of stream, or an empty packet that may still carry fds */
         for (size_t i = 0; i < got; i++) close(fds[i]);
         return 0;
     }
-    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC || (mh.msg_flags & MSG_CTRUNC)) {
+    /* a longer packet arrives cut to our size: MSG_TRUNC says so */
+    if (n != (ssize_t)sizeof *msg || msg->magic != PROTO_MAGIC ||
+        (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
         for (size_t i = 0; i < got; i++) close(fds[i]);
         errno = EBADMSG;
         return -1;

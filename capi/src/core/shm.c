@@ -144,9 +144,20 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
         h->pool_count == 0 || h->queue_cells == 0 || (h->queue_cells & (h->queue_cells - 1)) != 0 ||
         h->queue_capacity > h->queue_cells)
         goto bad;
-    uint64_t end = h->mgmt_size;
-#define REGION(off, n, sz) \
-    if ((off) > end || (uint64_t)(n) * (sz) > end - (off)) goto bad
+    /* every region and stride on a cache line, as shm_layout makes them:
+     * the atomics inside must be aligned */
+    if ((h->pools_off | h->chunks_off | h->procs_off | h->waitsets_off | h->services_off |
+         h->service_stride | h->ports_off | h->port_stride | h->port_cells_off | h->port_held_off |
+         h->port_history_off) % SHM_CACHELINE)
+        goto bad;
+    /* the regions follow the header and each other in shm_layout's order:
+     * one that overlaps another would let writes to it corrupt the other */
+    uint64_t end = h->mgmt_size, at = sizeof *h;
+    /* n * size is compared by division: strides come from the message and
+     * a product that wraps would pass */
+#define REGION(off, n, sz)                                                               \
+    if ((off) < at || (off) > end || ((sz) && (uint64_t)(n) > (end - (off)) / (sz))) goto bad; \
+    at = (off) + (uint64_t)(n) * (sz)
     REGION(h->pools_off, h->pool_count, sizeof(shm_pool_t));
     REGION(h->chunks_off, h->chunk_total, sizeof(shm_chunk_t));
     REGION(h->procs_off, h->process_limit, sizeof(shm_process_t));
@@ -157,10 +168,14 @@ shoal_result_t shm_validate(shm_map_t *m, const shm_layout_msg_t *layout) {
     REGION(h->ports_off, h->port_slots, h->port_stride);
 #undef REGION
     if (h->service_stride < sizeof(shm_service_t) + (uint64_t)h->receivers_per_service * 4 ||
-        h->port_cells_off < sizeof(shm_port_t) ||
-        h->port_cells_off + (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t) > h->port_held_off ||
-        h->port_held_off + (uint64_t)h->chunks_per_port * 8 > h->port_history_off ||
-        h->port_history_off + (uint64_t)h->history_max * 8 > h->port_stride)
+        /* a port's parts in order within its stride, by difference: an
+         * offset near 2^64 must not wrap past the check */
+        h->port_cells_off < sizeof(shm_port_t) || h->port_cells_off > h->port_held_off ||
+        (uint64_t)h->queue_cells * sizeof(shm_queue_cell_t) > h->port_held_off - h->port_cells_off ||
+        h->port_held_off > h->port_history_off ||
+        (uint64_t)h->chunks_per_port * 8 > h->port_history_off - h->port_held_off ||
+        h->port_history_off > h->port_stride ||
+        (uint64_t)h->history_max * 8 > h->port_stride - h->port_history_off)
         goto bad;
     uint64_t slots = 0;
     for (uint32_t k = 1; k <= 4; k++) {

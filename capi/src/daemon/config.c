@@ -7,12 +7,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <sys/types.h>
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -364,23 +366,43 @@ static int parse_line(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char 
     return parse_pool(p, st, key, val);
 }
 
-int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t errlen) {
-    parser_t p = {path ? path : "(null)", 0, err, errlen};
-    if (err && errlen) err[0] = '\0';
-    if (!cfg || !path || !*path) return fail(&p, "no config file given (pass a path)");
+/* Lines come from a file (getline) or from a buffer, with the same result:
+ * each line with its '\n', so a NUL byte inside a line is seen as one. */
+typedef struct line_src {
+    FILE *f;
+    const char *buf;
+    size_t len, pos;
+} line_src_t;
 
-    FILE *f = fopen(path, "r");
-    if (!f) return fail(&p, "cannot open config file: %s (check the path and its permissions)",
-                        strerror(errno));
+static ssize_t next_line(line_src_t *src, char **line, size_t *cap) {
+    if (src->f) return getline(line, cap, src->f);
+    if (src->pos >= src->len) return -1;
+    const char *start = src->buf + src->pos;
+    const char *nl = memchr(start, '\n', src->len - src->pos);
+    size_t n = nl ? (size_t)(nl - start) + 1 : src->len - src->pos;
+    if (n >= SSIZE_MAX) return -1;
+    if (!*line || *cap < n + 1) {
+        char *grown = realloc(*line, n + 1);
+        if (!grown) return -1;
+        *line = grown;
+        *cap = n + 1;
+    }
+    memcpy(*line, start, n);
+    (*line)[n] = '\0';
+    src->pos += n;
+    return (ssize_t)n;
+}
 
+/* Parses every line of `src` into a copy of the defaults; *cfg is written
+ * only on success. */
+static int parse_source(shoal_config_t *cfg, parser_t *p, line_src_t *src) {
     /* parse into a copy so a failed load leaves *cfg untouched */
     shoal_config_t *tmp = malloc(sizeof *tmp);
     parse_state_t *st = calloc(1, sizeof *st);
     if (!tmp || !st) {
         free(tmp);
         free(st);
-        fclose(f);
-        return fail(&p, "out of memory reading the config file (free memory and retry)");
+        return fail(p, "out of memory reading the config file (free memory and retry)");
     }
     shoal_config_defaults(tmp);
 
@@ -388,34 +410,34 @@ int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t e
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
-    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
-        p.line++;
+    errno = 0;
+    while (rc == 0 && (n = next_line(src, &line, &cap)) >= 0) {
+        p->line++;
         char *s = line;
-        if (p.line == 1 && (size_t)n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3; /* UTF-8 BOM */
+        if (p->line == 1 && (size_t)n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3; /* UTF-8 BOM */
         if (strlen(line) != (size_t)n) {
-            rc = fail(&p, "line contains a NUL byte (the config must be a text file)");
+            rc = fail(p, "line contains a NUL byte (the config must be a text file)");
             break;
         }
-        rc = parse_line(&p, st, tmp, s);
+        rc = parse_line(p, st, tmp, s);
     }
-    if (rc == 0 && ferror(f)) {
-        p.line = 0;
-        rc = fail(&p, "read error: %s (check the file)", strerror(errno));
+    if (rc == 0 && (src->f ? ferror(src->f) : src->pos < src->len)) {
+        p->line = 0;
+        rc = fail(p, "read error: %s (check the file)", strerror(errno ? errno : ENOMEM));
     }
     free(line);
-    fclose(f);
 
     if (rc == 0 && st->section_line[SEC_POOLS] && st->pool_count == 0) {
-        p.line = st->section_line[SEC_POOLS];
-        rc = fail(&p, "section [pools] defines no pools (add lines like '1K = 1024', or remove "
-                      "the section to keep the default pools)");
+        p->line = st->section_line[SEC_POOLS];
+        rc = fail(p, "section [pools] defines no pools (add lines like '1K = 1024', or remove "
+                     "the section to keep the default pools)");
     }
     if (rc == 0 && tmp->limits.history > tmp->limits.queue_capacity) {
         /* blame the key the user wrote; history wins if both were written */
-        p.line = st->key_line[HISTORY_INDEX] ? st->key_line[HISTORY_INDEX]
-                                             : st->key_line[QUEUE_CAPACITY_INDEX];
-        rc = fail(&p, "limits.history = %u exceeds limits.queue_capacity = %u (allowed 0..%u; "
-                      "lower history or raise queue_capacity)",
+        p->line = st->key_line[HISTORY_INDEX] ? st->key_line[HISTORY_INDEX]
+                                              : st->key_line[QUEUE_CAPACITY_INDEX];
+        rc = fail(p, "limits.history = %u exceeds limits.queue_capacity = %u (allowed 0..%u; "
+                     "lower history or raise queue_capacity)",
                   tmp->limits.history, tmp->limits.queue_capacity, tmp->limits.queue_capacity);
     }
     if (rc == 0) {
@@ -438,12 +460,35 @@ int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t e
         }
         for (size_t i = 0; i < LIMIT_KEY_COUNT; i++)
             *limit_field(&tmp->limit_line, &limit_keys[i]) = st->key_line[i];
-        snprintf(tmp->source, sizeof tmp->source, "%s", path);
+        snprintf(tmp->source, sizeof tmp->source, "%s", p->path);
         memcpy(cfg, tmp, sizeof *cfg);
     }
     free(st);
     free(tmp);
     return rc;
+}
+
+int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t errlen) {
+    parser_t p = {path ? path : "(null)", 0, err, errlen};
+    if (err && errlen) err[0] = '\0';
+    if (!cfg || !path || !*path) return fail(&p, "no config file given (pass a path)");
+
+    FILE *f = fopen(path, "r");
+    if (!f) return fail(&p, "cannot open config file: %s (check the path and its permissions)",
+                        strerror(errno));
+    line_src_t src = {.f = f};
+    int rc = parse_source(cfg, &p, &src);
+    fclose(f);
+    return rc;
+}
+
+int shoal_config_parse(shoal_config_t *cfg, const char *name, const char *text, size_t len,
+                       char *err, size_t errlen) {
+    parser_t p = {name && *name ? name : "(config)", 0, err, errlen};
+    if (err && errlen) err[0] = '\0';
+    if (!cfg || (!text && len)) return fail(&p, "no config text given (pass a buffer)");
+    line_src_t src = {.buf = text, .len = len};
+    return parse_source(cfg, &p, &src);
 }
 
 /* ---- printing ----------------------------------------------------------------- */

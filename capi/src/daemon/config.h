@@ -48,6 +48,11 @@ void shoal_config_defaults(shoal_config_t *cfg);
  * written to err (size errlen). */
 int shoal_config_load(shoal_config_t *cfg, const char *path, char *err, size_t errlen);
 
+/* The same from `len` bytes of `text` (need not be NUL-terminated); `name`
+ * stands for the file in messages and in cfg->source. */
+int shoal_config_parse(shoal_config_t *cfg, const char *name, const char *text, size_t len,
+                       char *err, size_t errlen);
+
 /* Parses "64", "4K", "1M", "1G", "1200M" (powers of 1024). 0 on success. */
 int shoal_config_parse_size(const char *text, uint64_t *out);
 

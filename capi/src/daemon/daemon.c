@@ -350,9 +350,8 @@ static void port_close(daemon_t *d, uint32_t slot, const char *why) {
 #define QUARANTINE_GRACE_NS 500000000ull
 
 static void quarantine_sweep(daemon_t *d, int force) {
-    uint32_t kept = 0;
     uint64_t now = shoal_now_ns();
-    for (uint32_t i = 0; i < d->quarantine_count; i++) {
+    for (uint32_t i = 0; i < d->quarantine_count;) {
         uint32_t slot = d->quarantine[i];
         uint64_t since = d->quarantine_since[i];
         shm_port_t *p = shm_port(&d->map, slot);
@@ -362,13 +361,17 @@ static void quarantine_sweep(daemon_t *d, int force) {
                 LOGD("port %u: %u sender(s) died mid-delivery; draining it anyway", slot,
                      atomic_load(&p->pushers));
             atomic_store(&p->pushers, 0);
+            /* off the list before it is finished: a service is freed only
+             * when no quarantined slot refers to it, this one included */
+            uint32_t rest = --d->quarantine_count - i;
+            memmove(&d->quarantine[i], &d->quarantine[i + 1], rest * sizeof *d->quarantine);
+            memmove(&d->quarantine_since[i], &d->quarantine_since[i + 1],
+                    rest * sizeof *d->quarantine_since);
             port_finish_close(d, slot);
         } else {
-            d->quarantine_since[kept] = since;
-            d->quarantine[kept++] = slot;
+            i++;
         }
     }
-    d->quarantine_count = kept;
 }
 
 /* A sender killed between claiming a queue position and writing it leaves
@@ -700,9 +703,14 @@ static void recover_if_idle(daemon_t *d) {
     for (uint32_t i = 0; i < m->hdr->process_limit; i++)
         if (d->procs[i].used) return;
     quarantine_sweep(d, 1);
-    uint32_t stray = 0;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) stray += atomic_load(&shm_pool(m, i)->in_use);
-    if (!stray) return;
+    /* any pool that is off counts, even if the sum of the counters wraps to 0 */
+    uint32_t stray = 0, off = 0;
+    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
+        uint32_t u = atomic_load(&shm_pool(m, i)->in_use);
+        stray += u;
+        off += u != 0;
+    }
+    if (!off) return;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) shm_pool_reset(m, i);
     LOGW("no process is registered: recovered %u chunk(s) stranded by processes killed "
          "mid-operation; pools rebuilt",
@@ -1345,3 +1353,7 @@ out:
     if (code == 0) LOGI("stopped cleanly");
     return code;
 }
+
+#ifdef SHOAL_FUZZING
+#include "daemon/daemon_fuzz.inc" /* tests/fuzz: entry points into the handlers */
+#endif

@@ -80,13 +80,16 @@ static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds,
         return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
                                "lost the daemon of domain '%s' (%s): %s; restart shoald --domain %s",
                                rt->domain, rt->sock_path, strerror(errno), rt->domain);
-    size_t dummy;
-    int r = proto_recv(rt->sock, msg, fds, max_fds, nfds ? nfds : &dummy);
+    size_t dummy, *got = nfds ? nfds : &dummy;
+    int r = proto_recv(rt->sock, msg, fds, max_fds, got);
     if (r != 1)
         return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
                                "no answer from the daemon of domain '%s' (%s): %s", rt->domain,
                                rt->sock_path, r == 0 ? "it closed the connection" : strerror(errno));
     if (msg->result != SHOAL_OK) {
+        /* a refusal hands over nothing: close whatever came with it */
+        for (size_t i = 0; i < *got; i++) close(fds[i]);
+        *got = 0;
         shoal_error_set_text((shoal_result_t)msg->result, msg->text);
         return (shoal_result_t)msg->result;
     }
