@@ -23,7 +23,9 @@ import asyncio
 import atexit
 import collections
 import enum
+import numbers
 import os
+import re
 import sys
 import threading
 import time
@@ -73,6 +75,8 @@ _memoryview = memoryview
 # Result codes used by the layer itself (values of shoal_result_t).
 _OK = 0
 _ERR_TIMEOUT = 2
+_ERR_POOL_EXHAUSTED = 3
+_ERR_HELD_LIMIT = 6
 _ERR_NOT_FOUND = 22
 
 #: Longest single blocking C call made for an unbounded or long wait (seconds).
@@ -123,11 +127,124 @@ PortInfo = collections.namedtuple(
 
 # ---- helpers -------------------------------------------------------------------------
 
-def _raise(rc, context):
-    """Raise the exception for result `rc`; call right after the failing C call."""
-    detail = backend.last_error()
+_U32_MAX = (1 << 32) - 1
+_U64_MAX = (1 << 64) - 1
+_NS_MAX = (1 << 63) - 1      # int64_t nanoseconds
+_SECONDS_MAX = _NS_MAX / 1e9  # a timeout this long or longer is no bound at all
+
+
+def _shown(value, limit=60):
+    """`value` as a message echoes it: repr, shortened when long."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 70:
+        return "an int of %d bits" % value.bit_length()
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    try:
+        length = " (%d characters)" % len(value) if isinstance(value, str) else \
+            " (%d bytes)" % len(value) if isinstance(value, (bytes, bytearray)) else ""
+    except TypeError:
+        length = ""
+    return text[:limit] + "..." + length
+
+
+def _name(value, what):
+    """A topic, service, process or domain name: a str that C can hold."""
+    if not isinstance(value, str):
+        hint = " (decode it first, e.g. name.decode())" if isinstance(
+            value, (bytes, bytearray)) else ""
+        raise TypeError("%s must be a str, not %s%s" % (what, type(value).__name__, hint))
+    if "\0" in value:
+        raise ValueError("%s %s contains a NUL character ('\\0'), which a name cannot hold"
+                         % (what, _shown(value)))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("%s %s is not encodable as UTF-8 (a lone surrogate?)"
+                         % (what, _shown(value))) from None
+    return value
+
+
+def _path(value, what):
+    if value is None:
+        return None
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return _name(value, what)
+
+
+def _int_arg(value, what, lo, hi):
+    """`value` as an int in lo..hi, or a TypeError / ValueError naming `what`."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an int, not %s %s"
+                        % (what, type(value).__name__, _shown(value)))
+    value = value.__index__()
+    if not lo <= value <= hi:
+        raise ValueError("%s must be %d..%s, not %s" % (
+            what, lo, "2**64-1" if hi == _U64_MAX else "2**32-1" if hi == _U32_MAX else hi,
+            _shown(value)))
+    return value
+
+
+def _size_arg(size, what="size"):
+    # the type test first: the loans of busy loops pass a plain int
+    if type(size) is int and 0 < size <= _U64_MAX:
+        return size
+    return _int_arg(size, what, 1, _U64_MAX)
+
+
+def _seconds(value, what="timeout"):
+    """A timeout in seconds: None (no bound) or a number >= 0; inf counts as None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError("%s must be a number of seconds or None (no bound), not %s %s"
+                        % (what, type(value).__name__, _shown(value)))
+    value = float(value)
+    if value != value:
+        raise ValueError("%s is NaN: give a number of seconds, or None for no bound" % what)
+    if value < 0:
+        raise ValueError("%s must be >= 0 seconds (0: do not wait, None: no bound), not %s"
+                         % (what, _shown(value)))
+    if value >= _SECONDS_MAX:
+        return None
+    return value
+
+
+def _pythonic(detail):
+    """The C library's detail message, in the words of the Python API."""
+    if "shoal" not in detail:
+        return detail
+    detail = _CHUNK_TOO_LARGE_HINT.sub(
+        lambda m: "add a pool to shoal.Daemon(pools=...), e.g. pools={..., %r: %s}"
+        % (m.group(1), m.group(2)), detail)
+    detail = _DAEMON_CONFIG.sub("the config shoal.Daemon wrote from its pools= and limits=",
+                                detail)
+    return _C_FUNCTION.sub(lambda m: _C_FUNCTIONS.get(m.group(0), m.group(0)), detail)
+
+
+# A config file written by shoal.Daemon (a temporary directory of its own).
+_DAEMON_CONFIG = re.compile(r"[^\s(]*/shoal-daemon-[A-Za-z0-9_]+/[^\s,;)]+\.conf")
+_CHUNK_TOO_LARGE_HINT = re.compile(
+    r"add a pool to the \[pools\] section of [^\s(]*/shoal-daemon-[A-Za-z0-9_]+/[^\s,;)]+"
+    r"\.conf, e\.g\. '(\w+) = (\d+)'")
+_C_FUNCTION = re.compile(r"\bshoal_[a-z_]+\(\)")
+_C_FUNCTIONS = {
+    "shoal_chunk_release()": "release() (or the end of its `with` block)",
+    "shoal_server_loan_response()": "request.loan_response()",
+    "shoal_runtime_options_init()": "shoal.Runtime()",
+}
+
+
+def _raise(rc, context, port=None):
+    """Raise the exception for result `rc`; call right after the failing C call. With
+    `port`, a limit error says how many of its chunks wait for payload exports."""
+    detail = _pythonic(backend.last_error())
     name = backend.strerror(rc)
     message = "%s: %s" % (context, detail or name) if context else (detail or name)
+    if port is not None and port._deferred and rc in (_ERR_POOL_EXHAUSTED, _ERR_HELD_LIMIT):
+        message += (" (%d chunk(s) of %s were released but still wait for a view or numpy "
+                    "array of their payload that outlived them; drop those)"
+                    % (port._deferred, port._describe()))
     raise error_class(rc)(message, code=rc, name=name, detail=detail)
 
 
@@ -136,29 +253,54 @@ def _check(rc, context):
         _raise(rc, context)
 
 
+def _timeout(what, timeout, message):
+    """The Timeout of a wait of the layer: it names the timeout the caller gave."""
+    text = "%s: %s (timeout=%s)" % (what, message, "%g s" % timeout if timeout else "0: no wait")
+    return Timeout(text, code=_ERR_TIMEOUT, name="SHOAL_ERR_TIMEOUT", detail=message)
+
+
+def _within(timeout):
+    return "within %g s" % timeout if timeout else "right now"
+
+
 def _timeout_ns(timeout):
-    """Seconds (float) to the C convention: None -> forever (-1), <= 0 -> poll (0)."""
+    """Validated seconds (None or >= 0) to the C convention: None -> forever (-1)."""
     if timeout is None:
         return -1
     if timeout <= 0:
         return 0
-    return max(1, int(timeout * 1e9))
+    return min(_NS_MAX, max(1, int(timeout * 1e9)))
 
 
-def _opt_ns(seconds):
-    return None if seconds is None else _timeout_ns(seconds)
+def _opt_ns(seconds, what):
+    """An optional timeout option: None keeps the C default, inf is no bound (-1)."""
+    if seconds is None:
+        return None
+    return _timeout_ns(_seconds(seconds, what))
+
+
+def _opt_u32(value, what):
+    return None if value is None else _int_arg(value, what, 0, _U32_MAX)
 
 
 def _policy(value):
     if value is None:
         return None
+    choices = ", ".join(p.name.lower() for p in FullPolicy)
     if isinstance(value, str):
         try:
             return int(FullPolicy[value.upper()])
         except KeyError:
-            raise ValueError("full_policy %r: use one of %s"
-                             % (value, ", ".join(p.name.lower() for p in FullPolicy))) from None
-    return int(FullPolicy(value))
+            raise ValueError("full_policy %s: use one of %s or shoal.FullPolicy"
+                             % (_shown(value), choices)) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("full_policy must be a shoal.FullPolicy or one of %s, not %s"
+                        % (choices, type(value).__name__))
+    try:
+        return int(FullPolicy(value))
+    except ValueError:
+        raise ValueError("full_policy %s: use one of %s or shoal.FullPolicy"
+                         % (_shown(value), choices)) from None
 
 
 def _method(impl, name, doc):
@@ -168,13 +310,6 @@ def _method(impl, name, doc):
                            impl.__closure__)
     f.__doc__ = doc
     return f
-
-
-def _size(size):
-    size = int(size)
-    if size <= 0:
-        raise ValueError("size must be > 0 (got %d)" % size)
-    return size
 
 
 _np = None
@@ -438,6 +573,7 @@ class Loan(Chunk):
         """Shrink the size the receiver sees (never grow). The payload view is replaced by
         one of the new size (the old one is released); refused while exports of the
         payload (slices, arrays) live."""
+        size = _int_arg(size, "size", 0, _U64_MAX)
         port = self._port
         with port._lock:
             handle = self._alive("resizing it")
@@ -446,7 +582,7 @@ class Loan(Chunk):
                 raise PayloadExportedError(
                     "resizing a loan of %s refused: %d view(s) or array(s) made from its "
                     "payload are still alive; drop them first" % (port._describe(), live))
-            rc = _chunk_set_size(handle, int(size))
+            rc = _chunk_set_size(handle, size)
             address, n = _chunk_view(handle)
             buf = self._buf = _Payload(address, n, False, port)
             self._payload = _memoryview(buf)
@@ -502,9 +638,8 @@ class Request(Chunk):
     def loan_response(self, size):
         """Loan a response of `size` bytes for this request (it carries the request's
         sequence id and routes to its client). The request stays owned by this object."""
-        size = int(size)
-        if size <= 0:
-            raise ValueError("size must be > 0 (got %d)" % size)
+        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
+            size = _size_arg(size)
         port = self._port
         with port._lock:
             h = port._handle
@@ -515,7 +650,7 @@ class Request(Chunk):
                 raise self._released_error("answering it")
             rc, chunk, address, n = _server_loan_response_view(h, req, size)
             if rc != _OK:
-                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size))
+                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size), port)
             return Loan(port, chunk, address, n)
 
     def respond(self, data):
@@ -656,16 +791,15 @@ class _Port:
 
     def _loan_impl(self, size):
         # loan() of publishers and clients (bound below with their docstrings)
-        size = int(size)
-        if size <= 0:
-            raise ValueError("size must be > 0 (got %d)" % size)
+        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
+            size = _size_arg(size)
         with self._lock:
             h = self._handle
             if h is None:
                 self._h()
             rc, chunk, address, n = self._loan_fn(h, size)
             if rc != _OK:
-                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
+                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size), self)
             return Loan(self, chunk, address, n)
 
     def _try_take_impl(self):
@@ -679,14 +813,15 @@ class _Port:
                 return self._chunk_cls(self, chunk, address, n)
             if rc == _ERR_TIMEOUT:
                 return None
-            _raise(rc, "%s: take" % self._describe())
+            _raise(rc, "%s: take" % self._describe(), self)
 
     _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
     _send_what = "send"
 
     def _take(self, timeout):
         """Take with a timeout in seconds (None: forever), waiting in slices."""
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        timeout = _seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if deadline is None:
                 step = WAIT_SLICE
@@ -696,21 +831,25 @@ class _Port:
                 rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
                 if rc == _OK:
                     return self._chunk_cls(self, chunk, address, n)
-                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
-                    _raise(rc, "%s: take (timeout %s)" % (
-                        self._describe(), "none" if timeout is None else "%gs" % timeout))
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "%s: take" % self._describe(), self)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timeout("%s: take" % self._describe(), timeout,
+                               "nothing arrived %s" % _within(timeout))
 
     async def _take_async(self, timeout, attach):
+        timeout = _seconds(timeout)
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + max(0.0, timeout)
+        deadline = None if timeout is None else loop.time() + timeout
         ws = self._async_waitset(attach)
         fd = ws.fileno()
         while True:
-            try:
-                return self.take(timeout=0)
-            except Timeout:
-                if deadline is not None and loop.time() >= deadline:
-                    raise
+            chunk = self.try_take()
+            if chunk is not None:
+                return chunk
+            if deadline is not None and loop.time() >= deadline:
+                raise _timeout("%s: take_async" % self._describe(), timeout,
+                               "nothing arrived %s" % _within(timeout))
             ready = loop.create_future()
 
             def on_readable():
@@ -818,20 +957,25 @@ class Client(_Port):
         return await self._take_async(timeout, "client")
 
     def _call_loan(self, loan, timeout):
+        timeout = _seconds(timeout)
+
         def call(h, request):
             return backend.client_call(h, request, _timeout_ns(timeout))
 
         with self._lock:
             rc, response = loan._end(call)
+            if rc == _ERR_TIMEOUT:
+                raise _timeout("%s: call" % self._describe(), timeout,
+                               "no response %s" % _within(timeout))
             if rc != _OK:
-                _raise(rc, "%s: call (timeout %s)" % (
-                    self._describe(), "none" if timeout is None else "%gs" % timeout))
+                _raise(rc, "%s: call" % self._describe())
             return Response(self, response, *_chunk_view(response))
 
     def call(self, data, timeout=None):
         """Copying convenience: send `data` as a request, wait up to `timeout` seconds
         for its response and return the response's bytes. Responses to older requests
         met on the way are released (and counted as stale)."""
+        timeout = _seconds(timeout)
         data = memoryview(data).cast("B")
         with self.loan(max(1, len(data))) as req:
             if len(data):
@@ -924,7 +1068,8 @@ class WaitSet:
     def wait(self, timeout=None):
         """Wait up to `timeout` seconds (None: no bound) until an attached port has data;
         return the list of ready ports. Raises shoal.Timeout."""
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        timeout = _seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
             with self._lock:
@@ -932,8 +1077,11 @@ class WaitSet:
                                                 _timeout_ns(step))
                 if rc == _OK:
                     return [self._ports[t] for t in tags if t in self._ports]
-                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
-                    _raise(rc, "waitset: wait")
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "waitset: wait")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timeout("waitset: wait", timeout,
+                               "no attached port had data %s" % _within(timeout))
 
     def _drain(self):
         """Reset the readiness of fileno() after it polled readable.
@@ -1011,12 +1159,15 @@ class Runtime:
         self._pending_ports = set()
         self._closing = None
         self._lock = threading.RLock()
-        self._name = name or _default_name()
+        self._name = _default_name() if name is None else _name(name, "process name")
+        domain = None if domain is None else _name(domain, "domain")
+        runtime_dir = _path(runtime_dir, "runtime_dir")
         rc, rt = backend.runtime_create(self._name, domain, runtime_dir,
-                                        _opt_ns(connect_timeout))
+                                        _opt_ns(connect_timeout, "connect_timeout"))
         if rc != _OK:
-            _raise(rc, "connecting %r to domain %r" % (
-                self._name, domain or os.environ.get("SHOAL_DOMAIN") or "default"))
+            _raise(rc, "connecting %s to domain %s" % (
+                _shown(self._name), _shown(domain or os.environ.get("SHOAL_DOMAIN")
+                                            or "default")))
         self._handle = rt
         self._runtime_dir = runtime_dir
         _live_runtimes.add(self)
@@ -1042,29 +1193,34 @@ class Runtime:
     def publisher(self, topic, history=None, full_policy=None, send_timeout=None):
         """Create a Publisher. history: samples kept for late subscribers; full_policy:
         FullPolicy or "drop_oldest"/"reject"/"wait"; send_timeout: seconds for WAIT."""
-        rc, h = backend.publisher_create(self._h(), topic, history, _policy(full_policy),
-                                         _opt_ns(send_timeout))
-        _check(rc, "creating publisher %r" % topic)
+        rc, h = backend.publisher_create(
+            self._h(), _name(topic, "topic"), _opt_u32(history, "history"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating publisher %s" % _shown(topic))
         return Publisher(self, topic, h)
 
     def subscriber(self, topic, queue_capacity=None, history=None):
         """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
-        rc, h = backend.subscriber_create(self._h(), topic, queue_capacity, history)
-        _check(rc, "creating subscriber %r" % topic)
+        rc, h = backend.subscriber_create(
+            self._h(), _name(topic, "topic"), _opt_u32(queue_capacity, "queue_capacity"),
+            _opt_u32(history, "history"))
+        _check(rc, "creating subscriber %s" % _shown(topic))
         return Subscriber(self, topic, h)
 
     def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Client; full_policy applies to the server's request queue."""
-        rc, h = backend.client_create(self._h(), service, queue_capacity, _policy(full_policy),
-                                      _opt_ns(send_timeout))
-        _check(rc, "creating client %r" % service)
+        rc, h = backend.client_create(
+            self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating client %s" % _shown(service))
         return Client(self, service, h)
 
     def server(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Server; full_policy applies to the client's response queue."""
-        rc, h = backend.server_create(self._h(), service, queue_capacity, _policy(full_policy),
-                                      _opt_ns(send_timeout))
-        _check(rc, "creating server %r" % service)
+        rc, h = backend.server_create(
+            self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating server %s" % _shown(service))
         return Server(self, service, h)
 
     def waitset(self):

@@ -63,6 +63,21 @@ def find_shoald(use_path=True):
                       "`pip install .`, or set $SHOALD to its path" % ", ".join(candidates))
 
 
+def _count(value, what, minimum):
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an int, not %s %s" % (what, type(value).__name__,
+                                                          _shown(value)))
+    value = value.__index__()
+    if value < minimum or value > (1 << 63) - 1:
+        raise ValueError("%s must be >= %d, not %s" % (what, minimum, _shown(value)))
+    return value
+
+
+def _shown(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _size_key(size):
     if isinstance(size, bool):
         raise ValueError("pool size %r: use an int or a string like '1M'" % (size,))
@@ -74,8 +89,8 @@ def _size_key(size):
     if text.endswith("B") and len(text) > 1 and text[-2] in "KMG":
         text = text[:-1]
     if not _SIZE_RE.match(text):
-        raise ValueError("pool chunk size %r: use bytes (64) or K/M/G suffixes ('64K', '1M')"
-                         % (size,))
+        raise ValueError("pool chunk size %s: use bytes (64) or K/M/G suffixes ('64K', '1M')"
+                         % _shown(size))
     return text
 
 
@@ -85,15 +100,13 @@ def config_text(pools=None, limits=None):
     if limits:
         lines.append("[limits]")
         for key, value in limits.items():
-            if not re.match(r"^[a-z_]+$", str(key)):
-                raise ValueError("limit name %r is not a config key" % (key,))
-            lines.append("%s = %d" % (key, int(value)))
+            if not isinstance(key, str) or not re.match(r"^[a-z_]{1,64}$", key):
+                raise ValueError("limit name %s is not a config key" % _shown(key))
+            lines.append("%s = %d" % (key, _count(value, "limits[%r]" % key, 0)))
     if pools:
         lines.append("[pools]")
         for size, count in pools.items():
-            count = int(count)
-            if count <= 0:
-                raise ValueError("pool %r: chunk count must be > 0 (got %d)" % (size, count))
+            count = _count(count, "pools[%s] (the chunk count)" % _shown(size), 1)
             lines.append("%s = %d" % (_size_key(size), count))
     return "\n".join(lines) + "\n"
 
@@ -117,8 +130,10 @@ class Daemon:
                  log_level="warn", executable=None, start_timeout=10.0, start=True):
         if domain is None:
             domain = "py%d-%s" % (os.getpid(), os.urandom(4).hex())
+        if not isinstance(domain, str):
+            raise TypeError("domain must be a str, not %s" % type(domain).__name__)
         if not _DOMAIN_RE.match(domain):
-            raise ValueError("domain %r: 1..63 characters of [A-Za-z0-9_.-]" % (domain,))
+            raise ValueError("domain %s: 1..63 characters of [A-Za-z0-9_.-]" % _shown(domain))
         self.domain = domain
         self.runtime_dir = runtime_dir
         self.log_level = log_level
@@ -189,7 +204,8 @@ class Daemon:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DaemonError("shoald for domain %r did not report ready within %gs; log:\n%s"
-                                  % (self.domain, self.start_timeout, self.log()))
+                                  % (self.domain, self.start_timeout,
+                                     self._explained(self.log())))
             readable, _, _ = select.select([rfd], [], [], remaining)
             if not readable:
                 continue
@@ -201,8 +217,28 @@ class Daemon:
                     code = None
                 raise DaemonError("shoald for domain %r failed to start (exit code %s: %s):\n%s"
                                   % (self.domain, code, _EXIT_MEANING.get(code, "unknown"),
-                                     self.log().strip()))
+                                     self._explained(self.log().strip())))
             got += data
+
+    def _explained(self, text):
+        """The daemon's words about the config file this object wrote, in terms of the
+        pools= and limits= it was given (the file itself is temporary)."""
+        path = self.config_path
+        if not path:
+            return text
+        lines = self._config.splitlines()
+
+        def entry(m):
+            n = int(m.group(1))
+            section = "config"
+            for line in lines[:n]:
+                if line.startswith("["):
+                    section = line.strip("[]")
+            line = lines[n - 1].strip() if 0 < n <= len(lines) else "?"
+            return "shoal.Daemon(%s=...), entry %r:" % (section, line)
+
+        text = re.sub(re.escape(path) + r":(\d+):", entry, text)
+        return text.replace(path, "the config shoal.Daemon wrote from its pools= and limits=")
 
     def stop(self, timeout=5.0):
         """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Returns the exit code."""
