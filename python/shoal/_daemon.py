@@ -4,6 +4,12 @@
 a config file (format of docs/internal-spec.md), starts the real shoald with
 ``--ready-fd``, waits for "ready", and stops it with SIGTERM when closed.
 
+The shoald of a ``shoal.Daemon`` dies with the process that started it, also when that
+process is killed (SIGKILL): it is started with PR_SET_PDEATHSIG (SIGTERM). Linux sends
+that signal when the *thread* that forked the child ends, so every shoald is forked by
+one helper thread of this module that lives as long as the process, whichever thread
+creates the Daemon.
+
 ``python -m shoal.daemon ARGS`` and the ``shoald`` console script (shoal.daemon:main) run the shoald
 binary bundled in the package with ARGS (``--help`` lists them).
 """
@@ -16,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from .errors import DaemonError
@@ -111,6 +118,85 @@ def config_text(pools=None, limits=None):
     return "\n".join(lines) + "\n"
 
 
+# ---- the daemon dies with its parent ------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - not Linux
+        return None
+
+
+def _dies_with_parent():
+    """A preexec_fn for Popen: the child gets SIGTERM when its parent (thread) dies.
+    Everything it needs is bound here, before the fork."""
+    prctl = _prctl()
+    if prctl is None:  # pragma: no cover
+        return None
+    parent = os.getpid()
+    sigterm = int(signal.SIGTERM)
+    getppid, exit_now = os.getppid, os._exit
+
+    def preexec():
+        prctl(_PR_SET_PDEATHSIG, sigterm, 0, 0, 0)
+        if getppid() != parent:  # the parent died before the prctl: nobody to serve
+            exit_now(1)
+    return preexec
+
+
+class _Spawner:
+    """One thread per process that forks every shoald (see the module doc): a
+    PR_SET_PDEATHSIG child is signalled when the thread that forked it ends."""
+
+    _lock = threading.Lock()
+    _thread = None
+    _jobs = None
+
+    @classmethod
+    def run(cls, fn):
+        """fn() on the spawner thread; its result or its exception."""
+        with cls._lock:
+            if cls._thread is None or not cls._thread.is_alive():  # first use, or a fork
+                import queue
+
+                cls._jobs = queue.SimpleQueue()
+                cls._thread = threading.Thread(target=cls._loop, args=(cls._jobs,),
+                                               name="shoal-daemon-spawner", daemon=True)
+                cls._thread.start()
+            jobs = cls._jobs
+        box, done = [], threading.Event()
+        jobs.put((fn, box, done))
+        try:
+            done.wait()
+        except BaseException:  # e.g. Ctrl-C: let the job finish, undo what it started
+            done.wait()
+            if box and box[0][0] and hasattr(box[0][1], "kill"):
+                box[0][1].kill()
+                box[0][1].wait()
+            raise
+        ok, value = box[0]
+        if ok:
+            return value
+        raise value
+
+    @staticmethod
+    def _loop(jobs):
+        while True:
+            fn, box, done = jobs.get()
+            try:
+                box.append((True, fn()))
+            except BaseException as e:  # handed to the caller
+                box.append((False, e))
+            finally:
+                done.set()
+            del fn, box, done
+
+
 class Daemon:
     """A shoald process for one domain, started on entry and stopped on exit.
 
@@ -120,6 +206,9 @@ class Daemon:
     (None: $SHOAL_RUNTIME_DIR or /tmp/shoal-<uid>, like the C library), ``log_level``
     (off/error/warn/info/debug/trace), ``executable`` (default: find_shoald()),
     ``start_timeout`` (seconds to wait for "ready").
+
+    The shoald dies with this process (SIGTERM through PR_SET_PDEATHSIG), also when
+    this process is killed, whichever thread created the Daemon.
 
     Attributes: ``domain``, ``runtime_dir``, ``pid``, ``config_path``, ``returncode``;
     ``log()`` returns what the daemon wrote to stderr; ``runtime(name)`` connects a
@@ -180,8 +269,10 @@ class Daemon:
         if self.runtime_dir is not None:
             args += ["--runtime-dir", self.runtime_dir]
         try:
-            self._proc = subprocess.Popen(args, pass_fds=(wfd,), stdin=subprocess.DEVNULL,
-                                          stdout=self._logfile, stderr=self._logfile)
+            logfile, preexec = self._logfile, _dies_with_parent()
+            self._proc = _Spawner.run(lambda: subprocess.Popen(
+                args, pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=logfile,
+                stderr=logfile, preexec_fn=preexec))
         except BaseException:
             os.close(rfd)
             os.close(wfd)
