@@ -77,10 +77,12 @@ _OK = 0
 _ERR_TIMEOUT = 2
 _ERR_POOL_EXHAUSTED = 3
 _ERR_HELD_LIMIT = 6
+_ERR_SERVER_GONE = 12
 _ERR_NOT_FOUND = 22
 
-#: Longest single blocking C call made for an unbounded or long wait (seconds).
-WAIT_SLICE = 0.2
+#: Longest single blocking C call made for an unbounded or long wait (seconds): a
+#: signal (Ctrl-C) is handled by Python at most this long after it arrived.
+WAIT_SLICE = 0.05
 
 __all__ = [
     "Runtime", "Publisher", "Subscriber", "Client", "Server", "WaitSet",
@@ -233,6 +235,15 @@ _C_FUNCTIONS = {
     "shoal_server_loan_response()": "request.loan_response()",
     "shoal_runtime_options_init()": "shoal.Runtime()",
 }
+
+
+_LOST_REQUEST = re.compile(r"request (\d+) on service .* was lost")
+
+
+def _lost_request(detail):
+    """The sequence id of the request a SERVER_GONE take reports lost (None: unknown)."""
+    m = _LOST_REQUEST.search(detail)
+    return int(m.group(1)) if m else None
 
 
 def _raise(rc, context, port=None):
@@ -937,6 +948,7 @@ class Client(_Port):
 
     _kind_name = "client"
     _destroy = "client_destroy"
+    _stale = 0
 
     _loan_fn = staticmethod(_with_view("client_loan"))
     loan = _method(_Port._loan_impl, "loan",
@@ -957,19 +969,34 @@ class Client(_Port):
         return await self._take_async(timeout, "client")
 
     def _call_loan(self, loan, timeout):
+        """Send `loan`, then take responses in slices (so that Ctrl-C works) until the one
+        carrying its sequence id arrives; older ones met on the way are released and
+        counted in stale_responses (the C call helper would wait in one C call)."""
         timeout = _seconds(timeout)
-
-        def call(h, request):
-            return backend.client_call(h, request, _timeout_ns(timeout))
-
-        with self._lock:
-            rc, response = loan._end(call)
-            if rc == _ERR_TIMEOUT:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seq = loan.send()
+        while True:
+            step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+            with self._lock:
+                rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
+                if rc == _OK:
+                    if _chunk_sequence_id(chunk) == seq:
+                        return Response(self, chunk, address, n)
+                    _chunk_release(chunk)   # a response to an earlier request
+                    self._stale += 1
+                    continue
+            if rc == _ERR_SERVER_GONE and _lost_request(backend.last_error()) not in (seq, None):
+                continue   # an earlier request was lost, not this one
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "%s: call" % self._describe(), self)
+            if deadline is not None and time.monotonic() >= deadline:
                 raise _timeout("%s: call" % self._describe(), timeout,
-                               "no response %s" % _within(timeout))
-            if rc != _OK:
-                _raise(rc, "%s: call" % self._describe())
-            return Response(self, response, *_chunk_view(response))
+                               "no response to request %d %s" % (seq, _within(timeout)))
+
+    @property
+    def stale_responses(self):
+        """Responses to earlier requests that call() met and released on this port."""
+        return self._stale
 
     def call(self, data, timeout=None):
         """Copying convenience: send `data` as a request, wait up to `timeout` seconds
