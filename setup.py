@@ -4,6 +4,8 @@
   * cffi (API mode) compiles the extension shoal._shoal_cffi from
     python/shoal/_build_cffi.py, which reads capi/include/shoal.h and compiles the
     library sources (capi/src/core, capi/src/runtime) into it;
+  * the CPython extension shoal._payload (python/shoal/_payload.c): the buffer exporter
+    of chunk payloads, used by both backends (cffi and SWIG), depends on neither;
   * build_ext also compiles the daemon (capi/src/core + capi/src/daemon) with the
     system C compiler into the package as shoal/_bin/shoald, run by the `shoald`
     console script and `python -m shoal.daemon`.
@@ -18,7 +20,7 @@ import shlex
 import shutil
 import sysconfig
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -71,5 +73,8 @@ setup(
     # Keep setuptools' intermediate files apart from the CMake build tree in build/.
     options={"build": {"build_base": os.path.join("build", "python")}},
     cffi_modules=["python/shoal/_build_cffi.py:ffibuilder"],
+    ext_modules=[Extension("shoal._payload", ["python/shoal/_payload.c"],
+                           extra_compile_args=["-std=c11", "-Wall", "-Wextra",
+                                               "-Wno-missing-field-initializers"])],
     cmdclass={"build_ext": build_ext_with_daemon},
 )

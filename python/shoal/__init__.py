@@ -16,12 +16,16 @@ block unless sent; its ``payload`` memoryview dies with it. Errors derive from
 shoal.Error (shoal.Timeout is also a TimeoutError). See README and BACKEND.md.
 """
 
-from .errors import *  # noqa: F401,F403
-from .errors import __all__ as _errors_all
+# A source tree run with PYTHONPATH=<build>/swig/python:python (ctest's swig_python)
+# finds the compiled shoal._payload in <build>/swig/python/shoal/.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
+from .errors import *  # noqa: E402,F401,F403
+from .errors import __all__ as _errors_all  # noqa: E402
 from ._api import (Chunk, Client, FullPolicy, Loan, PoolInfo, PortInfo, PortKind, Publisher,
                    Request, Response, Runtime, Sample, Server, Subscriber, WaitSet,
                    abi_version, backend_name, version)
-from ._daemon import Daemon, find_shoald
+from ._daemon import Daemon, find_shoald  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,20 +3,29 @@
 The backend (``shoal._backend_cffi`` or ``shoal._backend_swig``, see BACKEND.md)
 is a thin 1:1 mapping of the C ABI. Everything here only uses that interface:
 ownership (a chunk is consumed by exactly one of send/publish/release), context
-managers, payload views that die with their chunk, exceptions, timeouts in
-seconds, closing on garbage collection.
+managers, payloads exported by ``shoal._payload`` (one small C buffer exporter that
+counts its exports), exceptions, timeouts in seconds, closing on garbage collection.
 
 Threads: one port may be used from several threads; calls on one port are
 serialized by a per-port lock (the C rule is "one thread at a time per port").
 Blocking waits release the GIL, and waits without a bound are done in slices so
 that Ctrl-C (KeyboardInterrupt) still works.
+
+Payload lifetime: ``chunk.payload`` is a memoryview of a ``_payload.Payload``. When
+the chunk is sent or released, that view is released too. Something made from it
+that outlives the chunk object (a slice, ``numpy.frombuffer(payload)``,
+``chunk.array()``) is counted by the exporter: a send is refused while one lives, and
+a release is deferred until the last one dies (the chunk, its port and its runtime
+stay mapped until then), so such an object never sees another message's bytes.
 """
 
 import asyncio
 import atexit
 import collections
 import enum
+import numbers
 import os
+import re
 import sys
 import threading
 import time
@@ -25,13 +34,13 @@ import warnings
 import weakref
 
 from . import _backend
-from .errors import (ClosedError, Error, PayloadExportedError, ReleasedError, Timeout,
-                     error_class)
+from ._payload import Payload as _Payload
+from .errors import ClosedError, PayloadExportedError, ReleasedError, Timeout, error_class
 
 backend = _backend.load()
 
 # Backend functions of the chunk paths, bound once.
-_chunk_buffer = backend.chunk_buffer
+_chunk_view = backend.chunk_view
 _chunk_size = backend.chunk_size
 _chunk_set_size = backend.chunk_set_size
 _chunk_sequence_id = backend.chunk_sequence_id
@@ -39,37 +48,41 @@ _chunk_release = backend.chunk_release
 _publisher_publish = backend.publisher_publish
 _client_send = backend.client_send
 _server_send = backend.server_send
-_server_loan_response = backend.server_loan_response
-
-
-_view_buffer = getattr(backend, "view_buffer", None)
 
 
 def _with_view(name):
-    """The backend's `<name>_view` fast path -> (rc, chunk, view), or the plain function
-    with (rc, chunk, None), in which case the chunk asks chunk_buffer() itself."""
+    """The backend's `<name>_view` fast path -> (rc, chunk, address, size), or the plain
+    function followed by chunk_view() (BACKEND.md)."""
     fast = getattr(backend, name + "_view", None)
-    if fast is not None and _view_buffer is not None:
+    if fast is not None:
         return fast
     plain = getattr(backend, name)
 
     def slow(*args):
         rc, chunk = plain(*args)
-        return rc, chunk, None
+        if rc != _OK:
+            return rc, None, 0, 0
+        address, size = _chunk_view(chunk)
+        return rc, chunk, address, size
+    slow.__name__ = name + "_view"
     return slow
 
 
 _server_loan_response_view = _with_view("server_loan_response")
 _weakref_ref = weakref.ref
-_getrefcount = sys.getrefcount
+_memoryview = memoryview
 
 # Result codes used by the layer itself (values of shoal_result_t).
 _OK = 0
 _ERR_TIMEOUT = 2
+_ERR_POOL_EXHAUSTED = 3
+_ERR_HELD_LIMIT = 6
+_ERR_SERVER_GONE = 12
 _ERR_NOT_FOUND = 22
 
-#: Longest single blocking C call made for an unbounded or long wait (seconds).
-WAIT_SLICE = 0.2
+#: Longest single blocking C call made for an unbounded or long wait (seconds): a
+#: signal (Ctrl-C) is handled by Python at most this long after it arrived.
+WAIT_SLICE = 0.05
 
 __all__ = [
     "Runtime", "Publisher", "Subscriber", "Client", "Server", "WaitSet",
@@ -116,11 +129,133 @@ PortInfo = collections.namedtuple(
 
 # ---- helpers -------------------------------------------------------------------------
 
-def _raise(rc, context):
-    """Raise the exception for result `rc`; call right after the failing C call."""
-    detail = backend.last_error()
+_U32_MAX = (1 << 32) - 1
+_U64_MAX = (1 << 64) - 1
+_NS_MAX = (1 << 63) - 1      # int64_t nanoseconds
+_SECONDS_MAX = _NS_MAX / 1e9  # a timeout this long or longer is no bound at all
+
+
+def _shown(value, limit=60):
+    """`value` as a message echoes it: repr, shortened when long."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 70:
+        return "an int of %d bits" % value.bit_length()
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    try:
+        length = " (%d characters)" % len(value) if isinstance(value, str) else \
+            " (%d bytes)" % len(value) if isinstance(value, (bytes, bytearray)) else ""
+    except TypeError:
+        length = ""
+    return text[:limit] + "..." + length
+
+
+def _name(value, what):
+    """A topic, service, process or domain name: a str that C can hold."""
+    if not isinstance(value, str):
+        hint = " (decode it first, e.g. name.decode())" if isinstance(
+            value, (bytes, bytearray)) else ""
+        raise TypeError("%s must be a str, not %s%s" % (what, type(value).__name__, hint))
+    if "\0" in value:
+        raise ValueError("%s %s contains a NUL character ('\\0'), which a name cannot hold"
+                         % (what, _shown(value)))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("%s %s is not encodable as UTF-8 (a lone surrogate?)"
+                         % (what, _shown(value))) from None
+    return value
+
+
+def _path(value, what):
+    if value is None:
+        return None
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return _name(value, what)
+
+
+def _int_arg(value, what, lo, hi):
+    """`value` as an int in lo..hi, or a TypeError / ValueError naming `what`."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an int, not %s %s"
+                        % (what, type(value).__name__, _shown(value)))
+    value = value.__index__()
+    if not lo <= value <= hi:
+        raise ValueError("%s must be %d..%s, not %s" % (
+            what, lo, "2**64-1" if hi == _U64_MAX else "2**32-1" if hi == _U32_MAX else hi,
+            _shown(value)))
+    return value
+
+
+def _size_arg(size, what="size"):
+    # the type test first: the loans of busy loops pass a plain int
+    if type(size) is int and 0 < size <= _U64_MAX:
+        return size
+    return _int_arg(size, what, 1, _U64_MAX)
+
+
+def _seconds(value, what="timeout"):
+    """A timeout in seconds: None (no bound) or a number >= 0; inf counts as None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError("%s must be a number of seconds or None (no bound), not %s %s"
+                        % (what, type(value).__name__, _shown(value)))
+    value = float(value)
+    if value != value:
+        raise ValueError("%s is NaN: give a number of seconds, or None for no bound" % what)
+    if value < 0:
+        raise ValueError("%s must be >= 0 seconds (0: do not wait, None: no bound), not %s"
+                         % (what, _shown(value)))
+    if value >= _SECONDS_MAX:
+        return None
+    return value
+
+
+def _pythonic(detail):
+    """The C library's detail message, in the words of the Python API."""
+    if "shoal" not in detail:
+        return detail
+    detail = _CHUNK_TOO_LARGE_HINT.sub(
+        lambda m: "add a pool to shoal.Daemon(pools=...), e.g. pools={..., %r: %s}"
+        % (m.group(1), m.group(2)), detail)
+    detail = _DAEMON_CONFIG.sub("the config shoal.Daemon wrote from its pools= and limits=",
+                                detail)
+    return _C_FUNCTION.sub(lambda m: _C_FUNCTIONS.get(m.group(0), m.group(0)), detail)
+
+
+# A config file written by shoal.Daemon (a temporary directory of its own).
+_DAEMON_CONFIG = re.compile(r"[^\s(]*/shoal-daemon-[A-Za-z0-9_]+/[^\s,;)]+\.conf")
+_CHUNK_TOO_LARGE_HINT = re.compile(
+    r"add a pool to the \[pools\] section of [^\s(]*/shoal-daemon-[A-Za-z0-9_]+/[^\s,;)]+"
+    r"\.conf, e\.g\. '(\w+) = (\d+)'")
+_C_FUNCTION = re.compile(r"\bshoal_[a-z_]+\(\)")
+_C_FUNCTIONS = {
+    "shoal_chunk_release()": "release() (or the end of its `with` block)",
+    "shoal_server_loan_response()": "request.loan_response()",
+    "shoal_runtime_options_init()": "shoal.Runtime()",
+}
+
+
+_LOST_REQUEST = re.compile(r"request (\d+) on service .* was lost")
+
+
+def _lost_request(detail):
+    """The sequence id of the request a SERVER_GONE take reports lost (None: unknown)."""
+    m = _LOST_REQUEST.search(detail)
+    return int(m.group(1)) if m else None
+
+
+def _raise(rc, context, port=None):
+    """Raise the exception for result `rc`; call right after the failing C call. With
+    `port`, a limit error says how many of its chunks wait for payload exports."""
+    detail = _pythonic(backend.last_error())
     name = backend.strerror(rc)
     message = "%s: %s" % (context, detail or name) if context else (detail or name)
+    if port is not None and port._deferred and rc in (_ERR_POOL_EXHAUSTED, _ERR_HELD_LIMIT):
+        message += (" (%d chunk(s) of %s were released but still wait for a view or numpy "
+                    "array of their payload that outlived them; drop those)"
+                    % (port._deferred, port._describe()))
     raise error_class(rc)(message, code=rc, name=name, detail=detail)
 
 
@@ -129,29 +264,54 @@ def _check(rc, context):
         _raise(rc, context)
 
 
+def _timeout(what, timeout, message):
+    """The Timeout of a wait of the layer: it names the timeout the caller gave."""
+    text = "%s: %s (timeout=%s)" % (what, message, "%g s" % timeout if timeout else "0: no wait")
+    return Timeout(text, code=_ERR_TIMEOUT, name="SHOAL_ERR_TIMEOUT", detail=message)
+
+
+def _within(timeout):
+    return "within %g s" % timeout if timeout else "right now"
+
+
 def _timeout_ns(timeout):
-    """Seconds (float) to the C convention: None -> forever (-1), <= 0 -> poll (0)."""
+    """Validated seconds (None or >= 0) to the C convention: None -> forever (-1)."""
     if timeout is None:
         return -1
     if timeout <= 0:
         return 0
-    return max(1, int(timeout * 1e9))
+    return min(_NS_MAX, max(1, int(timeout * 1e9)))
 
 
-def _opt_ns(seconds):
-    return None if seconds is None else _timeout_ns(seconds)
+def _opt_ns(seconds, what):
+    """An optional timeout option: None keeps the C default, inf is no bound (-1)."""
+    if seconds is None:
+        return None
+    return _timeout_ns(_seconds(seconds, what))
+
+
+def _opt_u32(value, what):
+    return None if value is None else _int_arg(value, what, 0, _U32_MAX)
 
 
 def _policy(value):
     if value is None:
         return None
+    choices = ", ".join(p.name.lower() for p in FullPolicy)
     if isinstance(value, str):
         try:
             return int(FullPolicy[value.upper()])
         except KeyError:
-            raise ValueError("full_policy %r: use one of %s"
-                             % (value, ", ".join(p.name.lower() for p in FullPolicy))) from None
-    return int(FullPolicy(value))
+            raise ValueError("full_policy %s: use one of %s or shoal.FullPolicy"
+                             % (_shown(value), choices)) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("full_policy must be a shoal.FullPolicy or one of %s, not %s"
+                        % (choices, type(value).__name__))
+    try:
+        return int(FullPolicy(value))
+    except ValueError:
+        raise ValueError("full_policy %s: use one of %s or shoal.FullPolicy"
+                         % (_shown(value), choices)) from None
 
 
 def _method(impl, name, doc):
@@ -163,11 +323,19 @@ def _method(impl, name, doc):
     return f
 
 
-def _size(size):
-    size = int(size)
-    if size <= 0:
-        raise ValueError("size must be > 0 (got %d)" % size)
-    return size
+_np = None
+
+
+def _numpy():
+    global _np
+    if _np is None:
+        try:
+            import numpy
+        except ImportError:
+            raise ImportError("chunk.array() needs numpy (pip install numpy); "
+                              "chunk.payload is a memoryview without it") from None
+        _np = numpy
+    return _np
 
 
 # Chunks that were released by the garbage collector instead of by their owner,
@@ -176,15 +344,26 @@ gc_releases = collections.Counter()
 _gc_lock = threading.Lock()
 
 _live_runtimes = weakref.WeakSet()
+_exiting = False
 
 
 @atexit.register
 def _close_all_at_exit():
+    global _exiting
     for rt in list(_live_runtimes):
         try:
             rt.close()
         except Exception:  # pragma: no cover - best effort at interpreter exit
             pass
+    # Deferred releases that would run during interpreter teardown are left to the
+    # daemon, which takes every chunk back when this process exits.
+    _exiting = True
+
+
+def _release_deferred(arg):
+    """Called by a Payload when the last export of a released chunk's payload dies."""
+    port, handle = arg
+    port._end_deferred(handle)
 
 
 # ---- chunks --------------------------------------------------------------------------
@@ -194,85 +373,39 @@ class Chunk:
     sent, published or released.
 
     ``payload`` is a zero-copy ``memoryview`` on the chunk (format ``"B"``,
-    writable for loans, read-only for received chunks). It is released together
-    with the chunk: afterwards ``chunk.payload`` raises :class:`ReleasedError`
-    and a view taken from it earlier raises ``ValueError`` (both are ValueErrors).
+    writable for loans, read-only for received chunks); ``array(dtype, shape)`` is a
+    numpy array on it, also without a copy. The view is released together with the
+    chunk: afterwards ``chunk.payload`` raises :class:`ReleasedError` and the view
+    taken from it earlier raises ``ValueError`` (both are ValueErrors).
+
+    What is made from the payload and outlives the chunk object (a slice kept in a
+    variable, ``numpy.frombuffer(chunk.payload)``, ``chunk.array()``) keeps the chunk:
+    ``send()`` refuses while one lives (PayloadExportedError, nothing sent) and a
+    release waits for the last one to be dropped, so it never sees another message.
 
     Use it as a context manager: the chunk is released at the end of the block,
     also when the block raises, unless it was sent first.
     """
 
     # _handle: the C chunk while owned, None afterwards; _how: how it stopped being
-    # owned ("released", "sent", ...); _payload: the view handed out (None once
-    # released); _buf/_base_refs: the backend's exporter object and its reference
-    # count right after it was made (to count the views derived from ours).
-    __slots__ = ("_port", "_handle", "_how", "_payload", "_buf", "_base_refs", "__weakref__")
+    # owned ("released", "sent"); _buf: the Payload exporting the chunk's memory;
+    # _payload: our memoryview of it (None once released).
+    __slots__ = ("_port", "_handle", "_how", "_payload", "_buf", "__weakref__")
 
-    _writable = False
+    _readonly = True
     _what = "chunk"
 
-    def __init__(self, port, handle, pview=None):
-        # Called with the port lock held (take, loan): the view is made here, under
-        # that lock, so that no thread ever sees the chunk without it. (Making it
-        # lazily on first access would need a lock of its own there, which costs
-        # more than the view in the usual case of a payload that is read/written.)
+    def __init__(self, port, handle, address, size):
+        # Called with the port lock held (take, loan), so that no thread ever sees the
+        # chunk without its view. The Payload keeps the port (and so the runtime and
+        # the mapping) alive as long as it lives.
         self._port = port
         self._handle = handle
-        # self._make_views() inlined; the loan/take may have brought what the buffer
-        # needs along (one foreign call less), the buffer itself is made here so that
-        # nothing else holds it when its reference count is taken
-        buf = _chunk_buffer(handle) if pview is None else _view_buffer(pview)
-        if buf.__class__ is memoryview:
-            self._buf = None
-            view = buf
-        else:
-            self._buf = buf
-            del buf
-            self._base_refs = _getrefcount(self._buf)
-            view = memoryview(self._buf)
-        if not self._writable:
-            view = view.toreadonly()
-        self._payload = view
+        buf = self._buf = _Payload(address, size, self._readonly, port)
+        self._payload = _memoryview(buf)
         # The port closes the chunks its objects still own; a weak reference so that
         # the garbage collector can still release a forgotten chunk.
         port._chunks[id(self)] = _weakref_ref(self)
-
-    # -- views
-    def _make_views(self):
-        buf = _chunk_buffer(self._handle)
-        if buf.__class__ is memoryview:
-            # The backend made the view itself: derived views cannot be counted.
-            self._buf = None
-            view = buf
-        else:
-            # Every view derived from ours (slices, memoryview(view), exports) keeps
-            # the exporter alive: its reference count tells whether any survives.
-            self._buf = buf
-            del buf
-            self._base_refs = _getrefcount(self._buf)
-            view = memoryview(self._buf)
-        if not self._writable:
-            # The writable view made on the way is dropped at once: the read-only one
-            # shares its buffer, and releasing it releases the buffer.
-            view = view.toreadonly()
-        self._payload = view
-
-    def _drop_views(self):
-        """Release our view; return how many views/exports derived from it survive."""
-        view = self._payload
-        if view is None:  # never handed out: nothing can have escaped
-            return 0
-        self._payload = None
-        outstanding = 0
-        try:
-            view.release()
-        except BufferError:  # something holds a buffer export of this very view
-            outstanding += 1
-        del view
-        if self._buf is not None:
-            outstanding += max(0, _getrefcount(self._buf) - self._base_refs)
-            self._buf = None
-        return outstanding
 
     # -- state
     def _released_error(self, op):
@@ -299,6 +432,36 @@ class Chunk:
             raise self._released_error("touching its payload")
         return view
 
+    def array(self, dtype="uint8", shape=None):
+        """A numpy array of `dtype` and `shape` on the payload, without a copy (read-only
+        for received chunks). `shape` None: as many items as the payload holds.
+
+        The array is an export of the payload like a slice of ``payload``: while it
+        lives the chunk cannot be sent, and a release waits for it (see Chunk)."""
+        np = _numpy()
+        dtype = np.dtype(dtype)
+        with self._port._lock:
+            self._alive("making an array of its payload")
+            size = len(self._buf)
+            if shape is None:
+                if dtype.itemsize == 0 or size % dtype.itemsize:
+                    raise ValueError("payload of %d bytes is not a whole number of %s items "
+                                     "(%d bytes each): pass a shape" % (size, dtype,
+                                                                        dtype.itemsize))
+                return np.frombuffer(self._buf, dtype=dtype)
+            shape = tuple(int(n) for n in shape) if hasattr(shape, "__iter__") else \
+                (int(shape),)
+            count = 1
+            for n in shape:
+                if n < 0:
+                    raise ValueError("shape %r: dimensions must be >= 0" % (shape,))
+                count *= n
+            if count * dtype.itemsize > size:
+                raise ValueError("an array of shape %r and dtype %s needs %d bytes; the "
+                                 "payload has %d" % (shape, dtype, count * dtype.itemsize,
+                                                     size))
+            return np.frombuffer(self._buf, dtype=dtype, count=count).reshape(shape)
+
     @property
     def size(self):
         """Payload bytes (what the receiver sees)."""
@@ -318,49 +481,52 @@ class Chunk:
             raise self._released_error("reading its sequence id")
         return _chunk_sequence_id(handle)
 
-    # -- ownership
-    def _give_up(self, how):
-        """Stop owning the chunk (port lock held): forget the handle, drop the view.
-        Returns (handle, number of derived views/exports that outlived it)."""
-        handle = self._handle
-        if handle is None:
-            raise self._released_error("sending or releasing it")
-        self._handle = None
-        self._how = how
-        outstanding = 0 if self._payload is None else self._drop_views()
-        self._port._chunks.pop(id(self), None)
-        return handle, outstanding
+    # -- ownership: the one way out
+    def _end(self, send_fn=None):
+        """Stop owning the chunk; return what the C call returned.
 
-    def _outstanding(self, outstanding, how, rc, in_error, stacklevel=3):
-        msg = ("%d view(s) or export(s) of the payload of a %s of %s outlived it "
-               "(e.g. a slice of chunk.payload kept in a variable, or numpy.frombuffer); "
-               "the chunk was %s all the same and those objects now alias memory that "
-               "will be reused" % (outstanding, self._what, self._port._describe(), how))
-        if in_error or rc != _OK:
-            warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel + 1)
-        else:
-            raise PayloadExportedError(msg)
-
-    def _finish(self, how, call, in_error=False):
-        """Give the chunk up through `call(handle) -> rc` (send, publish or release)."""
-        with self._port._lock:
-            handle, outstanding = self._give_up(how)
-            rc = call(handle)
-        if outstanding:
-            self._outstanding(outstanding, how, rc, in_error)
-        return rc
-
-    def _release(self, in_error):
-        with self._port._lock:
-            handle, outstanding = self._give_up("released")
-            rc = _chunk_release(handle)
-        if outstanding:
-            self._outstanding(outstanding, "released", rc, in_error)
-        return rc
+        send_fn None: release it, at once, or, while exports of the payload outlive our
+        view, when the last of them is released (the Payload calls the port back).
+        send_fn(port handle, chunk handle) -> rc or (rc, value): send or publish it;
+        refused while exports live (PayloadExportedError, nothing sent, still owned).
+        """
+        port = self._port
+        with port._lock:
+            handle = self._handle
+            if handle is None:
+                raise self._released_error("sending or releasing it")
+            view = self._payload
+            if send_fn is None:
+                live = self._buf.close(view)   # 0: the view is released, no export left
+                self._handle = None
+                self._how = "released"
+                self._payload = None
+                port._chunks.pop(id(self), None)
+                if live:
+                    return port._defer(self._buf, view, handle)
+                return _chunk_release(handle)
+            h = port._handle
+            if h is None:
+                port._h()
+            live = self._buf.close(view)
+            if live:
+                raise PayloadExportedError(
+                    "%s refused: %d view(s) or array(s) made from the payload of this %s of "
+                    "%s are still alive (e.g. a slice of .payload or numpy.frombuffer("
+                    ".payload) kept in a variable) and could change what the receiver "
+                    "reads. Nothing was sent and the %s is still yours: drop them (del, or "
+                    ".release() on a memoryview) and send again, or leave the `with` block "
+                    "to release it" % (port._send_what, live, self._what, port._describe(),
+                                       self._what))
+            self._handle = None
+            self._how = "sent"
+            self._payload = None
+            port._chunks.pop(id(self), None)
+            return send_fn(h, handle)
 
     def release(self):
         """Return the chunk to its pool now. Releasing twice is an error (ReleasedError)."""
-        rc = self._release(False)
+        rc = self._end()
         if rc != _OK:
             _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
 
@@ -375,37 +541,10 @@ class Chunk:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if self._handle is None:
-            return False
-        # _release inlined (the hot path of every `with`)
-        with self._port._lock:
-            handle = self._handle
-            if handle is None:
-                raise self._released_error("sending or releasing it")
-            self._handle = None
-            self._how = "released"
-            # self._drop_views() inlined
-            outstanding = 0
-            view = self._payload
-            if view is not None:
-                self._payload = None
-                try:
-                    view.release()
-                except BufferError:
-                    outstanding = 1
-                buf = self._buf
-                if buf is not None:
-                    self._buf = None
-                    n = _getrefcount(buf) - self._base_refs  # local + argument, as counted
-                    del buf
-                    if n > 0:
-                        outstanding += n
-            self._port._chunks.pop(id(self), None)
-            rc = _chunk_release(handle)
-        if outstanding:
-            self._outstanding(outstanding, "released", rc, exc_type is not None, stacklevel=2)
-        if rc != _OK and exc_type is None:
-            _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
+        if self._handle is not None:
+            rc = self._end()
+            if rc != _OK and exc_type is None:
+                _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
         return False
 
     def __del__(self):
@@ -413,14 +552,15 @@ class Chunk:
             handle = self._handle
         except AttributeError:  # __init__ did not run
             return
-        if handle is None or self._port._handle is None or not self._port._same_process():
+        port = self._port
+        if handle is None or port._handle is None or not port._same_process():
             return
         try:
-            self._release(True)
+            self._end()
             with _gc_lock:
-                gc_releases[self._port._describe()] += 1
+                gc_releases[port._describe()] += 1
             warnings.warn("a %s of %s was released by the garbage collector; release it "
-                          "with a `with` block" % (self._what, self._port._describe()),
+                          "with a `with` block" % (self._what, port._describe()),
                           ResourceWarning, stacklevel=2)
         except Exception:  # never raise from a finalizer
             pass
@@ -437,62 +577,43 @@ class Loan(Chunk):
     ``with`` block to release it unsent)."""
 
     __slots__ = ()
-    _writable = True
+    _readonly = False
     _what = "loan"
 
     def set_size(self, size):
-        """Shrink the size the receiver sees (never grow). Views taken earlier are released."""
-        handle = self._alive("resizing it")
-        with self._port._lock:
-            rc = _chunk_set_size(handle, int(size))
+        """Shrink the size the receiver sees (never grow). The payload view is replaced by
+        one of the new size (the old one is released); refused while exports of the
+        payload (slices, arrays) live."""
+        size = _int_arg(size, "size", 0, _U64_MAX)
+        port = self._port
+        with port._lock:
+            handle = self._alive("resizing it")
+            live = self._buf.close(self._payload)
+            if live:
+                raise PayloadExportedError(
+                    "resizing a loan of %s refused: %d view(s) or array(s) made from its "
+                    "payload are still alive; drop them first" % (port._describe(), live))
+            rc = _chunk_set_size(handle, size)
+            address, n = _chunk_view(handle)
+            buf = self._buf = _Payload(address, n, False, port)
+            self._payload = _memoryview(buf)
             if rc != _OK:
-                _raise(rc, "resizing a loan of %s to %d bytes" % (self._port._describe(), size))
-            outstanding = self._drop_views()
-            self._make_views()
-        if outstanding:
-            raise PayloadExportedError("%d view(s) of the payload of a loan of %s outlived "
-                                       "its resize" % (outstanding, self._port._describe()))
+                _raise(rc, "resizing a loan of %s to %d bytes" % (port._describe(), size))
 
     def send(self):
         """Send (or publish) the chunk; the library owns it afterwards.
 
         Returns the request's sequence id for a client's request, None otherwise.
-        On failure the chunk is released too (nothing to clean up) and the error is raised.
+        Refused while views or arrays made from the payload live (PayloadExportedError:
+        nothing sent, the loan still yours). On a failure of the send itself the chunk is
+        released too (nothing to clean up) and the error is raised.
         """
         port = self._port
-        with port._lock:
-            handle = self._handle
-            if handle is None:
-                raise self._released_error("sending or releasing it")
-            self._handle = None
-            self._how = "sent"
-            # self._drop_views() inlined
-            outstanding = 0
-            view = self._payload
-            if view is not None:
-                self._payload = None
-                try:
-                    view.release()
-                except BufferError:
-                    outstanding = 1
-                buf = self._buf
-                if buf is not None:
-                    self._buf = None
-                    n = _getrefcount(buf) - self._base_refs  # local + argument, as counted
-                    del buf
-                    if n > 0:
-                        outstanding += n
-            port._chunks.pop(id(self), None)
-            h = port._handle
-            if h is None:
-                port._h()
-            res = port._send_fn(h, handle)  # rc, or (rc, sequence id) for a client
+        res = self._end(port._send_fn)   # rc, or (rc, sequence id) for a client
         if type(res) is tuple:
             rc, res = res
         else:
             rc, res = res, None
-        if outstanding:
-            self._outstanding(outstanding, "sent", rc, False, stacklevel=1)
         if rc != _OK:
             _raise(rc, "%s: %s" % (port._describe(), port._send_what))
         return res
@@ -528,9 +649,8 @@ class Request(Chunk):
     def loan_response(self, size):
         """Loan a response of `size` bytes for this request (it carries the request's
         sequence id and routes to its client). The request stays owned by this object."""
-        size = int(size)
-        if size <= 0:
-            raise ValueError("size must be > 0 (got %d)" % size)
+        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
+            size = _size_arg(size)
         port = self._port
         with port._lock:
             h = port._handle
@@ -539,10 +659,10 @@ class Request(Chunk):
             req = self._handle
             if req is None:
                 raise self._released_error("answering it")
-            rc, chunk, pview = _server_loan_response_view(h, req, size)
+            rc, chunk, address, n = _server_loan_response_view(h, req, size)
             if rc != _OK:
-                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size))
-            return Loan(port, chunk, pview)
+                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size), port)
+            return Loan(port, chunk, address, n)
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
@@ -570,6 +690,8 @@ class _Port:
         self._pid = os.getpid()
         self._lock = threading.RLock()
         self._chunks = {}  # id(chunk) -> weak reference of the chunks its objects own
+        self._deferred = 0  # chunks released by their objects, waiting for their exports
+        self._closing = None  # the C port, closed in Python, destroyed with the last of those
         self._async_ws = None
         runtime._ports.add(self)
 
@@ -599,7 +721,11 @@ class _Port:
         return self._handle is None
 
     def close(self):
-        """Release every chunk this port's objects still own, then destroy the port."""
+        """Release every chunk this port's objects still own, then destroy the port.
+
+        While views or arrays of released chunks' payloads live, the C port (and the
+        runtime's mapping) stays until the last of them is dropped; the port is closed
+        for every use all the same."""
         with self._lock:
             if self._handle is None:
                 return
@@ -609,13 +735,46 @@ class _Port:
             for ref in list(self._chunks.values()):
                 chunk = ref()
                 if chunk is not None and chunk._handle is not None:
-                    chunk._finish("released", backend.chunk_release, in_error=True)
+                    chunk._end()
             if self._async_ws is not None:
                 self._async_ws.close()
                 self._async_ws = None
             handle, self._handle = self._handle, None
+            if self._deferred:
+                self._closing = handle
+                self._rt._pending_ports.add(self)
+                return
             getattr(backend, self._destroy)(handle)
         self._rt._ports.discard(self)
+
+    # -- deferred releases (see Chunk._end)
+    def _defer(self, buf, view, handle):
+        """Release `handle` when the last export of `buf` dies (port lock held)."""
+        self._deferred += 1
+        if buf.close(view, _release_deferred, (self, handle)):
+            return _OK
+        self._deferred -= 1  # they were dropped meanwhile
+        return _chunk_release(handle)
+
+    def _end_deferred(self, handle):
+        """The last export of a released chunk's payload was dropped: release the chunk,
+        and destroy the port if it was closed meanwhile."""
+        if _exiting or not self._same_process():
+            return
+        with self._lock:
+            _chunk_release(handle)
+            self._deferred -= 1
+            if self._deferred or self._closing is None:
+                return
+            closing, self._closing = self._closing, None
+            getattr(backend, self._destroy)(closing)
+        self._rt._port_destroyed(self)
+
+    @property
+    def deferred_releases(self):
+        """Chunks of this port released by their objects whose C release waits for a
+        payload view or array that outlived them (they still count as held)."""
+        return self._deferred
 
     def __enter__(self):
         self._h()
@@ -637,23 +796,22 @@ class _Port:
                                     " closed" if self._handle is None else "")
 
     # -- shared implementations
-    _take_fn = None     # backend function (port, timeout_ns) -> (rc, chunk, view or None)
+    _take_fn = None     # backend function (port, timeout_ns) -> (rc, chunk, address, size)
     _chunk_cls = None   # class of the chunks taken
-    _loan_fn = None     # backend function (port, size) -> (rc, chunk, view or None)
+    _loan_fn = None     # backend function (port, size) -> (rc, chunk, address, size)
 
     def _loan_impl(self, size):
         # loan() of publishers and clients (bound below with their docstrings)
-        size = int(size)
-        if size <= 0:
-            raise ValueError("size must be > 0 (got %d)" % size)
+        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
+            size = _size_arg(size)
         with self._lock:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk, pview = self._loan_fn(h, size)
+            rc, chunk, address, n = self._loan_fn(h, size)
             if rc != _OK:
-                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size))
-            return Loan(self, chunk, pview)
+                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size), self)
+            return Loan(self, chunk, address, n)
 
     def _try_take_impl(self):
         # try_take() of subscribers, clients and servers (bound below with their docstrings)
@@ -661,43 +819,48 @@ class _Port:
             h = self._handle
             if h is None:
                 self._h()
-            rc, chunk, pview = self._take_fn(h, 0)
+            rc, chunk, address, n = self._take_fn(h, 0)
             if rc == _OK:
-                return self._chunk_cls(self, chunk, pview)
+                return self._chunk_cls(self, chunk, address, n)
             if rc == _ERR_TIMEOUT:
                 return None
-            _raise(rc, "%s: take" % self._describe())
+            _raise(rc, "%s: take" % self._describe(), self)
 
     _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
     _send_what = "send"
 
-    def _take(self, fn, cls, timeout):
+    def _take(self, timeout):
         """Take with a timeout in seconds (None: forever), waiting in slices."""
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        timeout = _seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if deadline is None:
                 step = WAIT_SLICE
             else:
                 step = min(WAIT_SLICE, deadline - time.monotonic())
             with self._lock:
-                rc, chunk = fn(self._h(), _timeout_ns(step))
+                rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
                 if rc == _OK:
-                    return cls(self, chunk)
-                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
-                    _raise(rc, "%s: take (timeout %s)" % (
-                        self._describe(), "none" if timeout is None else "%gs" % timeout))
+                    return self._chunk_cls(self, chunk, address, n)
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "%s: take" % self._describe(), self)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timeout("%s: take" % self._describe(), timeout,
+                               "nothing arrived %s" % _within(timeout))
 
     async def _take_async(self, timeout, attach):
+        timeout = _seconds(timeout)
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + max(0.0, timeout)
+        deadline = None if timeout is None else loop.time() + timeout
         ws = self._async_waitset(attach)
         fd = ws.fileno()
         while True:
-            try:
-                return self.take(timeout=0)
-            except Timeout:
-                if deadline is not None and loop.time() >= deadline:
-                    raise
+            chunk = self.try_take()
+            if chunk is not None:
+                return chunk
+            if deadline is not None and loop.time() >= deadline:
+                raise _timeout("%s: take_async" % self._describe(), timeout,
+                               "nothing arrived %s" % _within(timeout))
             ready = loop.create_future()
 
             def on_readable():
@@ -766,7 +929,7 @@ class Subscriber(_Port):
     def take(self, timeout=None):
         """Take the oldest sample, waiting up to `timeout` seconds (None: no bound,
         0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
-        return self._take(backend.subscriber_take, Sample, timeout)
+        return self._take(timeout)
 
     _take_fn = staticmethod(_with_view("subscriber_take"))
     _chunk_cls = Sample
@@ -785,6 +948,7 @@ class Client(_Port):
 
     _kind_name = "client"
     _destroy = "client_destroy"
+    _stale = 0
 
     _loan_fn = staticmethod(_with_view("client_loan"))
     loan = _method(_Port._loan_impl, "loan",
@@ -794,7 +958,7 @@ class Client(_Port):
 
     def take(self, timeout=None):
         """Take the oldest response (see Subscriber.take)."""
-        return self._take(backend.client_take, Response, timeout)
+        return self._take(timeout)
 
     _take_fn = staticmethod(_with_view("client_take"))
     _chunk_cls = Response
@@ -805,23 +969,40 @@ class Client(_Port):
         return await self._take_async(timeout, "client")
 
     def _call_loan(self, loan, timeout):
-        out = [None]
+        """Send `loan`, then take responses in slices (so that Ctrl-C works) until the one
+        carrying its sequence id arrives; older ones met on the way are released and
+        counted in stale_responses (the C call helper would wait in one C call)."""
+        timeout = _seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seq = loan.send()
+        while True:
+            step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+            with self._lock:
+                rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
+                if rc == _OK:
+                    if _chunk_sequence_id(chunk) == seq:
+                        return Response(self, chunk, address, n)
+                    _chunk_release(chunk)   # a response to an earlier request
+                    self._stale += 1
+                    continue
+            if rc == _ERR_SERVER_GONE and _lost_request(backend.last_error()) not in (seq, None):
+                continue   # an earlier request was lost, not this one
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "%s: call" % self._describe(), self)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timeout("%s: call" % self._describe(), timeout,
+                               "no response to request %d %s" % (seq, _within(timeout)))
 
-        def call(h):
-            rc, out[0] = backend.client_call(self._h(), h, _timeout_ns(timeout))
-            return rc
-
-        with self._lock:
-            rc = loan._finish("sent", call)
-            if rc != _OK:
-                _raise(rc, "%s: call (timeout %s)" % (
-                    self._describe(), "none" if timeout is None else "%gs" % timeout))
-            return Response(self, out[0])
+    @property
+    def stale_responses(self):
+        """Responses to earlier requests that call() met and released on this port."""
+        return self._stale
 
     def call(self, data, timeout=None):
         """Copying convenience: send `data` as a request, wait up to `timeout` seconds
         for its response and return the response's bytes. Responses to older requests
         met on the way are released (and counted as stale)."""
+        timeout = _seconds(timeout)
         data = memoryview(data).cast("B")
         with self.loan(max(1, len(data))) as req:
             if len(data):
@@ -847,7 +1028,7 @@ class Server(_Port):
     def take(self, timeout=None):
         """Take the oldest request (see Subscriber.take); answer with
         ``request.loan_response(size)`` or ``request.respond(data)``."""
-        return self._take(backend.server_take, Request, timeout)
+        return self._take(timeout)
 
     _take_fn = staticmethod(_with_view("server_take"))
     _chunk_cls = Request
@@ -914,7 +1095,8 @@ class WaitSet:
     def wait(self, timeout=None):
         """Wait up to `timeout` seconds (None: no bound) until an attached port has data;
         return the list of ready ports. Raises shoal.Timeout."""
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        timeout = _seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
             with self._lock:
@@ -922,8 +1104,11 @@ class WaitSet:
                                                 _timeout_ns(step))
                 if rc == _OK:
                     return [self._ports[t] for t in tags if t in self._ports]
-                if rc != _ERR_TIMEOUT or (deadline is not None and time.monotonic() >= deadline):
-                    _raise(rc, "waitset: wait")
+            if rc != _ERR_TIMEOUT:
+                _raise(rc, "waitset: wait")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timeout("waitset: wait", timeout,
+                               "no attached port had data %s" % _within(timeout))
 
     def _drain(self):
         """Reset the readiness of fileno() after it polled readable.
@@ -996,13 +1181,20 @@ class Runtime:
         self._pid = os.getpid()
         self._ports = weakref.WeakSet()
         self._waitsets = weakref.WeakSet()
+        # Closed ports whose C port waits for payload exports of released chunks (see
+        # _Port.close), and the C runtime, closed in Python, destroyed after the last one.
+        self._pending_ports = set()
+        self._closing = None
         self._lock = threading.RLock()
-        self._name = name or _default_name()
+        self._name = _default_name() if name is None else _name(name, "process name")
+        domain = None if domain is None else _name(domain, "domain")
+        runtime_dir = _path(runtime_dir, "runtime_dir")
         rc, rt = backend.runtime_create(self._name, domain, runtime_dir,
-                                        _opt_ns(connect_timeout))
+                                        _opt_ns(connect_timeout, "connect_timeout"))
         if rc != _OK:
-            _raise(rc, "connecting %r to domain %r" % (
-                self._name, domain or os.environ.get("SHOAL_DOMAIN") or "default"))
+            _raise(rc, "connecting %s to domain %s" % (
+                _shown(self._name), _shown(domain or os.environ.get("SHOAL_DOMAIN")
+                                            or "default")))
         self._handle = rt
         self._runtime_dir = runtime_dir
         _live_runtimes.add(self)
@@ -1028,29 +1220,34 @@ class Runtime:
     def publisher(self, topic, history=None, full_policy=None, send_timeout=None):
         """Create a Publisher. history: samples kept for late subscribers; full_policy:
         FullPolicy or "drop_oldest"/"reject"/"wait"; send_timeout: seconds for WAIT."""
-        rc, h = backend.publisher_create(self._h(), topic, history, _policy(full_policy),
-                                         _opt_ns(send_timeout))
-        _check(rc, "creating publisher %r" % topic)
+        rc, h = backend.publisher_create(
+            self._h(), _name(topic, "topic"), _opt_u32(history, "history"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating publisher %s" % _shown(topic))
         return Publisher(self, topic, h)
 
     def subscriber(self, topic, queue_capacity=None, history=None):
         """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
-        rc, h = backend.subscriber_create(self._h(), topic, queue_capacity, history)
-        _check(rc, "creating subscriber %r" % topic)
+        rc, h = backend.subscriber_create(
+            self._h(), _name(topic, "topic"), _opt_u32(queue_capacity, "queue_capacity"),
+            _opt_u32(history, "history"))
+        _check(rc, "creating subscriber %s" % _shown(topic))
         return Subscriber(self, topic, h)
 
     def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Client; full_policy applies to the server's request queue."""
-        rc, h = backend.client_create(self._h(), service, queue_capacity, _policy(full_policy),
-                                      _opt_ns(send_timeout))
-        _check(rc, "creating client %r" % service)
+        rc, h = backend.client_create(
+            self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating client %s" % _shown(service))
         return Client(self, service, h)
 
     def server(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Server; full_policy applies to the client's response queue."""
-        rc, h = backend.server_create(self._h(), service, queue_capacity, _policy(full_policy),
-                                      _opt_ns(send_timeout))
-        _check(rc, "creating server %r" % service)
+        rc, h = backend.server_create(
+            self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+        _check(rc, "creating server %s" % _shown(service))
         return Server(self, service, h)
 
     def waitset(self):
@@ -1095,8 +1292,32 @@ class Runtime:
             for port in list(self._ports):
                 port.close()
             handle, self._handle = self._handle, None
+            _live_runtimes.discard(self)
+            if self._pending_ports:
+                # Payload views/arrays of released chunks still live: the mapping must
+                # stay until the last of them is dropped (shoal_runtime_destroy unmaps it
+                # and frees every port handle), see _port_destroyed.
+                self._closing = handle
+                return
             backend.runtime_destroy(handle)
-        _live_runtimes.discard(self)
+
+    def _port_destroyed(self, port):
+        """A closed port's last deferred release ran and its C port is gone (called
+        without the port's lock: the order of locks is runtime, then port)."""
+        with self._lock:
+            self._pending_ports.discard(port)
+            self._ports.discard(port)
+            if self._pending_ports or self._closing is None:
+                return
+            handle, self._closing = self._closing, None
+            backend.runtime_destroy(handle)
+
+    def deferred_releases(self):
+        """{port description: count} of chunks released by their objects whose C release
+        waits for a payload view or array that outlived them."""
+        with self._lock:
+            ports = set(self._ports) | self._pending_ports
+        return {p._describe(): p._deferred for p in ports if p._deferred}
 
     def __enter__(self):
         self._h()

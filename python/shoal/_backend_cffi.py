@@ -249,12 +249,10 @@ def server_send(server, chunk):
 
 # ---- chunks ----------------------------------------------------------------------
 
-def chunk_buffer(chunk):
-    """A writable buffer aliasing the payload, exactly chunk_size() bytes long."""
-    view = lib.shoal_py_chunk_view(chunk)  # pointer and size in one call
-    if view.ptr == _NULL:
-        return b""
-    return ffi.buffer(view.ptr, view.size)
+def chunk_view(chunk):
+    """(address, size) of the payload as ints; (0, 0) for a chunk without one."""
+    view = lib.shoal_py_chunk_view(chunk)  # address and size in one call
+    return view.addr, view.size
 
 
 def chunk_size(chunk):
@@ -316,17 +314,12 @@ def waitset_fd(ws):
     return rc, (int(fd[0]) if rc == 0 else None)
 
 
-# ---- optional fast paths (BACKEND.md): a loan or take and its payload view in one call
+# ---- optional fast paths (BACKEND.md): a loan or take and its payload in one call
 
 def _got(g):
     if g.rc != 0:
-        return g.rc, None, None
-    return 0, g.chunk, g
-
-
-def view_buffer(view):
-    """The chunk_buffer() of a chunk whose view came with its loan or take."""
-    return ffi.buffer(view.ptr, view.size) if view.ptr != _NULL else b""
+        return g.rc, None, 0, 0
+    return 0, g.chunk, g.addr, g.size
 
 
 def publisher_loan_view(publisher, size):

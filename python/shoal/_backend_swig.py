@@ -3,9 +3,9 @@ over the module ``shoal_swig`` that swig/shoal.i generates (built by CMake into
 ``<build>/swig/python``; put that directory on ``sys.path``).
 
 Selected with ``SHOAL_PYTHON_BACKEND=swig``. Results are plain ``shoal_result_t``
-integers, handles are SWIG pointer objects, payloads are zero-copy buffer
-objects made by the module (``ChunkBuffer``; ``shoal_chunk_payload`` gives a plain
-``PyMemoryView_FromMemory`` view). The module
+integers, handles are SWIG pointer objects, payloads are given as
+``(address, size)`` (``shoal_swig_chunk_view``), which the layer exports with its own
+buffer exporter (``shoal._payload``). The module
 releases the GIL around every C call, so blocking calls let other threads run.
 """
 
@@ -166,12 +166,9 @@ server_send = _s.shoal_server_send
 
 # ---- chunks ----------------------------------------------------------------------
 
-def chunk_buffer(chunk):
-    """A writable buffer aliasing the payload, exactly chunk_size() bytes long.
-
-    A ChunkBuffer (not a memoryview) so that the Pythonic layer can count the
-    views derived from it and report one that outlives the chunk."""
-    return _s.shoal_swig_chunk_buffer(chunk)
+# (address, size) of the payload as ints, (0, 0) for a chunk without one; the layer
+# exports it with shoal._payload.Payload.
+chunk_view = _s.shoal_swig_chunk_view
 
 
 chunk_size = _s.shoal_chunk_size

@@ -54,11 +54,12 @@ def library_sources():
     return [os.path.relpath(s, ROOT) for s in srcs]
 
 
-# One call instead of two for the payload view every chunk object makes.
+# One call instead of two for the payload (address, size) every chunk object exports,
+# and a loan or take with its payload's address and size in one foreign call.
 PY_HELPERS_CDEF = """
-typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
+typedef struct shoal_py_view { uintptr_t addr; uint64_t size; } shoal_py_view_t;
 shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk);
-typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; char *ptr; uint64_t size; } shoal_py_got_t;
+typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; uintptr_t addr; uint64_t size; } shoal_py_got_t;
 shoal_py_got_t shoal_py_publisher_loan(shoal_publisher_t *p, uint64_t size);
 shoal_py_got_t shoal_py_client_loan(shoal_client_t *p, uint64_t size);
 shoal_py_got_t shoal_py_server_loan_response(shoal_server_t *p, const shoal_chunk_t *req, uint64_t size);
@@ -67,18 +68,20 @@ shoal_py_got_t shoal_py_client_take(shoal_client_t *p, int64_t timeout_ns);
 shoal_py_got_t shoal_py_server_take(shoal_server_t *p, int64_t timeout_ns);
 """
 PY_HELPERS_SOURCE = """
-typedef struct shoal_py_view { char *ptr; uint64_t size; } shoal_py_view_t;
+typedef struct shoal_py_view { uintptr_t addr; uint64_t size; } shoal_py_view_t;
 static shoal_py_view_t shoal_py_chunk_view(const shoal_chunk_t *chunk) {
-    shoal_py_view_t v = { (char *)shoal_chunk_payload(chunk), shoal_chunk_size(chunk) };
+    void *p = shoal_chunk_payload(chunk);
+    shoal_py_view_t v = { (uintptr_t)p, p ? shoal_chunk_size(chunk) : 0 };
     return v;
 }
-/* loan or take + payload pointer + size in one foreign call */
-typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; char *ptr; uint64_t size; } shoal_py_got_t;
+/* loan or take + payload address + size in one foreign call */
+typedef struct shoal_py_got { int32_t rc; shoal_chunk_t *chunk; uintptr_t addr; uint64_t size; } shoal_py_got_t;
 static shoal_py_got_t shoal_py_got(shoal_result_t rc, shoal_chunk_t *c) {
-    shoal_py_got_t g = { (int32_t)rc, c, NULL, 0 };
+    shoal_py_got_t g = { (int32_t)rc, c, 0, 0 };
     if (rc == SHOAL_OK) {
-        g.ptr = (char *)shoal_chunk_payload(c);
-        g.size = shoal_chunk_size(c);
+        void *p = shoal_chunk_payload(c);
+        g.addr = (uintptr_t)p;
+        g.size = p ? shoal_chunk_size(c) : 0;
     }
     return g;
 }

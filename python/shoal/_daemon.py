@@ -4,6 +4,12 @@
 a config file (format of docs/internal-spec.md), starts the real shoald with
 ``--ready-fd``, waits for "ready", and stops it with SIGTERM when closed.
 
+The shoald of a ``shoal.Daemon`` dies with the process that started it, also when that
+process is killed (SIGKILL): it is started with PR_SET_PDEATHSIG (SIGTERM). Linux sends
+that signal when the *thread* that forked the child ends, so every shoald is forked by
+one helper thread of this module that lives as long as the process, whichever thread
+creates the Daemon.
+
 ``python -m shoal.daemon ARGS`` and the ``shoald`` console script (shoal.daemon:main) run the shoald
 binary bundled in the package with ARGS (``--help`` lists them).
 """
@@ -16,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from .errors import DaemonError
@@ -63,6 +70,21 @@ def find_shoald(use_path=True):
                       "`pip install .`, or set $SHOALD to its path" % ", ".join(candidates))
 
 
+def _count(value, what, minimum):
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError("%s must be an int, not %s %s" % (what, type(value).__name__,
+                                                          _shown(value)))
+    value = value.__index__()
+    if value < minimum or value > (1 << 63) - 1:
+        raise ValueError("%s must be >= %d, not %s" % (what, minimum, _shown(value)))
+    return value
+
+
+def _shown(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _size_key(size):
     if isinstance(size, bool):
         raise ValueError("pool size %r: use an int or a string like '1M'" % (size,))
@@ -74,8 +96,8 @@ def _size_key(size):
     if text.endswith("B") and len(text) > 1 and text[-2] in "KMG":
         text = text[:-1]
     if not _SIZE_RE.match(text):
-        raise ValueError("pool chunk size %r: use bytes (64) or K/M/G suffixes ('64K', '1M')"
-                         % (size,))
+        raise ValueError("pool chunk size %s: use bytes (64) or K/M/G suffixes ('64K', '1M')"
+                         % _shown(size))
     return text
 
 
@@ -85,17 +107,94 @@ def config_text(pools=None, limits=None):
     if limits:
         lines.append("[limits]")
         for key, value in limits.items():
-            if not re.match(r"^[a-z_]+$", str(key)):
-                raise ValueError("limit name %r is not a config key" % (key,))
-            lines.append("%s = %d" % (key, int(value)))
+            if not isinstance(key, str) or not re.match(r"^[a-z_]{1,64}$", key):
+                raise ValueError("limit name %s is not a config key" % _shown(key))
+            lines.append("%s = %d" % (key, _count(value, "limits[%r]" % key, 0)))
     if pools:
         lines.append("[pools]")
         for size, count in pools.items():
-            count = int(count)
-            if count <= 0:
-                raise ValueError("pool %r: chunk count must be > 0 (got %d)" % (size, count))
+            count = _count(count, "pools[%s] (the chunk count)" % _shown(size), 1)
             lines.append("%s = %d" % (_size_key(size), count))
     return "\n".join(lines) + "\n"
+
+
+# ---- the daemon dies with its parent ------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - not Linux
+        return None
+
+
+def _dies_with_parent():
+    """A preexec_fn for Popen: the child gets SIGTERM when its parent (thread) dies.
+    Everything it needs is bound here, before the fork."""
+    prctl = _prctl()
+    if prctl is None:  # pragma: no cover
+        return None
+    parent = os.getpid()
+    sigterm = int(signal.SIGTERM)
+    getppid, exit_now = os.getppid, os._exit
+
+    def preexec():
+        prctl(_PR_SET_PDEATHSIG, sigterm, 0, 0, 0)
+        if getppid() != parent:  # the parent died before the prctl: nobody to serve
+            exit_now(1)
+    return preexec
+
+
+class _Spawner:
+    """One thread per process that forks every shoald (see the module doc): a
+    PR_SET_PDEATHSIG child is signalled when the thread that forked it ends."""
+
+    _lock = threading.Lock()
+    _thread = None
+    _jobs = None
+
+    @classmethod
+    def run(cls, fn):
+        """fn() on the spawner thread; its result or its exception."""
+        with cls._lock:
+            if cls._thread is None or not cls._thread.is_alive():  # first use, or a fork
+                import queue
+
+                cls._jobs = queue.SimpleQueue()
+                cls._thread = threading.Thread(target=cls._loop, args=(cls._jobs,),
+                                               name="shoal-daemon-spawner", daemon=True)
+                cls._thread.start()
+            jobs = cls._jobs
+        box, done = [], threading.Event()
+        jobs.put((fn, box, done))
+        try:
+            done.wait()
+        except BaseException:  # e.g. Ctrl-C: let the job finish, undo what it started
+            done.wait()
+            if box and box[0][0] and hasattr(box[0][1], "kill"):
+                box[0][1].kill()
+                box[0][1].wait()
+            raise
+        ok, value = box[0]
+        if ok:
+            return value
+        raise value
+
+    @staticmethod
+    def _loop(jobs):
+        while True:
+            fn, box, done = jobs.get()
+            try:
+                box.append((True, fn()))
+            except BaseException as e:  # handed to the caller
+                box.append((False, e))
+            finally:
+                done.set()
+            del fn, box, done
 
 
 class Daemon:
@@ -108,6 +207,9 @@ class Daemon:
     (off/error/warn/info/debug/trace), ``executable`` (default: find_shoald()),
     ``start_timeout`` (seconds to wait for "ready").
 
+    The shoald dies with this process (SIGTERM through PR_SET_PDEATHSIG), also when
+    this process is killed, whichever thread created the Daemon.
+
     Attributes: ``domain``, ``runtime_dir``, ``pid``, ``config_path``, ``returncode``;
     ``log()`` returns what the daemon wrote to stderr; ``runtime(name)`` connects a
     shoal.Runtime to it.
@@ -117,8 +219,10 @@ class Daemon:
                  log_level="warn", executable=None, start_timeout=10.0, start=True):
         if domain is None:
             domain = "py%d-%s" % (os.getpid(), os.urandom(4).hex())
+        if not isinstance(domain, str):
+            raise TypeError("domain must be a str, not %s" % type(domain).__name__)
         if not _DOMAIN_RE.match(domain):
-            raise ValueError("domain %r: 1..63 characters of [A-Za-z0-9_.-]" % (domain,))
+            raise ValueError("domain %s: 1..63 characters of [A-Za-z0-9_.-]" % _shown(domain))
         self.domain = domain
         self.runtime_dir = runtime_dir
         self.log_level = log_level
@@ -165,8 +269,10 @@ class Daemon:
         if self.runtime_dir is not None:
             args += ["--runtime-dir", self.runtime_dir]
         try:
-            self._proc = subprocess.Popen(args, pass_fds=(wfd,), stdin=subprocess.DEVNULL,
-                                          stdout=self._logfile, stderr=self._logfile)
+            logfile, preexec = self._logfile, _dies_with_parent()
+            self._proc = _Spawner.run(lambda: subprocess.Popen(
+                args, pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=logfile,
+                stderr=logfile, preexec_fn=preexec))
         except BaseException:
             os.close(rfd)
             os.close(wfd)
@@ -189,7 +295,8 @@ class Daemon:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DaemonError("shoald for domain %r did not report ready within %gs; log:\n%s"
-                                  % (self.domain, self.start_timeout, self.log()))
+                                  % (self.domain, self.start_timeout,
+                                     self._explained(self.log())))
             readable, _, _ = select.select([rfd], [], [], remaining)
             if not readable:
                 continue
@@ -201,8 +308,28 @@ class Daemon:
                     code = None
                 raise DaemonError("shoald for domain %r failed to start (exit code %s: %s):\n%s"
                                   % (self.domain, code, _EXIT_MEANING.get(code, "unknown"),
-                                     self.log().strip()))
+                                     self._explained(self.log().strip())))
             got += data
+
+    def _explained(self, text):
+        """The daemon's words about the config file this object wrote, in terms of the
+        pools= and limits= it was given (the file itself is temporary)."""
+        path = self.config_path
+        if not path:
+            return text
+        lines = self._config.splitlines()
+
+        def entry(m):
+            n = int(m.group(1))
+            section = "config"
+            for line in lines[:n]:
+                if line.startswith("["):
+                    section = line.strip("[]")
+            line = lines[n - 1].strip() if 0 < n <= len(lines) else "?"
+            return "shoal.Daemon(%s=...), entry %r:" % (section, line)
+
+        text = re.sub(re.escape(path) + r":(\d+):", entry, text)
+        return text.replace(path, "the config shoal.Daemon wrote from its pools= and limits=")
 
     def stop(self, timeout=5.0):
         """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Returns the exit code."""

@@ -169,10 +169,11 @@ class ClosedError(Error, ValueError):
 
 
 class PayloadExportedError(Error, BufferError):
-    """A chunk was released while something (e.g. a numpy array made with
-    ``numpy.frombuffer(chunk.payload)``) still exported its payload view. The chunk
-    is released all the same (chunks never leak); that object now aliases memory
-    that may be reused and must not be used."""
+    """A send, publish or resize was refused because something made from the payload
+    still lives: a slice of ``chunk.payload`` kept in a variable, ``numpy.frombuffer(
+    chunk.payload)``, ``chunk.array()``. It could still change what the receiver reads,
+    so nothing was sent and the chunk is still owned: drop those objects and send again,
+    or release the chunk (its release then waits until they are dropped)."""
 
 
 class DaemonError(Error):

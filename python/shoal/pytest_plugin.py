@@ -13,7 +13,8 @@ Fixtures
 Leak check
   After each test that uses ``shoal_runtime``, every port of this process that still
   holds chunks (loaned or taken, not released) fails the test, naming the port (kind,
-  service) and how many chunks it holds. Chunks that were only released by the
+  service) and how many chunks it holds, and says which of them a view or numpy array of
+  the payload keeps after its release (see Chunk). Chunks that were only released by the
   garbage collector during the test (instead of by a ``with`` block or release())
   count as leaks too. Mark a test ``@pytest.mark.shoal_allow_leaks`` to skip the check.
 """
@@ -91,6 +92,10 @@ def _leak_report(rt, gc_before):
             lines.append("%s %r (slot %d, process %r) still holds %d chunk(s)"
                          % (port.kind.name.lower(), port.service, port.slot, port.process,
                             port.held))
+    for where, count in sorted(rt.deferred_releases().items()):
+        lines.append("%s: %d released chunk(s) still wait for a view or numpy array of their "
+                     "payload that outlived the chunk object (drop it: del, or .release() on "
+                     "a memoryview)" % (where, count))
     for where, count in sorted((_api.gc_releases - gc_before).items()):
         lines.append("%s: %d chunk(s) were released only by the garbage collector "
                      "(not by a with block or release())" % (where, count))

@@ -10,10 +10,9 @@
  *  - shoal_chunk_payload(chunk) returns a writable memoryview over the chunk's
  *    payload, shoal_chunk_size() bytes (zero-copy: PyMemoryView_FromMemory). It
  *    is valid only until the chunk is released, sent or published.
- *  - shoal_swig_chunk_buffer(chunk) returns the same memory as a ChunkBuffer, a
- *    small buffer exporter: every memoryview made from it (and every slice of
- *    those) holds a reference to it, so the Python package can tell whether a
- *    view outlived the chunk (PyMemoryView_FromMemory views cannot be counted).
+ *  - shoal_swig_chunk_view(chunk) returns (address, size) of the payload as ints:
+ *    the Python package exports that memory with its own counting buffer exporter
+ *    (python/shoal/_payload.c), shared by both backends.
  *  - Every call releases the GIL (threads="1"), so a blocking take in one thread
  *    never stops another thread that would answer it.
  */
@@ -34,65 +33,18 @@ static PyObject *shoal_swig_pair(PyObject *rc, PyObject *value)
 }
 %}
 
-/* ---- ChunkBuffer: a countable exporter of a chunk's payload ---------------- */
-%{
-typedef struct {
-    PyObject_HEAD
-    void *data;
-    Py_ssize_t size;
-} shoal_swig_chunk_buffer_object;
-
-static int shoal_swig_chunk_buffer_get(PyObject *self, Py_buffer *view, int flags)
-{
-    shoal_swig_chunk_buffer_object *b = (shoal_swig_chunk_buffer_object *)self;
-    return PyBuffer_FillInfo(view, self, b->data, b->size, 0, flags);
-}
-
-static Py_ssize_t shoal_swig_chunk_buffer_len(PyObject *self)
-{
-    return ((shoal_swig_chunk_buffer_object *)self)->size;
-}
-
-static PyBufferProcs shoal_swig_chunk_buffer_procs = {
-    .bf_getbuffer = shoal_swig_chunk_buffer_get,
-};
-static PySequenceMethods shoal_swig_chunk_buffer_seq = {
-    .sq_length = shoal_swig_chunk_buffer_len,
-};
-static PyTypeObject shoal_swig_chunk_buffer_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shoal_swig.ChunkBuffer",
-    .tp_basicsize = sizeof(shoal_swig_chunk_buffer_object),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Writable buffer over a chunk's payload (zero-copy); valid until the chunk "
-              "is released, sent or published.",
-    .tp_as_buffer = &shoal_swig_chunk_buffer_procs,
-    .tp_as_sequence = &shoal_swig_chunk_buffer_seq,
-};
-%}
-
-%init %{
-    if (PyType_Ready(&shoal_swig_chunk_buffer_type) == 0) {
-        Py_INCREF(&shoal_swig_chunk_buffer_type);
-        PyDict_SetItemString(d, "ChunkBuffer", (PyObject *)&shoal_swig_chunk_buffer_type);
-    }
-%}
-
-/* Runs with the GIL held: it creates a Python object. */
-%nothread shoal_swig_chunk_buffer;
+/* ---- shoal_swig_chunk_view: where a chunk's payload is ------------------------ */
+/* (address, size) of the payload as two ints, (0, 0) for a chunk without payload.
+   The Python package exports that memory with its own buffer exporter
+   (python/shoal/_payload.c), which counts the exports; this module only says where it is.
+   Runs with the GIL held: it creates Python objects. */
+%nothread shoal_swig_chunk_view;
 %inline %{
-PyObject *shoal_swig_chunk_buffer(const shoal_chunk_t *chunk)
+PyObject *shoal_swig_chunk_view(const shoal_chunk_t *chunk)
 {
-    shoal_swig_chunk_buffer_object *b;
     void *data = shoal_chunk_payload(chunk);
-    if (!data)
-        return PyBytes_FromStringAndSize("", 0);
-    b = PyObject_New(shoal_swig_chunk_buffer_object, &shoal_swig_chunk_buffer_type);
-    if (!b)
-        return NULL;
-    b->data = data;
-    b->size = (Py_ssize_t)shoal_chunk_size(chunk);
-    return (PyObject *)b;
+    return Py_BuildValue("(KK)", (unsigned long long)(uintptr_t)data,
+                         (unsigned long long)(data ? shoal_chunk_size(chunk) : 0));
 }
 %}
 

@@ -91,6 +91,23 @@ def hold_and_wait(domain, runtime_dir, topic, subscribed, taken):
     threading.Event().wait(60)
 
 
+def publish_array(domain, runtime_dir, topic, nbytes):
+    """Publish one array of `nbytes` (uint32 0, 1, 2, ...) written in place with numpy."""
+    import numpy as np
+
+    with shoal.Runtime("array-%d" % os.getpid(), domain=domain, runtime_dir=runtime_dir) as rt:
+        with rt.publisher(topic, full_policy="wait", send_timeout=30) as pub:
+            while pub.subscriber_count == 0:
+                threading.Event().wait(0.01)
+            with pub.loan(nbytes) as loan:
+                arr = loan.array(np.uint32)
+                # no copy: the array is the chunk's memory
+                assert np.shares_memory(arr, np.asarray(loan.payload))
+                arr[:] = np.arange(nbytes // 4, dtype=np.uint32)
+                del arr  # an array alive would refuse the send
+                loan.send()
+
+
 def child_env():
     """Environment for a child Python process: the same shoal as this process (installed,
     or a source tree on PYTHONPATH, made absolute so the child may change directory)."""

@@ -100,3 +100,65 @@ def test_sigterm_of_the_daemon_is_reported_as_daemon_unavailable():
         rt.close()
     finally:
         daemon.stop()
+
+
+# ---- a shoal.Daemon dies with the process that started it -------------------------------
+
+PARENT_SCRIPT = r'''
+import sys, threading, time
+import shoal
+
+domain, runtime_dir = sys.argv[1:3]
+box = []
+# created by a thread that ends at once: the daemon must outlive the thread, not the process
+t = threading.Thread(target=lambda: box.append(
+    shoal.Daemon(domain=domain, runtime_dir=runtime_dir, pools={64: 16})))
+t.start()
+t.join()
+time.sleep(0.3)
+print(box[0].pid, flush=True)
+time.sleep(120)
+'''
+
+
+def _alive(pid):
+    """True while `pid` runs (a zombie nobody reaps counts as dead)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_daemon_dies_with_its_parent_process(tmp_path):
+    import subprocess
+    import sys
+
+    import shoal_workers
+
+    domain, runtime_dir = _domain(), str(tmp_path)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT_SCRIPT, domain, runtime_dir],
+                              stdout=subprocess.PIPE, env=shoal_workers.child_env(), text=True)
+    try:
+        line = parent.stdout.readline()
+        assert line.strip().isdigit(), "the parent did not start a daemon: %r" % line
+        daemon_pid = int(line)
+        assert _alive(daemon_pid)   # its creating thread is gone, the daemon is not
+        with shoal.Runtime("before", domain=domain, runtime_dir=runtime_dir) as rt:
+            assert rt.pools()[0].chunk_count == 16
+    finally:
+        parent.kill()               # SIGKILL: no atexit, no __del__, no finally
+        parent.wait(30)
+        parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while _alive(daemon_pid):
+        assert time.monotonic() < deadline, "shoald %d outlived its parent" % daemon_pid
+        time.sleep(0.02)
+    # the domain is free again: a new daemon starts on it and works
+    with shoal.Daemon(domain=domain, runtime_dir=runtime_dir, pools={64: 8}) as daemon:
+        with daemon.runtime("after") as rt:
+            pub, sub = rt.publisher("again"), rt.subscriber("again")
+            pub.publish(b"back")
+            with sub.take(timeout=5) as s:
+                assert bytes(s.payload) == b"back"
+    assert daemon.returncode == 0

@@ -32,6 +32,17 @@ def test_publish_subscribe_example_on_existing_domain(shoal_daemon):
     assert out.stdout.count("1048576 bytes") == 10, out.stdout
 
 
+def test_numpy_arrays_example():
+    pytest.importorskip("numpy")
+    out = _run([sys.executable, os.path.join(EXAMPLES, "numpy_arrays.py")])
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("array ")]
+    assert len(lines) == 3, out.stdout
+    for i, line in enumerate(lines):
+        assert "shape (5000, 5000), 100 MB" in line and "zero-copy True" in line, line
+        assert "row 0 mean %.1f" % (2499.5 + i) in line and "corner %.1f" % (1000 + i) in line
+
+
 def test_python_m_shoal_daemon():
     out = _run([sys.executable, "-m", "shoal.daemon", "--version"])
     assert out.returncode == 0, out.stderr

@@ -46,6 +46,13 @@ def test_leaks_into_gc(shoal_runtime):
     pub = shoal_runtime.publisher("plug/gc")
     loan = pub.loan(64)                  # dropped without release: the GC does it
 
+def test_keeps_a_payload_slice(shoal_runtime):
+    pub = shoal_runtime.publisher("plug/slice")
+    sub = shoal_runtime.subscriber("plug/slice")
+    pub.publish(b"hello")
+    with sub.take(timeout=1) as s:
+        LEAKED.append(s.payload[1:3])    # outlives the block: the release waits for it
+
 @pytest.mark.shoal_allow_leaks
 def test_allowed(shoal_runtime):
     LEAKED.append(shoal_runtime.publisher("plug/allowed").loan(64))
@@ -70,9 +77,11 @@ def test_plugin_fixtures_and_leak_check(tmp_path):
         cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
     text = out.stdout + out.stderr
     assert out.returncode == 1, text
-    assert "2 failed, 3 passed" in text, text
+    assert "3 failed, 3 passed" in text, text
     assert "FAILED test_inner.py::test_leaks_a_sample" in text, text
     assert "subscriber 'plug/leak'" in text and "still holds 1 chunk(s)" in text, text
     assert "FAILED test_inner.py::test_leaks_into_gc" in text, text
+    assert "FAILED test_inner.py::test_keeps_a_payload_slice" in text, text
+    assert "subscriber 'plug/slice': 1 released chunk(s) still wait for a view" in text, text
     assert "publisher 'plug/gc': 1 chunk(s) were released only by the garbage collector" in text, \
         text
