@@ -15,11 +15,13 @@ bool queue_push(const shm_map_t *m, shm_port_t *p, uint64_t value);
 /* false if empty. */
 bool queue_pop(const shm_map_t *m, shm_port_t *p, uint64_t *value);
 uint32_t queue_depth(const shm_port_t *p);
-/* Whether the head cell holds an entry (a cheap look before a pop). */
+/* False only when a pop would find the queue empty (a cheap look before a
+ * pop); a cell already reused by a concurrent pop (a sender dropping the
+ * oldest) says "maybe", and queue_pop sorts it out with a fresh position. */
 static inline bool queue_ready(const shm_map_t *m, shm_port_t *p) {
     uint64_t pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
     shm_queue_cell_t *c = &shm_port_cells(m, p)[pos & p->queue_mask & (m->hdr->queue_cells - 1)];
-    return atomic_load_explicit(&c->seq, memory_order_acquire) == pos + 1;
+    return (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) - (pos + 1)) >= 0;
 }
 
 #endif

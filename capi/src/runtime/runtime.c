@@ -124,6 +124,10 @@ bool rt_daemon_gone(shoal_runtime_t *rt) {
 static void *monitor_main(void *arg) {
     shoal_runtime_t *rt = arg;
     int done_fd = rt->done_fd;
+    /* running: create may return (see there) */
+    uint64_t one = 1;
+    ssize_t wr = write(done_fd, &one, sizeof one);
+    (void)wr;
     /* POLLRDHUP only: replies to other threads' requests stay unread */
     struct pollfd pf[2] = {{.fd = rt->sock, .events = POLLRDHUP}, {.fd = rt->stop_fd, .events = POLLIN}};
     for (;;) {
@@ -137,7 +141,6 @@ static void *monitor_main(void *arg) {
         }
     }
     /* the last touch: after this write, destroy may free rt */
-    uint64_t one = 1;
     ssize_t w = write(done_fd, &one, sizeof one);
     (void)w;
     return NULL;
@@ -414,6 +417,12 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         goto fail;
     }
     rt->monitor_started = true;
+    /* Wait until the thread runs: a caller that forks right after create
+     * must not fork while the new thread is still being set up (holding
+     * allocator locks the child would inherit taken, as under ASan). */
+    uint64_t started;
+    while (read(rt->done_fd, &started, sizeof started) < 0 && errno == EINTR) {
+    }
     *out = rt;
     return SHOAL_OK;
 fail:
