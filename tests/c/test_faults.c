@@ -439,7 +439,9 @@ static int victim_main(void *arg)
             if (rc == SHOAL_OK) {
                 stamp_write(shoal_chunk_payload(c), size, ++seq);
                 rc = shoal_publisher_publish(pub, c);
-                accept_rc(sh, "victim publish", rc, 1, SHOAL_OK);
+                /* a queue wedged by a killed sender's hole refuses until the
+                 * daemon fills the hole (300 ms, or the next audit) */
+                accept_rc(sh, "victim publish", rc, 2, SHOAL_OK, SHOAL_ERR_QUEUE_FULL);
             } else {
                 accept_rc(sh, "victim loan", rc, 1, SHOAL_ERR_POOL_EXHAUSTED);
             }

@@ -634,7 +634,9 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
                                "%u subscriber(s) of topic '%s' did not get the sample: queue full "
                                "(capacity %u) under policy %s; the others got it",
                                failed, svc_name(b), cap,
-                               b->policy == SHOAL_FULL_WAIT ? "WAIT (timed out)" : "REJECT");
+                               b->policy == SHOAL_FULL_WAIT     ? "WAIT (timed out)"
+                               : b->policy == SHOAL_FULL_REJECT ? "REJECT"
+                                                                : "DROP_OLDEST (nothing could be dropped)");
     return SHOAL_OK;
 }
 
