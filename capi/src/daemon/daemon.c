@@ -411,9 +411,16 @@ static void repair_queue_holes(daemon_t *d, int now_quiet) {
         /* the value decides between us and a sender that was only slow: whoever
          * fills the empty cell first owns the position */
         uint64_t empty = 0, expect = deq;
-        if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP) &&
-            atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
-            LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
+        if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP)) {
+            if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
+                LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
+                     (unsigned long long)deq);
+                port_notify_force(m, p);
+            }
+        } else if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
+            /* the sender wrote its entry and died before publishing it: publish
+             * it for them (a live sender would store this same sequence) */
+            LOGD("port %u: published the entry a dead sender left at position %llu", slot,
                  (unsigned long long)deq);
             port_notify_force(m, p);
         }
