@@ -44,10 +44,7 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
             bit = i;
             break;
         }
-    if (bit >= 0) {
-        rt->waitset_words_used |= 1ull << bit;
-        rt->waitsets[bit] = ws;
-    }
+    if (bit >= 0) rt->waitset_words_used |= 1ull << bit;
     pthread_mutex_unlock(&rt->lock);
     if (bit < 0) {
         free(ws);
@@ -61,6 +58,9 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     ws->word = rt->proc_slot * per + (uint32_t)bit;
     ws->w = shm_waitset_word(&rt->map, ws->word);
     if (!ws->w) {
+        pthread_mutex_lock(&rt->lock);
+        rt->waitset_words_used &= ~(1ull << bit);
+        pthread_mutex_unlock(&rt->lock);
         free(ws);
         return shoal_error_set(SHOAL_ERR_CORRUPT, "waitset word out of range");
     }
@@ -68,6 +68,11 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     atomic_store(&ws->w->in_use, 1);
     ws->efd = -1;
     pthread_mutex_init(&ws->lock, NULL);
+    /* visible to the monitor thread (which wakes every waitset when the
+     * daemon dies) only once complete */
+    pthread_mutex_lock(&rt->lock);
+    rt->waitsets[bit] = ws;
+    pthread_mutex_unlock(&rt->lock);
     *out = ws;
     return SHOAL_OK;
 }
