@@ -27,7 +27,11 @@
  *   sizes), the layout blob, the replies to port creation and destruction
  *   and the segment's content all come from the input. Whatever the
  *   runtime accepts is then checked as in LAYOUT on its own mappings, and
- *   its ports, info calls, loans, sends, takes and releases run on it. */
+ *   its ports, info calls, loans, sends, takes, releases, a call and a
+ *   waitset run on it. The scripted daemon sets created ports up in the
+ *   segment as shoald does, so samples, requests and responses flow.
+ *   Plan byte: bits 0-2 ports to create, 3 destroy the publisher first,
+ *   4 a waitset, 5 a call, 6 destroy the waitset first, 6-7 history. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -469,9 +473,12 @@ static void serve(int fd, fuzz_in_t *in) {
     const uint64_t map_len = layout.hdr.mgmt_size; /* the layout is changed below */
     uint8_t *mg = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     CHECK(mg != MAP_FAILED, "mmap");
-    if (!(seg_flags & 1)) {
-        static shm_map_t dm;
-        memset(&dm, 0, sizeof dm);
+    static shm_map_t dm; /* the daemon's view: the template, whatever the blob says */
+    static shm_layout_msg_t own;
+    own = layout;
+    memset(&dm, 0, sizeof dm);
+    bool live = !(seg_flags & 1); /* a segment the daemon set up */
+    if (live) {
         dm.mgmt = mg;
         dm.shared_hdr = (shm_header_t *)mg;
         dm.mgmt_size = mgmt_size;
@@ -523,22 +530,55 @@ static void serve(int fd, fuzz_in_t *in) {
         (void)proto_send_blob(fd, &layout, sizeof layout);
     }
     for (uint32_t i = 0; i < nfd; i++) close(fds[i]);
-    munmap(mg, map_len);
 
-    /* requests: a valid answer unless the script says otherwise */
-    uint32_t next[5] = {0};
+    /* requests: a valid answer unless the script says otherwise; a created
+     * port is set up in the segment as shoald does it (identity, queue,
+     * service receivers and counts), so samples and requests flow */
+    const shm_header_t *oh = &own.hdr;
+    uint32_t next[5] = {0}, next_recv[2] = {0}, gen = 7;
     while (proto_recv(fd, &req, rfds, 4, &rn) == 1) {
         for (size_t i = 0; i < rn; i++) close(rfds[i]);
         proto_msg_t r;
         memset(&r, 0, sizeof r);
         r.type = PROTO_REPLY;
         uint8_t rf = in_u8(in);
-        if (rf == 0xff) return; /* hang up instead */
+        if (rf == 0xff) break; /* hang up instead */
         if (req.type == PROTO_PORT_CREATE && req.kind >= 1 && req.kind <= 4) {
-            r.slot = layout.hdr.kind_base[req.kind] + next[req.kind]++ % layout.hdr.kind_limit[req.kind];
-            r.gen = 7;
-            r.service = 0;
-        } else if (req.type != PROTO_PORT_DESTROY) {
+            uint32_t k = req.kind, svc = (k >= SHOAL_PORT_CLIENT) % oh->service_limit;
+            r.slot = oh->kind_base[k] + next[k]++ % oh->kind_limit[k];
+            r.gen = ++gen;
+            r.service = svc;
+            shm_port_t *p = live ? shm_port(&dm, r.slot) : NULL;
+            shm_service_t *sv = live ? shm_service(&dm, svc) : NULL;
+            if (p && sv) {
+                atomic_store(&p->state, PORT_FREE);
+                atomic_store(&p->gen, r.gen);
+                p->kind = k;
+                p->service = svc;
+                p->process = w.slot;
+                p->pid = (int32_t)getpid();
+                p->policy = req.policy;
+                p->history = k == SHOAL_PORT_PUBLISHER ? req.history : 0;
+                atomic_store(&p->next_sequence, 1);
+                uint32_t cap = req.capacity && req.capacity <= oh->queue_capacity ? req.capacity : oh->queue_capacity;
+                queue_init(&dm, p, cap);
+                atomic_store(&p->state, PORT_ACTIVE);
+                atomic_store(&sv->state, 1);
+                snprintf(sv->name, sizeof sv->name, "%s", req.name);
+                if (k == SHOAL_PORT_SUBSCRIBER || k == SHOAL_PORT_SERVER) {
+                    uint32_t *nr = &next_recv[svc & 1];
+                    if (*nr < oh->receivers_per_service) {
+                        atomic_store(&shm_service_receivers(&dm, sv)[*nr], r.slot + 1);
+                        atomic_store(&sv->receiver_hi, ++*nr);
+                    }
+                }
+                if (k == SHOAL_PORT_SERVER) atomic_fetch_add(&sv->servers, 1);
+                if (k == SHOAL_PORT_SUBSCRIBER) atomic_fetch_add(&sv->subscribers, 1);
+            }
+        } else if (req.type == PROTO_PORT_DESTROY) {
+            shm_port_t *p = live ? shm_port(&dm, req.slot) : NULL;
+            if (p) atomic_store(&p->state, PORT_FREE);
+        } else {
             r.result = SHOAL_ERR_INVALID_ARGUMENT;
         }
         if (rf & 1) {
@@ -555,6 +595,7 @@ static void serve(int fd, fuzz_in_t *in) {
         }
         reply(fd, &r);
     }
+    munmap(mg, map_len);
 }
 
 static void *daemon_main(void *arg) {
@@ -708,21 +749,42 @@ static void mode_handshake(fuzz_in_t *in) {
         /* the hot path on whatever the segment holds */
         shoal_chunk_t *c = NULL;
         uint64_t size = 1 + (uint64_t)sizes * 3;
+        shoal_waitset_t *ws = NULL;
+        if ((plan & 16) && shoal_waitset_create(&ws, rt) == SHOAL_OK) {
+            if (sub) (void)shoal_waitset_attach_subscriber(ws, sub, 1);
+            if (srv) (void)shoal_waitset_attach_server(ws, srv, 2);
+            if (cli) (void)shoal_waitset_attach_client(ws, cli, 3);
+        }
         if (pub && shoal_publisher_loan(pub, size, &c) == SHOAL_OK) {
             memset(shoal_chunk_payload(c), 0xa5, (size_t)shoal_chunk_size(c));
+            (void)shoal_chunk_set_size(c, size / 2 + 1);
             (void)shoal_publisher_publish(pub, c);
+            (void)shoal_publisher_subscriber_count(pub);
+        }
+        if (cli && shoal_client_loan(cli, size, &c) == SHOAL_OK) (void)shoal_client_send(cli, c, NULL);
+        if (ws) {
+            uint64_t tags[4];
+            size_t n = 0;
+            (void)shoal_waitset_wait(ws, tags, 4, &n, 0);
+            CHECK(n <= 4, "waitset returned %zu tags", n);
         }
         if (sub && shoal_subscriber_take(sub, &c, 0) == SHOAL_OK) {
             touch(shoal_chunk_payload(c), (size_t)shoal_chunk_size(c));
+            (void)shoal_chunk_sequence_id(c);
             shoal_chunk_release(c);
         }
-        if (cli && shoal_client_loan(cli, size, &c) == SHOAL_OK) (void)shoal_client_send(cli, c, NULL);
         if (srv && shoal_server_take(srv, &c, 0) == SHOAL_OK) {
             shoal_chunk_t *resp = NULL;
-            if (shoal_server_loan_response(srv, c, 1, &resp) == SHOAL_OK) (void)shoal_server_send(srv, resp);
+            if (shoal_server_loan_response(srv, c, size, &resp) == SHOAL_OK) (void)shoal_server_send(srv, resp);
             shoal_chunk_release(c);
         }
         if (cli && shoal_client_take(cli, &c, 0) == SHOAL_OK) shoal_chunk_release(c);
+        if (cli && (plan & 32) && shoal_client_loan(cli, size, &c) == SHOAL_OK) {
+            shoal_chunk_t *resp = NULL;
+            if (shoal_client_call(cli, c, &resp, 0) == SHOAL_OK) shoal_chunk_release(resp);
+            (void)shoal_client_server_count(cli);
+        }
+        if (ws && (plan & 64)) shoal_waitset_destroy(ws); /* else the runtime destroys it */
         if (plan & 8) shoal_publisher_destroy(pub); /* a port destroyed before the runtime */
         shoal_runtime_destroy(rt);
     } else {

@@ -413,7 +413,8 @@ static void gen_client(void) {
         uint8_t plan, kinds, seg_flags;
     } hs[] = {
         {"handshake-pubsub", 2 | 0x40, 0x04, 0},      /* publisher, subscriber, history 1 */
-        {"handshake-reqres", 4, 0xe4, 0},             /* all four kinds */
+        {"handshake-reqres", 4 | 16 | 32, 0xe4, 0},   /* all four kinds, a waitset, a call */
+        {"handshake-waitset", 4 | 16 | 64, 0xe4, 0},  /* the waitset destroyed first */
         {"handshake-short-mgmt", 1, 0, 1},            /* a segment smaller than its layout */
         {"handshake-short-pool", 1, 0, 2},            /* a pool segment one byte short */
         {"handshake-fd-count", 1, 0, 4},              /* wrong number of fds */
@@ -448,7 +449,14 @@ static void gen_client(void) {
             u8(&b, 1);
             u8(&b, 0);
         }
-        /* replies: valid, an error with text, a wrong slot, a hang-up */
+        /* replies: valid, an error with text, a wrong slot, a hang-up; the
+         * data-flow seeds end here (an exhausted script answers validly) */
+        if (strncmp(hs[i].name, "handshake-pubsub", 16) == 0 ||
+            strncmp(hs[i].name, "handshake-reqres", 16) == 0 ||
+            strncmp(hs[i].name, "handshake-waitset", 17) == 0) {
+            cseed(hs[i].name, &b);
+            continue;
+        }
         u8(&b, 0);
         u8(&b, 1);
         u8(&b, 5);
