@@ -74,6 +74,7 @@ setup(
     options={"build": {"build_base": os.path.join("build", "python")}},
     cffi_modules=["python/shoal/_build_cffi.py:ffibuilder"],
     ext_modules=[Extension("shoal._payload", ["python/shoal/_payload.c"],
+                           include_dirs=["capi/include"],
                            extra_compile_args=["-std=c11", "-Wall", "-Wextra",
                                                "-Wno-missing-field-initializers"])],
     cmdclass={"build_ext": build_ext_with_daemon},

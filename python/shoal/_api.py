@@ -11,12 +11,17 @@ serialized by a per-port lock (the C rule is "one thread at a time per port").
 Blocking waits release the GIL, and waits without a bound are done in slices so
 that Ctrl-C (KeyboardInterrupt) still works.
 
-Payload lifetime: ``chunk.payload`` is a memoryview of a ``_payload.Payload``. When
+Payload lifetime: ``chunk.payload`` is a memoryview of a ``shoal._payload.Payload``, the
+one buffer exporter of the payload, made by the chunk's C base (``ChunkBase``). When
 the chunk is sent or released, that view is released too. Something made from it
 that outlives the chunk object (a slice, ``numpy.frombuffer(payload)``,
 ``chunk.array()``) is counted by the exporter: a send is refused while one lives, and
 a release is deferred until the last one dies (the chunk, its port and its runtime
 stay mapped until then), so such an object never sees another message's bytes.
+
+Speed: the non-blocking hot paths (loan, try_take, loan_response, send, release, the
+``with`` block, ``payload``, ``sequence_id``) are single C calls of ``shoal._payload``
+into the C library, through the function pointers the backend hands over (bind()).
 """
 
 import asyncio
@@ -29,20 +34,17 @@ import re
 import sys
 import threading
 import time
-import types
 import warnings
 import weakref
 
 from . import _backend
-from ._payload import Payload as _Payload
+from . import _payload
 from .errors import ClosedError, PayloadExportedError, ReleasedError, Timeout, error_class
 
 backend = _backend.load()
 
 # Backend functions of the chunk paths, bound once.
 _chunk_view = backend.chunk_view
-_chunk_size = backend.chunk_size
-_chunk_set_size = backend.chunk_set_size
 _chunk_sequence_id = backend.chunk_sequence_id
 _chunk_release = backend.chunk_release
 _publisher_publish = backend.publisher_publish
@@ -68,9 +70,6 @@ def _with_view(name):
     return slow
 
 
-_server_loan_response_view = _with_view("server_loan_response")
-_weakref_ref = weakref.ref
-_memoryview = memoryview
 
 # Result codes used by the layer itself (values of shoal_result_t).
 _OK = 0
@@ -314,15 +313,6 @@ def _policy(value):
                          % (_shown(value), choices)) from None
 
 
-def _method(impl, name, doc):
-    """A copy of the function `impl` under `name` with docstring `doc`: a shared
-    implementation bound as a port method without a second call frame."""
-    f = types.FunctionType(impl.__code__, impl.__globals__, name, impl.__defaults__,
-                           impl.__closure__)
-    f.__doc__ = doc
-    return f
-
-
 _np = None
 
 
@@ -360,15 +350,25 @@ def _close_all_at_exit():
     _exiting = True
 
 
-def _release_deferred(arg):
-    """Called by a Payload when the last export of a released chunk's payload dies."""
-    port, handle = arg
-    port._end_deferred(handle)
+def _chunk_finalized(chunk):
+    """Called by ChunkBase's finalizer for a chunk still owned when it is collected."""
+    port = chunk._port
+    if port is None or port._handle is None or not port._same_process():
+        return
+    chunk._end()
+    with _gc_lock:
+        gc_releases[port._describe()] += 1
+    warnings.warn("a %s of %s was released by the garbage collector; release it "
+                  "with a `with` block" % (chunk._what, port._describe()),
+                  ResourceWarning, stacklevel=2)
+
+
+_payload.bind(backend.function_table(), backend.handle_address, _chunk_finalized)
 
 
 # ---- chunks --------------------------------------------------------------------------
 
-class Chunk:
+class Chunk(_payload.ChunkBase):
     """A loaned or taken chunk of shared memory, owned by this object until it is
     sent, published or released.
 
@@ -385,52 +385,42 @@ class Chunk:
 
     Use it as a context manager: the chunk is released at the end of the block,
     also when the block raises, unless it was sent first.
+
+    The lifecycle (``with``, ``release()``, ``send()``, ``payload``, ``size``,
+    ``sequence_id``, ``released``) is implemented by the C base class
+    ``shoal._payload.ChunkBase``; ``Chunk(port, handle, address, size)`` wraps a chunk
+    handle of the backend.
     """
 
-    # _handle: the C chunk while owned, None afterwards; _how: how it stopped being
-    # owned ("released", "sent"); _buf: the Payload exporting the chunk's memory;
-    # _payload: our memoryview of it (None once released).
-    __slots__ = ("_port", "_handle", "_how", "_payload", "_buf", "__weakref__")
+    __slots__ = ()
 
     _readonly = True
     _what = "chunk"
 
-    def __init__(self, port, handle, address, size):
-        # Called with the port lock held (take, loan), so that no thread ever sees the
-        # chunk without its view. The Payload keeps the port (and so the runtime and
-        # the mapping) alive as long as it lives.
-        self._port = port
-        self._handle = handle
-        buf = self._buf = _Payload(address, size, self._readonly, port)
-        self._payload = _memoryview(buf)
-        # The port closes the chunks its objects still own; a weak reference so that
-        # the garbage collector can still release a forgotten chunk.
-        port._chunks[id(self)] = _weakref_ref(self)
-
-    # -- state
+    # -- state (called by the C base on its error paths)
     def _released_error(self, op):
         return ReleasedError(
             "%s of %s was %s: %s is no longer possible (payload views die with the chunk)"
             % (self._what, self._port._describe(), self._how, op))
 
+    def _exported_error(self, live, op):
+        port = self._port
+        if op == "resize":
+            return PayloadExportedError(
+                "resizing a loan of %s refused: %d view(s) or array(s) made from its "
+                "payload are still alive; drop them first" % (port._describe(), live))
+        return PayloadExportedError(
+            "%s refused: %d view(s) or array(s) made from the payload of this %s of "
+            "%s are still alive (e.g. a slice of .payload or numpy.frombuffer("
+            ".payload) kept in a variable) and could change what the receiver "
+            "reads. Nothing was sent and the %s is still yours: drop them (del, or "
+            ".release() on a memoryview) and send again, or leave the `with` block "
+            "to release it" % (port._send_what, live, self._what, port._describe(),
+                               self._what))
+
     def _alive(self, op):
-        handle = self._handle
-        if handle is None:
+        if self.released:
             raise self._released_error(op)
-        return handle
-
-    @property
-    def released(self):
-        """True once the chunk was sent, published or released."""
-        return self._handle is None
-
-    @property
-    def payload(self):
-        """Zero-copy memoryview of the payload; invalid after release."""
-        view = self._payload
-        if view is None:
-            raise self._released_error("touching its payload")
-        return view
 
     def array(self, dtype="uint8", shape=None):
         """A numpy array of `dtype` and `shape` on the payload, without a copy (read-only
@@ -442,7 +432,7 @@ class Chunk:
         dtype = np.dtype(dtype)
         with self._port._lock:
             self._alive("making an array of its payload")
-            size = len(self._buf)
+            size = len(self.payload)
             if shape is None:
                 if dtype.itemsize == 0 or size % dtype.itemsize:
                     raise ValueError("payload of %d bytes is not a whole number of %s items "
@@ -462,112 +452,15 @@ class Chunk:
                                                      size))
             return np.frombuffer(self._buf, dtype=dtype, count=count).reshape(shape)
 
-    @property
-    def size(self):
-        """Payload bytes (what the receiver sees)."""
-        handle = self._handle
-        if handle is None:
-            raise self._released_error("reading its size")
-        return _chunk_size(handle)
-
-    def __len__(self):
-        return self.size
-
-    @property
-    def sequence_id(self):
-        """Request/response: the request's sequence id. Samples: the publisher's count."""
-        handle = self._handle
-        if handle is None:
-            raise self._released_error("reading its sequence id")
-        return _chunk_sequence_id(handle)
-
-    # -- ownership: the one way out
-    def _end(self, send_fn=None):
-        """Stop owning the chunk; return what the C call returned.
-
-        send_fn None: release it, at once, or, while exports of the payload outlive our
-        view, when the last of them is released (the Payload calls the port back).
-        send_fn(port handle, chunk handle) -> rc or (rc, value): send or publish it;
-        refused while exports live (PayloadExportedError, nothing sent, still owned).
-        """
-        port = self._port
-        with port._lock:
-            handle = self._handle
-            if handle is None:
-                raise self._released_error("sending or releasing it")
-            view = self._payload
-            if send_fn is None:
-                live = self._buf.close(view)   # 0: the view is released, no export left
-                self._handle = None
-                self._how = "released"
-                self._payload = None
-                port._chunks.pop(id(self), None)
-                if live:
-                    return port._defer(self._buf, view, handle)
-                return _chunk_release(handle)
-            h = port._handle
-            if h is None:
-                port._h()
-            live = self._buf.close(view)
-            if live:
-                raise PayloadExportedError(
-                    "%s refused: %d view(s) or array(s) made from the payload of this %s of "
-                    "%s are still alive (e.g. a slice of .payload or numpy.frombuffer("
-                    ".payload) kept in a variable) and could change what the receiver "
-                    "reads. Nothing was sent and the %s is still yours: drop them (del, or "
-                    ".release() on a memoryview) and send again, or leave the `with` block "
-                    "to release it" % (port._send_what, live, self._what, port._describe(),
-                                       self._what))
-            self._handle = None
-            self._how = "sent"
-            self._payload = None
-            port._chunks.pop(id(self), None)
-            return send_fn(h, handle)
-
-    def release(self):
-        """Return the chunk to its pool now. Releasing twice is an error (ReleasedError)."""
-        rc = self._end()
-        if rc != _OK:
-            _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
-
     def close(self):
         """Release the chunk if this object still owns it (idempotent)."""
-        if self._handle is not None:
+        if not self.released:
             self.release()
 
-    def __enter__(self):
-        if self._handle is None:
-            raise self._released_error("entering a with block")
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._handle is not None:
-            rc = self._end()
-            if rc != _OK and exc_type is None:
-                _raise(rc, "releasing a %s of %s" % (self._what, self._port._describe()))
-        return False
-
-    def __del__(self):
-        try:
-            handle = self._handle
-        except AttributeError:  # __init__ did not run
-            return
-        port = self._port
-        if handle is None or port._handle is None or not port._same_process():
-            return
-        try:
-            self._end()
-            with _gc_lock:
-                gc_releases[port._describe()] += 1
-            warnings.warn("a %s of %s was released by the garbage collector; release it "
-                          "with a `with` block" % (self._what, port._describe()),
-                          ResourceWarning, stacklevel=2)
-        except Exception:  # never raise from a finalizer
-            pass
-
     def __repr__(self):
-        if self._handle is None:
-            return "<shoal.%s of %s, %s>" % (type(self).__name__, self._port._describe(), self._how)
+        if self.released:
+            return "<shoal.%s of %s, %s>" % (type(self).__name__, self._port._describe(),
+                                             self._how)
         return "<shoal.%s of %s, %d bytes, sequence id %d>" % (
             type(self).__name__, self._port._describe(), self.size, self.sequence_id)
 
@@ -584,43 +477,10 @@ class Loan(Chunk):
         """Shrink the size the receiver sees (never grow). The payload view is replaced by
         one of the new size (the old one is released); refused while exports of the
         payload (slices, arrays) live."""
-        size = _int_arg(size, "size", 0, _U64_MAX)
-        port = self._port
-        with port._lock:
-            handle = self._alive("resizing it")
-            live = self._buf.close(self._payload)
-            if live:
-                raise PayloadExportedError(
-                    "resizing a loan of %s refused: %d view(s) or array(s) made from its "
-                    "payload are still alive; drop them first" % (port._describe(), live))
-            rc = _chunk_set_size(handle, size)
-            address, n = _chunk_view(handle)
-            buf = self._buf = _Payload(address, n, False, port)
-            self._payload = _memoryview(buf)
-            if rc != _OK:
-                _raise(rc, "resizing a loan of %s to %d bytes" % (port._describe(), size))
+        self._resize(_int_arg(size, "size", 0, _U64_MAX))
 
-    def send(self):
-        """Send (or publish) the chunk; the library owns it afterwards.
-
-        Returns the request's sequence id for a client's request, None otherwise.
-        Refused while views or arrays made from the payload live (PayloadExportedError:
-        nothing sent, the loan still yours). On a failure of the send itself the chunk is
-        released too (nothing to clean up) and the error is raised.
-        """
-        port = self._port
-        res = self._end(port._send_fn)   # rc, or (rc, sequence id) for a client
-        if type(res) is tuple:
-            rc, res = res
-        else:
-            rc, res = res, None
-        if rc != _OK:
-            _raise(rc, "%s: %s" % (port._describe(), port._send_what))
-        return res
-
-    def publish(self):
-        """Alias of send() for a publisher's loan."""
-        return self.send()
+    send = _payload.chunk_send
+    publish = _payload.chunk_publish
 
     def call(self, timeout=None):
         """Client requests only: send this request and wait for the response carrying its
@@ -646,23 +506,11 @@ class Request(Chunk):
     __slots__ = ()
     _what = "request"
 
-    def loan_response(self, size):
-        """Loan a response of `size` bytes for this request (it carries the request's
-        sequence id and routes to its client). The request stays owned by this object."""
-        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
-            size = _size_arg(size)
-        port = self._port
-        with port._lock:
-            h = port._handle
-            if h is None:
-                port._h()
-            req = self._handle
-            if req is None:
-                raise self._released_error("answering it")
-            rc, chunk, address, n = _server_loan_response_view(h, req, size)
-            if rc != _OK:
-                _raise(rc, "%s: loan of a %d-byte response" % (port._describe(), size), port)
-            return Loan(port, chunk, address, n)
+    loan_response = _payload.chunk_loan_response
+
+    def _loan_response_slow(self, size):
+        # loan_response() with a size that is not a plain int in range: checked here
+        return self.loan_response(_size_arg(size))
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
@@ -677,22 +525,26 @@ class Request(Chunk):
 
 # ---- ports ---------------------------------------------------------------------------
 
-class _Port:
-    """Common part of the four port kinds: lifetime, lock, chunk tracking."""
+class _Port(_payload.PortBase):
+    """Common part of the four port kinds: lifetime, lock, chunk tracking.
+
+    The C base (shoal._payload.PortBase) holds the C handle (``_handle``), the port's
+    recursive lock (``_lock``, a PortLock), the chunk objects that own chunks of the
+    port (``_owned_chunks()``), the count of deferred releases (``_deferred``) and the
+    hot paths bound below (loan, try_take)."""
 
     _kind_name = "port"
+    _kind = 0          # PortKind value, for the C hot paths
     _destroy = None  # backend function name
 
-    def __init__(self, runtime, name, handle):
+    def __init__(self, runtime, name, handle, full_policy=None):
         self._rt = runtime
         self._name = name
         self._handle = handle
         self._pid = os.getpid()
-        self._lock = threading.RLock()
-        self._chunks = {}  # id(chunk) -> weak reference of the chunks its objects own
-        self._deferred = 0  # chunks released by their objects, waiting for their exports
         self._closing = None  # the C port, closed in Python, destroyed with the last of those
         self._async_ws = None
+        self._setup_port(self._kind, self._chunk_cls, Loan, full_policy == FullPolicy.WAIT)
         runtime._ports.add(self)
 
     def _describe(self):
@@ -732,10 +584,8 @@ class _Port:
             if not self._same_process():  # inherited through fork: not ours to destroy
                 self._handle = None
                 return
-            for ref in list(self._chunks.values()):
-                chunk = ref()
-                if chunk is not None and chunk._handle is not None:
-                    chunk._end()
+            for chunk in self._owned_chunks():
+                chunk._end()
             if self._async_ws is not None:
                 self._async_ws.close()
                 self._async_ws = None
@@ -747,22 +597,15 @@ class _Port:
             getattr(backend, self._destroy)(handle)
         self._rt._ports.discard(self)
 
-    # -- deferred releases (see Chunk._end)
-    def _defer(self, buf, view, handle):
-        """Release `handle` when the last export of `buf` dies (port lock held)."""
-        self._deferred += 1
-        if buf.close(view, _release_deferred, (self, handle)):
-            return _OK
-        self._deferred -= 1  # they were dropped meanwhile
-        return _chunk_release(handle)
-
-    def _end_deferred(self, handle):
-        """The last export of a released chunk's payload was dropped: release the chunk,
-        and destroy the port if it was closed meanwhile."""
+    # -- deferred releases (see ChunkBase in _payload.c)
+    def _end_deferred(self, buf):
+        """The last export of a released chunk's payload was dropped (called by its
+        exporter `buf`): release the C chunk, and destroy the port if it was closed
+        meanwhile."""
         if _exiting or not self._same_process():
             return
         with self._lock:
-            _chunk_release(handle)
+            buf._release_deferred()
             self._deferred -= 1
             if self._deferred or self._closing is None:
                 return
@@ -800,31 +643,24 @@ class _Port:
     _chunk_cls = None   # class of the chunks taken
     _loan_fn = None     # backend function (port, size) -> (rc, chunk, address, size)
 
-    def _loan_impl(self, size):
-        # loan() of publishers and clients (bound below with their docstrings)
-        if type(size) is not int or not 0 < size <= _U64_MAX:  # the test of _size_arg
-            size = _size_arg(size)
-        with self._lock:
-            h = self._handle
-            if h is None:
-                self._h()
-            rc, chunk, address, n = self._loan_fn(h, size)
-            if rc != _OK:
-                _raise(rc, "%s: loan of %d bytes" % (self._describe(), size), self)
-            return Loan(self, chunk, address, n)
+    def _loan_slow(self, size):
+        # loan() with a size that is not a plain int in range: checked here
+        return self.loan(_size_arg(size))
 
-    def _try_take_impl(self):
-        # try_take() of subscribers, clients and servers (bound below with their docstrings)
-        with self._lock:
-            h = self._handle
-            if h is None:
-                self._h()
-            rc, chunk, address, n = self._take_fn(h, 0)
-            if rc == _OK:
-                return self._chunk_cls(self, chunk, address, n)
-            if rc == _ERR_TIMEOUT:
-                return None
+    def _fail(self, rc, what, size):
+        """Raise the error of a failed hot path `what` of the C base (right after it)."""
+        if what == "loan":
+            _raise(rc, "%s: loan of %d bytes" % (self._describe(), size), self)
+        elif what == "loan_response":
+            _raise(rc, "%s: loan of a %d-byte response" % (self._describe(), size), self)
+        elif what == "take":
             _raise(rc, "%s: take" % self._describe(), self)
+        elif what == "send":
+            _raise(rc, "%s: %s" % (self._describe(), self._send_what))
+        elif what == "resize":
+            _raise(rc, "resizing a loan of %s to %d bytes" % (self._describe(), size))
+        else:
+            _raise(rc, "releasing a chunk of %s" % self._describe())
 
     _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
     _send_what = "send"
@@ -896,9 +732,9 @@ class Publisher(_Port):
     _kind_name = "publisher"
     _destroy = "publisher_destroy"
 
+    _kind = 1
     _loan_fn = staticmethod(_with_view("publisher_loan"))
-    loan = _method(_Port._loan_impl, "loan",
-                   """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``).""")
+    loan = _payload.publisher_loan
 
     _send_fn = staticmethod(_publisher_publish)
     _send_what = "publish"
@@ -931,12 +767,10 @@ class Subscriber(_Port):
         0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
         return self._take(timeout)
 
+    _kind = 2
     _take_fn = staticmethod(_with_view("subscriber_take"))
     _chunk_cls = Sample
-    try_take = _method(_Port._try_take_impl, "try_take",
-                       """Take the oldest sample if there is one, else return None (never waits,
-        never raises Timeout): the cheap call for busy-poll loops. Use the sample
-        as ``with``: ``s = sub.try_take()`` then ``if s: with s: ...``.""")
+    try_take = _payload.subscriber_try_take
 
     async def take_async(self, timeout=None):
         """asyncio: await the next sample (uses the waitset file descriptor)."""
@@ -950,9 +784,9 @@ class Client(_Port):
     _destroy = "client_destroy"
     _stale = 0
 
+    _kind = 3
     _loan_fn = staticmethod(_with_view("client_loan"))
-    loan = _method(_Port._loan_impl, "loan",
-                   """Loan a request of `size` bytes; ``send()`` returns its sequence id.""")
+    loan = _payload.client_loan
 
     _send_fn = staticmethod(_client_send)
 
@@ -962,8 +796,7 @@ class Client(_Port):
 
     _take_fn = staticmethod(_with_view("client_take"))
     _chunk_cls = Response
-    try_take = _method(_Port._try_take_impl, "try_take",
-                       """Take the oldest response or return None (see Subscriber.try_take).""")
+    try_take = _payload.client_try_take
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "client")
@@ -1030,10 +863,10 @@ class Server(_Port):
         ``request.loan_response(size)`` or ``request.respond(data)``."""
         return self._take(timeout)
 
+    _kind = 4
     _take_fn = staticmethod(_with_view("server_take"))
     _chunk_cls = Request
-    try_take = _method(_Port._try_take_impl, "try_take",
-                       """Take the oldest request or return None (see Subscriber.try_take).""")
+    try_take = _payload.server_try_take
 
     async def take_async(self, timeout=None):
         return await self._take_async(timeout, "server")
@@ -1220,11 +1053,12 @@ class Runtime:
     def publisher(self, topic, history=None, full_policy=None, send_timeout=None):
         """Create a Publisher. history: samples kept for late subscribers; full_policy:
         FullPolicy or "drop_oldest"/"reject"/"wait"; send_timeout: seconds for WAIT."""
+        policy = _policy(full_policy)
         rc, h = backend.publisher_create(
             self._h(), _name(topic, "topic"), _opt_u32(history, "history"),
-            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+            policy, _opt_ns(send_timeout, "send_timeout"))
         _check(rc, "creating publisher %s" % _shown(topic))
-        return Publisher(self, topic, h)
+        return Publisher(self, topic, h, policy)
 
     def subscriber(self, topic, queue_capacity=None, history=None):
         """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
@@ -1236,19 +1070,21 @@ class Runtime:
 
     def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Client; full_policy applies to the server's request queue."""
+        policy = _policy(full_policy)
         rc, h = backend.client_create(
             self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
-            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+            policy, _opt_ns(send_timeout, "send_timeout"))
         _check(rc, "creating client %s" % _shown(service))
-        return Client(self, service, h)
+        return Client(self, service, h, policy)
 
     def server(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Server; full_policy applies to the client's response queue."""
+        policy = _policy(full_policy)
         rc, h = backend.server_create(
             self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
-            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+            policy, _opt_ns(send_timeout, "send_timeout"))
         _check(rc, "creating server %s" % _shown(service))
-        return Server(self, service, h)
+        return Server(self, service, h, policy)
 
     def waitset(self):
         return WaitSet(self)

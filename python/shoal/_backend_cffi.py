@@ -344,3 +344,25 @@ def client_take_view(client, timeout_ns):
 
 def server_take_view(server, timeout_ns):
     return _got(lib.shoal_py_server_take(server, timeout_ns))
+
+
+# ---- the C functions of the layer's hot paths (BACKEND.md: function_table) ----------
+
+_HOT_FUNCTIONS = (
+    "shoal_publisher_loan", "shoal_publisher_publish", "shoal_subscriber_take",
+    "shoal_client_loan", "shoal_client_send", "shoal_client_take", "shoal_server_take",
+    "shoal_server_loan_response", "shoal_server_send", "shoal_chunk_payload",
+    "shoal_chunk_size", "shoal_chunk_set_size", "shoal_chunk_sequence_id",
+    "shoal_chunk_release",
+)
+
+
+def function_table():
+    """{name: address} of the C functions shoal._payload calls directly."""
+    return {name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+            for name in _HOT_FUNCTIONS}
+
+
+def handle_address(handle):
+    """The address of a handle (a cffi pointer) as an int."""
+    return int(ffi.cast("uintptr_t", handle))

@@ -197,3 +197,15 @@ def waitset_wait(ws, capacity, timeout_ns):
 
 
 waitset_fd = _s.shoal_waitset_fd
+
+
+# ---- the C functions of the layer's hot paths (BACKEND.md: function_table) ----------
+
+def function_table():
+    """{name: address} of the C functions shoal._payload calls directly."""
+    return _s.shoal_swig_function_table()
+
+
+def handle_address(handle):
+    """The address of a handle (a SWIG pointer object) as an int."""
+    return int(handle)

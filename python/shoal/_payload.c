@@ -1,87 +1,838 @@
 /*
- * shoal._payload: the one buffer exporter of a chunk's payload.
+ * shoal._payload: the chunk lifecycle of the Python layer, in C.
  *
- * Payload(address, size, readonly, owner) exports `size` bytes at `address` with the
- * buffer protocol (read-only if `readonly`) and counts its exports itself
- * (bf_getbuffer / bf_releasebuffer). It keeps `owner` alive while it lives (the
- * Python layer passes the port, which keeps the runtime and so the mapping alive).
+ * ChunkBase   base of shoal.Chunk (Loan, Sample, Request, Response). It owns one C chunk
+ *             until exactly one of send/publish/release; `with`, release, send,
+ *             loan_response, payload, size and sequence_id are single C calls.
+ * Payload     the one buffer exporter of a chunk's payload, made on its first export: it
+ *             counts its exports itself (bf_getbuffer / bf_releasebuffer), read-only for
+ *             taken chunks, and keeps the port (so the runtime and the mapping) alive.
+ *             `chunk.payload` is one "primary" memoryview of it. Slices of a memoryview
+ *             share its managed buffer and do not call back into the exporter, so what
+ *             outlives the primary view is counted from the view's own counters as well
+ *             (other memoryviews on its managed buffer, buffers exported by it, and exports
+ *             made from the Payload directly: numpy.frombuffer in chunk.array()).
+ *               send      refused (PayloadExportedError) while such an export lives,
+ *                         before anything is sent;
+ *               release   the primary view is released; with live exports the C release is
+ *                         deferred until the last one is released (the port's
+ *                         _end_deferred(payload) runs then, see _api.py).
+ *             A separate object, so that a chunk object can die (and be reported by the
+ *             garbage collector) while views of its payload live.
+ * PortBase    base of the Python ports: the C port handle, a PortLock, the chunk objects
+ *             that own chunks of the port, and the non-blocking hot paths (loan, try_take).
+ * PortLock    the per-port lock (the C rule: one thread at a time per port), recursive.
+ *             Its state is only changed with the GIL held, so taking a free lock is two
+ *             plain stores; a contended acquire sleeps on a condition variable without
+ *             the GIL, in slices, so that Ctrl-C is handled.
  *
- * The chunk object makes one "primary" memoryview of it (chunk.payload). Slices of a
- * memoryview share its managed buffer and do not call back into the exporter, so
- * close(primary) counts what outlives the primary view: other memoryviews on its
- * managed buffer (slices, memoryview(view), numpy.frombuffer(view)), buffers exported
- * by the primary itself, and exports made from this object directly (loan.array()).
- *
- *   close(primary)                  no export outlives the primary view: release the
- *                                   view, refuse new exports, drop the owner, return 0.
- *                                   Otherwise change nothing and return how many live.
- *   close(primary, callback, arg)   the same, but with live exports the object closes
- *                                   anyway: no new export, the primary view released if
- *                                   nothing re-exports it, and callback(arg) is called
- *                                   once, when the last export is released (a deferred
- *                                   release of the chunk). Returns how many were live;
- *                                   0 means nothing was deferred (release now).
- *
- * No dependency on cffi or SWIG: the backends hand the layer a raw address.
- * Runs with the GIL held (every entry point is called by the interpreter).
+ * The C library is reached through the function pointers the backend hands to bind()
+ * (cffi: ffi.addressof(lib, ...); SWIG: shoal_swig_function_table()), so this module
+ * depends on neither cffi nor SWIG nor a second copy of the library. Calls that cannot
+ * wait run with the GIL held (a GIL round trip costs more than they do); a send on a
+ * port with the WAIT policy, and _take_ns() with a timeout, let the GIL go.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
+#include "shoal.h"
+
+#ifdef Py_GIL_DISABLED
+#error "shoal._payload relies on the GIL to guard its lock state and chunk lists"
+#endif
+
+/* ---- the C library, through the backend's function pointers ----------------------- */
+
+static struct {
+    __typeof__(&shoal_publisher_loan) publisher_loan;
+    __typeof__(&shoal_publisher_publish) publisher_publish;
+    __typeof__(&shoal_subscriber_take) subscriber_take;
+    __typeof__(&shoal_client_loan) client_loan;
+    __typeof__(&shoal_client_send) client_send;
+    __typeof__(&shoal_client_take) client_take;
+    __typeof__(&shoal_server_take) server_take;
+    __typeof__(&shoal_server_loan_response) server_loan_response;
+    __typeof__(&shoal_server_send) server_send;
+    __typeof__(&shoal_chunk_payload) chunk_payload;
+    __typeof__(&shoal_chunk_size) chunk_size;
+    __typeof__(&shoal_chunk_set_size) chunk_set_size;
+    __typeof__(&shoal_chunk_sequence_id) chunk_sequence_id;
+    __typeof__(&shoal_chunk_release) chunk_release;
+} F;
+static int bound;
+static PyObject *address_of; /* backend handle -> int address (slow paths only) */
+static PyObject *on_finalize; /* called with a chunk the garbage collector found owned */
+
+enum { KIND_PUBLISHER = 1, KIND_SUBSCRIBER = 2, KIND_CLIENT = 3, KIND_SERVER = 4 };
+enum { OWNED = 0, RELEASED = 1, SENT = 2 };
+
+/* Interned names of the Python-level helpers called on rare paths. */
+static PyObject *s_release, *s_h, *s_fail, *s_released_error, *s_exported_error,
+    *s_end_deferred;
+
+/* ---- PortLock ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long owner; /* thread ident, 0 = free; read and written with the GIL held */
+    unsigned long count;
+    int waiters;         /* threads sleeping in lock_wait */
+    unsigned gen;        /* bumped by each release that wakes waiters (under mu) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} PortLock;
+
+static PyTypeObject PortLockType;
+
+/* Ctrl-C is seen within one slice of a contended wait. */
+#define LOCK_SLICE_NS 50000000L
+
+/* Waits (GIL released) until the lock was released or `deadline` (CLOCK_MONOTONIC ns,
+ * -1: none) passed. -1 with an exception when a signal handler raised. */
+static int lock_wait(PortLock *l, long long deadline)
+{
+    unsigned g = l->gen;
+    struct timespec ts;
+    long long now, until;
+    l->waiters++;
+    Py_BEGIN_ALLOW_THREADS
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    until = now + LOCK_SLICE_NS;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    ts.tv_sec = until / 1000000000LL;
+    ts.tv_nsec = until % 1000000000LL;
+    pthread_mutex_lock(&l->mu);
+    while (l->gen == g && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&l->mu);
+    Py_END_ALLOW_THREADS
+    l->waiters--;
+    return PyErr_CheckSignals();
+}
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* 1 acquired, 0 not (timeout / non-blocking), -1 exception. timeout_ns < 0: no bound. */
+static int lock_acquire(PortLock *l, long long timeout_ns)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    long long deadline = -1;
+    if (l->owner == me) {
+        l->count++;
+        return 1;
+    }
+    if (l->owner != 0) {
+        if (timeout_ns == 0)
+            return 0;
+        if (timeout_ns > 0)
+            deadline = mono_ns() + timeout_ns;
+        while (l->owner != 0) {
+            if (deadline >= 0 && mono_ns() >= deadline)
+                return 0;
+            if (lock_wait(l, deadline) < 0)
+                return -1;
+        }
+    }
+    l->owner = me;
+    l->count = 1;
+    return 1;
+}
+
+/* The hot paths: the lock is nearly always free. */
+static inline int lock_fast(PortLock *l)
+{
+    if (l->owner == 0) {
+        l->owner = PyThread_get_thread_ident();
+        l->count = 1;
+        return 0;
+    }
+    return lock_acquire(l, -1) < 0 ? -1 : 0;
+}
+
+static void lock_wake(PortLock *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->gen++;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static inline void lock_release(PortLock *l)
+{
+    if (--l->count == 0) {
+        l->owner = 0;
+        if (l->waiters)
+            lock_wake(l);
+    }
+}
+
+static PyObject *portlock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PortLock *l;
+    pthread_condattr_t attr;
+    if ((kwds && PyDict_GET_SIZE(kwds)) || PyTuple_GET_SIZE(args)) {
+        PyErr_SetString(PyExc_TypeError, "PortLock() takes no arguments");
+        return NULL;
+    }
+    l = (PortLock *)type->tp_alloc(type, 0);
+    if (!l)
+        return NULL;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return (PyObject *)l;
+}
+
+static void portlock_dealloc(PortLock *l)
+{
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static PyObject *portlock_acquire(PortLock *l, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"blocking", "timeout", NULL};
+    int blocking = 1, r;
+    double timeout = -1;
+    long long ns;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pd:acquire", kwlist, &blocking, &timeout))
+        return NULL;
+    if (!blocking && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+        return NULL;
+    }
+    if (timeout < 0 && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return NULL;
+    }
+    ns = !blocking ? 0 : timeout < 0 ? -1 : (long long)(timeout * 1e9);
+    if (blocking && timeout == 0)
+        ns = 0;
+    r = lock_acquire(l, ns);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *portlock_enter(PortLock *l, PyObject *unused)
+{
+    (void)unused;
+    if (lock_acquire(l, -1) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *portlock_release(PortLock *l, PyObject *unused)
+{
+    (void)unused;
+    if (l->owner != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    lock_release(l);
+    Py_RETURN_NONE;
+}
+
+static PyObject *portlock_exit(PortLock *l, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    return portlock_release(l, NULL);
+}
+
+static PyObject *portlock_is_owned(PortLock *l, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(l->owner == PyThread_get_thread_ident());
+}
+
+static PyObject *portlock_locked(PortLock *l, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(l->owner != 0);
+}
+
+/* threading.Condition support, as RLock has it: release fully, then restore. */
+static PyObject *portlock_release_save(PortLock *l, PyObject *unused)
+{
+    unsigned long count = l->count, owner = l->owner;
+    (void)unused;
+    if (owner != PyThread_get_thread_ident() || count == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    l->count = 1;
+    lock_release(l);
+    return Py_BuildValue("(kk)", count, owner);
+}
+
+static PyObject *portlock_acquire_restore(PortLock *l, PyObject *state)
+{
+    unsigned long count, owner;
+    if (!PyArg_ParseTuple(state, "(kk):_acquire_restore", &count, &owner))
+        return NULL;
+    if (lock_acquire(l, -1) < 0)
+        return NULL;
+    l->count = count;
+    l->owner = owner;
+    Py_RETURN_NONE;
+}
+
+static PyObject *portlock_at_fork_reinit(PortLock *l, PyObject *unused)
+{
+    (void)unused;
+    l->owner = 0;
+    l->count = 0;
+    l->waiters = 0;
+    pthread_mutex_init(&l->mu, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef portlock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))portlock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1) -> bool (recursive, like threading.RLock)"},
+    {"release", (PyCFunction)portlock_release, METH_NOARGS, "release()"},
+    {"__enter__", (PyCFunction)portlock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))portlock_exit, METH_FASTCALL, NULL},
+    {"locked", (PyCFunction)portlock_locked, METH_NOARGS, "held by some thread"},
+    {"_is_owned", (PyCFunction)portlock_is_owned, METH_NOARGS, NULL},
+    {"_release_save", (PyCFunction)portlock_release_save, METH_NOARGS, NULL},
+    {"_acquire_restore", (PyCFunction)portlock_acquire_restore, METH_O, NULL},
+    {"_at_fork_reinit", (PyCFunction)portlock_at_fork_reinit, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PortLockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shoal._payload.PortLock",
+    .tp_basicsize = sizeof(PortLock),
+    .tp_dealloc = (destructor)portlock_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The lock of one port: recursive, like threading.RLock (see the module doc).",
+    .tp_methods = portlock_methods,
+    .tp_new = portlock_new,
+};
+
+/* ---- PortBase ------------------------------------------------------------------------- */
+
+typedef struct ChunkObject ChunkObject;
+
+typedef struct {
+    PyObject_HEAD
+    void *raw;              /* the C port; NULL once closed */
+    PyObject *handle;       /* the backend's handle object (None once closed) */
+    PortLock *lock;
+    int kind;               /* KIND_*; 0 until _setup_port() */
+    int send_waits;         /* full_policy WAIT: a send may sleep, without the GIL */
+    Py_ssize_t deferred;    /* released chunks whose C release waits for exports */
+    PyTypeObject *take_cls; /* Sample / Request / Response */
+    PyTypeObject *loan_cls; /* Loan */
+    ChunkObject *owned;     /* chunks owned by objects of this port (not counted refs) */
+} PortBase;
+
+static PyTypeObject PortBaseType;
+
+/* The buffer exporter of one chunk's payload (made on the chunk's first export). It
+ * is a separate object, so that a chunk object can die (and be reported by the garbage
+ * collector) while views of its payload live; those keep the exporter, the exporter
+ * keeps the port (and so the runtime and the mapping). */
 typedef struct {
     PyObject_HEAD
     char *data;
     Py_ssize_t size;
     int readonly;
-    int closed;
-    Py_ssize_t exports; /* live Py_buffers handed out by payload_getbuffer */
-    PyObject *owner;    /* kept alive while this object lives (until closed) */
-    PyObject *callback; /* deferred release: callback(arg) when exports drops to 0 */
-    PyObject *arg;
+    int closed;              /* no new export */
+    Py_ssize_t exports;      /* live Py_buffers handed out by payload_getbuffer */
+    PortBase *port;          /* strong */
+    shoal_chunk_t *deferred; /* released by its chunk object, C release waits for exports */
 } Payload;
+
+static PyTypeObject PayloadType;
+
+struct ChunkObject {
+    PyObject_HEAD
+    PortBase *port;            /* strong: the port keeps the runtime and the mapping */
+    shoal_chunk_t *handle;     /* owned C chunk; NULL once sent or released */
+    char *data;
+    Py_ssize_t size;
+    int readonly;
+    int how;                   /* OWNED, RELEASED, SENT */
+    Payload *buf;              /* the exporter, made on the first export */
+    PyObject *view;            /* the primary memoryview of buf, made on first .payload */
+    ChunkObject *prev, *next;  /* in port->owned while owned */
+    PyObject *weakreflist;
+};
+
+static PyTypeObject ChunkBaseType;
 
 /* A zero-size payload still needs a non-NULL address for some consumers. */
 static char empty_payload[1];
 
-static PyObject *payload_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+static int check_bound(void)
 {
-    static char *kwlist[] = {"address", "size", "readonly", "owner", NULL};
-    unsigned long long address;
-    Py_ssize_t size;
-    int readonly;
-    PyObject *owner = Py_None;
-    Payload *self;
+    if (!bound) {
+        PyErr_SetString(PyExc_RuntimeError, "shoal._payload: bind() was not called");
+        return -1;
+    }
+    return 0;
+}
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Knp|O:Payload", kwlist, &address, &size,
-                                     &readonly, &owner))
+/* The port is closed: its _h() raises ClosedError. */
+static PyObject *raise_closed(PortBase *port)
+{
+    PyObject *r = PyObject_CallMethodNoArgs((PyObject *)port, s_h);
+    if (r) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_RuntimeError, "shoal: port closed");
+    }
+    return NULL;
+}
+
+/* The error of result `rc` of operation `what` (raised by the port's _fail). */
+static PyObject *raise_rc(PortBase *port, int rc, const char *what, unsigned long long size)
+{
+    PyObject *r = PyObject_CallMethod((PyObject *)port, "_fail", "isK", rc, what, size);
+    if (r) {
+        Py_DECREF(r);
+        PyErr_Format(PyExc_RuntimeError, "shoal: %s failed with %d", what, rc);
+    }
+    return NULL;
+}
+
+static void owned_link(PortBase *port, ChunkObject *c)
+{
+    c->prev = NULL;
+    c->next = port->owned;
+    if (port->owned)
+        port->owned->prev = c;
+    port->owned = c;
+}
+
+static void owned_unlink(ChunkObject *c)
+{
+    PortBase *port = c->port;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (port && port->owned == c)
+        port->owned = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* A new chunk object of `cls` owning `h` (port lock held). Releases `h` on failure. */
+static PyObject *chunk_make(PortBase *port, PyTypeObject *cls, shoal_chunk_t *h, int readonly)
+{
+    ChunkObject *c = (ChunkObject *)cls->tp_alloc(cls, 0);
+    void *p;
+    if (!c) {
+        F.chunk_release(h);
         return NULL;
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "Payload: size must be >= 0");
+    }
+    Py_INCREF(port);
+    c->port = port;
+    c->handle = h;
+    p = F.chunk_payload(h);
+    c->data = p ? (char *)p : empty_payload;
+    c->size = p ? (Py_ssize_t)F.chunk_size(h) : 0;
+    c->readonly = readonly;
+    owned_link(port, c);
+    return (PyObject *)c;
+}
+
+static PyObject *portbase_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PortBase *self;
+    (void)args;
+    (void)kwds;
+    self = (PortBase *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->lock = (PortLock *)PyObject_CallNoArgs((PyObject *)&PortLockType);
+    if (!self->lock) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(Py_None);
+    self->handle = Py_None;
+    return (PyObject *)self;
+}
+
+static void portbase_dealloc(PortBase *self)
+{
+    ChunkObject *c;
+    /* unreachable while a chunk owns a reference to us; defensive all the same */
+    for (c = self->owned; c; c = c->next)
+        c->port = NULL;
+    Py_CLEAR(self->handle);
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->take_cls);
+    Py_CLEAR(self->loan_cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *portbase_get_handle(PortBase *self, void *closure)
+{
+    (void)closure;
+    Py_INCREF(self->handle);
+    return self->handle;
+}
+
+/* port._handle = backend handle (its address is kept for the C paths) or None. */
+static int portbase_set_handle(PortBase *self, PyObject *value, void *closure)
+{
+    void *raw = NULL;
+    (void)closure;
+    if (!value)
+        value = Py_None;
+    if (value != Py_None) {
+        PyObject *addr;
+        if (check_bound() < 0)
+            return -1;
+        addr = PyObject_CallOneArg(address_of, value);
+        if (!addr)
+            return -1;
+        raw = PyLong_AsVoidPtr(addr);
+        Py_DECREF(addr);
+        if (!raw && PyErr_Occurred())
+            return -1;
+    }
+    Py_INCREF(value);
+    Py_SETREF(self->handle, value);
+    self->raw = raw;
+    return 0;
+}
+
+static PyObject *portbase_get_deferred(PortBase *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->deferred);
+}
+
+static int portbase_set_deferred(PortBase *self, PyObject *value, void *closure)
+{
+    Py_ssize_t n;
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "_deferred cannot be deleted");
+        return -1;
+    }
+    n = PyLong_AsSsize_t(value);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    self->deferred = n;
+    return 0;
+}
+
+static PyObject *portbase_get_lock(PortBase *self, void *closure)
+{
+    (void)closure;
+    Py_INCREF(self->lock);
+    return (PyObject *)self->lock;
+}
+
+/* _setup_port(kind, take_cls, loan_cls, send_waits): what the hot paths need. */
+static PyObject *portbase_setup(PortBase *self, PyObject *args)
+{
+    int kind, send_waits;
+    PyObject *take_cls, *loan_cls;
+    if (!PyArg_ParseTuple(args, "iOOp:_setup_port", &kind, &take_cls, &loan_cls, &send_waits))
+        return NULL;
+    if (kind < KIND_PUBLISHER || kind > KIND_SERVER) {
+        PyErr_Format(PyExc_ValueError, "_setup_port: kind %d is not 1..4", kind);
+        return NULL;
+    }
+    if ((take_cls != Py_None && (!PyType_Check(take_cls) ||
+                                 !PyType_IsSubtype((PyTypeObject *)take_cls, &ChunkBaseType))) ||
+        (loan_cls != Py_None && (!PyType_Check(loan_cls) ||
+                                 !PyType_IsSubtype((PyTypeObject *)loan_cls, &ChunkBaseType)))) {
+        PyErr_SetString(PyExc_TypeError, "_setup_port: chunk classes must derive from ChunkBase");
+        return NULL;
+    }
+    self->kind = kind;
+    self->send_waits = send_waits;
+    Py_XSETREF(self->take_cls, take_cls == Py_None ? NULL : (PyTypeObject *)Py_NewRef(take_cls));
+    Py_XSETREF(self->loan_cls, loan_cls == Py_None ? NULL : (PyTypeObject *)Py_NewRef(loan_cls));
+    Py_RETURN_NONE;
+}
+
+/* A size the hot paths take as is: an exact int of 1..2**64-1. */
+static inline int fast_size(PyObject *arg, unsigned long long *size)
+{
+    if (!PyLong_CheckExact(arg))
+        return 0;
+    *size = PyLong_AsUnsignedLongLong(arg);
+    if (*size == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return *size != 0;
+}
+
+/* loan(size): publishers and clients. */
+static PyObject *port_loan(PortBase *self, PyObject *arg)
+{
+    unsigned long long size;
+    shoal_chunk_t *h = NULL;
+    int rc;
+    PyObject *res;
+    if (!fast_size(arg, &size)) /* the layer checks it and says what is wrong */
+        return PyObject_CallMethod((PyObject *)self, "_loan_slow", "O", arg);
+    if (lock_fast(self->lock) < 0)
+        return NULL;
+    if (!self->raw) {
+        lock_release(self->lock);
+        return raise_closed(self);
+    }
+    if (self->kind == KIND_PUBLISHER)
+        rc = F.publisher_loan(self->raw, size, &h);
+    else if (self->kind == KIND_CLIENT)
+        rc = F.client_loan(self->raw, size, &h);
+    else {
+        lock_release(self->lock);
+        PyErr_SetString(PyExc_TypeError, "only publishers and clients loan chunks");
+        return NULL;
+    }
+    if (rc != SHOAL_OK) {
+        res = raise_rc(self, rc, "loan", size);
+        lock_release(self->lock);
+        return res;
+    }
+    res = chunk_make(self, self->loan_cls, h, 0);
+    lock_release(self->lock);
+    return res;
+}
+
+/* One take (port lock held): the chunk, None on a timeout, NULL with an exception. */
+static PyObject *port_take_locked(PortBase *self, int64_t timeout_ns)
+{
+    shoal_chunk_t *h = NULL;
+    int rc;
+    if (!self->raw)
+        return raise_closed(self);
+    if (timeout_ns == 0) {
+        switch (self->kind) {
+        case KIND_SUBSCRIBER: rc = F.subscriber_take(self->raw, &h, 0); break;
+        case KIND_CLIENT: rc = F.client_take(self->raw, &h, 0); break;
+        case KIND_SERVER: rc = F.server_take(self->raw, &h, 0); break;
+        default:
+            PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers take");
+            return NULL;
+        }
+    } else {
+        void *raw = self->raw;
+        int kind = self->kind;
+        if (kind < KIND_SUBSCRIBER) {
+            PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers take");
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        switch (kind) {
+        case KIND_SUBSCRIBER: rc = F.subscriber_take(raw, &h, timeout_ns); break;
+        case KIND_CLIENT: rc = F.client_take(raw, &h, timeout_ns); break;
+        default: rc = F.server_take(raw, &h, timeout_ns); break;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    if (rc == SHOAL_OK)
+        return chunk_make(self, self->take_cls, h, 1);
+    if (rc == SHOAL_ERR_TIMEOUT)
+        Py_RETURN_NONE;
+    return raise_rc(self, rc, "take", 0);
+}
+
+/* try_take(): the oldest chunk or None, never waits. */
+static PyObject *port_try_take(PortBase *self, PyObject *unused)
+{
+    PyObject *res;
+    (void)unused;
+    if (lock_fast(self->lock) < 0)
+        return NULL;
+    res = port_take_locked(self, 0);
+    lock_release(self->lock);
+    return res;
+}
+
+/* _take_ns(timeout_ns): one take of at most timeout_ns (the GIL released while it
+ * waits): the chunk, or None on a timeout. */
+static PyObject *port_take_ns(PortBase *self, PyObject *arg)
+{
+    long long t = PyLong_AsLongLong(arg);
+    PyObject *res;
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    if (lock_acquire(self->lock, -1) < 0)
+        return NULL;
+    res = port_take_locked(self, t);
+    lock_release(self->lock);
+    return res;
+}
+
+/* _owned_chunks(): the chunk objects that still own a chunk of this port. */
+static PyObject *port_owned_chunks(PortBase *self, PyObject *unused)
+{
+    PyObject *list = PyList_New(0);
+    ChunkObject *c;
+    (void)unused;
+    if (!list)
+        return NULL;
+    for (c = self->owned; c; c = c->next)
+        if (PyList_Append(list, (PyObject *)c) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    return list;
+}
+
+static PyMethodDef portbase_methods[] = {
+    {"_setup_port", (PyCFunction)portbase_setup, METH_VARARGS,
+     "_setup_port(kind, take_cls, loan_cls, send_waits)"},
+    {"_take_ns", (PyCFunction)port_take_ns, METH_O,
+     "_take_ns(timeout_ns) -> chunk or None: one take, the GIL released while it waits"},
+    {"_owned_chunks", (PyCFunction)port_owned_chunks, METH_NOARGS,
+     "_owned_chunks() -> [chunk objects that still own a chunk of this port]"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Bound by the layer as methods of the port classes (one per docstring). */
+static PyMethodDef publisher_loan_def = {
+    "loan", (PyCFunction)port_loan, METH_O,
+    "loan(size)\n--\n\nLoan a chunk of `size` bytes to fill and then publish "
+    "(``loan.send()``)."};
+static PyMethodDef client_loan_def = {
+    "loan", (PyCFunction)port_loan, METH_O,
+    "loan(size)\n--\n\nLoan a request of `size` bytes; ``send()`` returns its sequence id."};
+static PyMethodDef subscriber_try_take_def = {
+    "try_take", (PyCFunction)port_try_take, METH_NOARGS,
+    "try_take()\n--\n\nTake the oldest sample if there is one, else return None (never "
+    "waits, never raises Timeout): the cheap call for busy-poll loops. Use the sample as "
+    "``with``: ``s = sub.try_take()`` then ``if s: with s: ...``."};
+static PyMethodDef client_try_take_def = {
+    "try_take", (PyCFunction)port_try_take, METH_NOARGS,
+    "try_take()\n--\n\nTake the oldest response or return None (see Subscriber.try_take)."};
+static PyMethodDef server_try_take_def = {
+    "try_take", (PyCFunction)port_try_take, METH_NOARGS,
+    "try_take()\n--\n\nTake the oldest request or return None (see Subscriber.try_take)."};
+
+static PyGetSetDef portbase_getset[] = {
+    {"_handle", (getter)portbase_get_handle, (setter)portbase_set_handle,
+     "the backend's handle of the C port (None once closed)", NULL},
+    {"_deferred", (getter)portbase_get_deferred, (setter)portbase_set_deferred,
+     "released chunks whose C release waits for payload exports", NULL},
+    {"_lock", (getter)portbase_get_lock, NULL, "the port's PortLock", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PortBaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shoal._payload.PortBase",
+    .tp_basicsize = sizeof(PortBase),
+    .tp_dealloc = (destructor)portbase_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of the Python ports: C handle, lock and the non-blocking hot paths.",
+    .tp_methods = portbase_methods,
+    .tp_getset = portbase_getset,
+    .tp_new = portbase_new,
+};
+
+/* ---- ChunkBase ------------------------------------------------------------------------ */
+
+static PyObject *chunk_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"port", "handle", "address", "size", NULL};
+    PyObject *port, *handle, *addr;
+    unsigned long long address, size;
+    ChunkObject *c;
+    void *h;
+    if (check_bound() < 0)
+        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OKK:Chunk", kwlist, &PortBaseType, &port,
+                                     &handle, &address, &size))
+        return NULL;
+    if (PyLong_Check(handle))
+        addr = Py_NewRef(handle);
+    else if (!(addr = PyObject_CallOneArg(address_of, handle)))
+        return NULL;
+    h = PyLong_AsVoidPtr(addr);
+    Py_DECREF(addr);
+    if (!h) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "Chunk: NULL chunk handle");
         return NULL;
     }
     if (address == 0 && size > 0) {
-        PyErr_SetString(PyExc_ValueError, "Payload: NULL address with a non-zero size");
+        PyErr_SetString(PyExc_ValueError, "Chunk: NULL address with a non-zero size");
         return NULL;
     }
-    self = (Payload *)type->tp_alloc(type, 0);
-    if (!self)
+    c = (ChunkObject *)type->tp_alloc(type, 0);
+    if (!c)
         return NULL;
-    self->data = address ? (char *)(uintptr_t)address : empty_payload;
-    self->size = size;
-    self->readonly = readonly;
-    Py_INCREF(owner);
-    self->owner = owner;
-    return (PyObject *)self;
+    Py_INCREF(port);
+    c->port = (PortBase *)port;
+    c->handle = h;
+    c->data = address ? (char *)(uintptr_t)address : empty_payload;
+    c->size = (Py_ssize_t)size;
+    {
+        PyObject *ro = PyObject_GetAttrString((PyObject *)type, "_readonly");
+        c->readonly = ro ? PyObject_IsTrue(ro) : 1;
+        Py_XDECREF(ro);
+        PyErr_Clear();
+    }
+    owned_link(c->port, c);
+    return (PyObject *)c;
 }
+
+/* Owned at collection: the layer releases it and reports it (ResourceWarning). */
+static void chunk_finalize(ChunkObject *c)
+{
+    PyObject *et, *ev, *tb, *r;
+    if (!c->handle || !on_finalize)
+        return;
+    PyErr_Fetch(&et, &ev, &tb);
+    r = PyObject_CallOneArg(on_finalize, (PyObject *)c);
+    if (!r)
+        PyErr_Clear(); /* never raise from a finalizer */
+    Py_XDECREF(r);
+    PyErr_Restore(et, ev, tb);
+}
+
+static void chunk_dealloc(ChunkObject *c)
+{
+    /* subclasses run the finalizer in subtype_dealloc; the base type itself here */
+    if (Py_TYPE(c) == &ChunkBaseType &&
+        PyObject_CallFinalizerFromDealloc((PyObject *)c) < 0)
+        return;
+    if (c->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)c);
+    if (c->handle) /* left owned (e.g. in a forked child): forget it, never touch it */
+        owned_unlink(c);
+    Py_CLEAR(c->view);
+    Py_CLEAR(c->buf);
+    Py_CLEAR(c->port);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+/* ---- Payload: the exporter ---- */
 
 static void payload_dealloc(Payload *self)
 {
     /* exports > 0 is impossible here: every Py_buffer holds a reference to us. */
-    Py_CLEAR(self->owner);
-    Py_CLEAR(self->callback);
-    Py_CLEAR(self->arg);
+    Py_CLEAR(self->port);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -104,103 +855,28 @@ static int payload_getbuffer(PyObject *obj, Py_buffer *view, int flags)
 static void payload_releasebuffer(PyObject *obj, Py_buffer *view)
 {
     Payload *self = (Payload *)obj;
-    PyObject *callback, *arg, *owner, *res;
-    PyObject *et, *ev, *tb;
+    PyObject *et, *ev, *tb, *r;
     (void)view;
-
-    if (--self->exports > 0 || !self->callback)
+    if (--self->exports > 0 || !self->deferred)
         return;
-    /* The last export of a closed payload: the deferred release runs now, once. */
-    callback = self->callback;
-    arg = self->arg;
-    owner = self->owner;
-    self->callback = NULL;
-    self->arg = NULL;
-    self->owner = NULL;
+    /* The last export of a released chunk: its deferred C release runs now, once. */
     PyErr_Fetch(&et, &ev, &tb); /* we may run while an exception is being raised */
-    res = PyObject_CallOneArg(callback, arg ? arg : Py_None);
-    if (!res)
-        PyErr_WriteUnraisable(callback);
-    Py_XDECREF(res);
+    r = PyObject_CallMethodOneArg((PyObject *)self->port, s_end_deferred, obj);
+    if (!r)
+        PyErr_WriteUnraisable(NULL);
+    Py_XDECREF(r);
     PyErr_Restore(et, ev, tb);
-    Py_DECREF(callback);
-    Py_XDECREF(arg);
-    Py_XDECREF(owner);
 }
 
-/* Exports that outlive `primary` (a memoryview of this object, or None). */
-static Py_ssize_t payload_outstanding(Payload *self, PyObject *primary, int *primary_live)
+/* _release_deferred(): the C release an export held back (port lock held) -> rc. */
+static PyObject *payload_release_deferred(Payload *self, PyObject *unused)
 {
-    Py_ssize_t n = self->exports;
-    *primary_live = 0;
-    if (primary && PyMemoryView_Check(primary)) {
-        PyMemoryViewObject *mv = (PyMemoryViewObject *)primary;
-        if (!(mv->flags & _Py_MEMORYVIEW_RELEASED) && mv->mbuf &&
-            mv->mbuf->master.obj == (PyObject *)self) {
-            *primary_live = 1;
-            n -= 1;                     /* the export held by the primary's managed buffer */
-            n += mv->mbuf->exports - 1; /* other memoryviews sharing it (slices, ...) */
-            n += mv->exports;           /* buffers exported by the primary itself */
-        }
-    }
-    return n;
-}
-
-static int release_view(PyObject *primary)
-{
-    PyObject *res = PyObject_CallMethod(primary, "release", NULL);
-    if (!res)
-        return -1;
-    Py_DECREF(res);
-    return 0;
-}
-
-static PyObject *payload_close(Payload *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *primary, *callback = Py_None, *arg = Py_None, *owner;
-    Py_ssize_t live;
-    int primary_live;
-
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "close(primary, callback=None, arg=None)");
-        return NULL;
-    }
-    primary = args[0];
-    if (nargs > 1)
-        callback = args[1];
-    if (nargs > 2)
-        arg = args[2];
-    if (self->closed)
-        return PyLong_FromLong(0);
-    live = payload_outstanding(self, primary, &primary_live);
-    if (live > 0) {
-        if (callback == Py_None)
-            return PyLong_FromSsize_t(live); /* nothing changed */
-        self->closed = 1;
-        Py_INCREF(callback);
-        Py_INCREF(arg);
-        self->callback = callback;
-        self->arg = arg;
-        /* The primary view dies with its chunk unless something re-exports it (then it
-           lives on as one more export, and the release waits for it too). */
-        if (primary_live && ((PyMemoryViewObject *)primary)->exports == 0 &&
-            release_view(primary) < 0)
-            PyErr_Clear();
-        return PyLong_FromSsize_t(live);
-    }
-    self->closed = 1;
-    if (primary_live && release_view(primary) < 0)
-        return NULL;
-    owner = self->owner;
-    self->owner = NULL;
-    Py_XDECREF(owner);
-    return PyLong_FromLong(0);
-}
-
-static PyObject *payload_outstanding_py(Payload *self, PyObject *primary)
-{
-    int primary_live;
-    return PyLong_FromSsize_t(payload_outstanding(self, primary, &primary_live));
+    shoal_chunk_t *h = self->deferred;
+    (void)unused;
+    if (!h)
+        return PyLong_FromLong(SHOAL_OK);
+    self->deferred = NULL;
+    return PyLong_FromLong(F.chunk_release(h));
 }
 
 static PyObject *payload_get_exports(Payload *self, void *closure)
@@ -218,19 +894,7 @@ static PyObject *payload_get_closed(Payload *self, void *closure)
 static PyObject *payload_get_deferred(Payload *self, void *closure)
 {
     (void)closure;
-    return PyBool_FromLong(self->callback != NULL);
-}
-
-static PyObject *payload_get_address(Payload *self, void *closure)
-{
-    (void)closure;
-    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)self->data);
-}
-
-static PyObject *payload_get_readonly(Payload *self, void *closure)
-{
-    (void)closure;
-    return PyBool_FromLong(self->readonly);
+    return PyBool_FromLong(self->deferred != NULL);
 }
 
 static Py_ssize_t payload_length(Payload *self) { return self->size; }
@@ -240,14 +904,12 @@ static PyObject *payload_repr(Payload *self)
     return PyUnicode_FromFormat("<shoal._payload.Payload %zd bytes%s%s, %zd export(s)%s>",
                                 self->size, self->readonly ? " read-only" : "",
                                 self->closed ? " closed" : "", self->exports,
-                                self->callback ? ", release deferred" : "");
+                                self->deferred ? ", release deferred" : "");
 }
 
 static PyMethodDef payload_methods[] = {
-    {"close", (PyCFunction)(void (*)(void))payload_close, METH_FASTCALL,
-     "close(primary, callback=None, arg=None) -> number of live exports (see the module doc)"},
-    {"outstanding", (PyCFunction)payload_outstanding_py, METH_O,
-     "outstanding(primary) -> exports that outlive the memoryview `primary`"},
+    {"_release_deferred", (PyCFunction)payload_release_deferred, METH_NOARGS,
+     "_release_deferred() -> rc: the C release held back by exports (port lock held)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -255,9 +917,7 @@ static PyGetSetDef payload_getset[] = {
     {"exports", (getter)payload_get_exports, NULL, "live buffer exports of this object", NULL},
     {"closed", (getter)payload_get_closed, NULL, "no new export is possible", NULL},
     {"deferred", (getter)payload_get_deferred, NULL,
-     "closed with live exports: a callback waits for the last one", NULL},
-    {"address", (getter)payload_get_address, NULL, "address of the first byte", NULL},
-    {"readonly", (getter)payload_get_readonly, NULL, "exports are read-only", NULL},
+     "closed with live exports: the chunk's C release waits for the last one", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -279,31 +939,614 @@ static PyTypeObject PayloadType = {
     .tp_as_sequence = &payload_as_sequence,
     .tp_as_buffer = &payload_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Payload(address, size, readonly, owner): buffer exporter of a chunk's "
-              "payload that counts its exports (see the module doc).",
+    .tp_doc = "The buffer exporter of one chunk's payload: counts its exports (made by "
+              "ChunkBase, see the module doc).",
     .tp_methods = payload_methods,
     .tp_getset = payload_getset,
-    .tp_new = payload_new,
+};
+
+/* The chunk's exporter, made on first use (an owned chunk only). */
+static Payload *chunk_buf(ChunkObject *c)
+{
+    Payload *b = c->buf;
+    if (b)
+        return b;
+    b = PyObject_New(Payload, &PayloadType);
+    if (!b)
+        return NULL;
+    b->data = c->data;
+    b->size = c->size;
+    b->readonly = c->readonly;
+    b->closed = 0;
+    b->exports = 0;
+    b->deferred = NULL;
+    Py_INCREF(c->port);
+    b->port = c->port;
+    c->buf = b;
+    return b;
+}
+
+/* Exports that outlive the primary view. */
+static Py_ssize_t chunk_outstanding(ChunkObject *c, int *primary_live)
+{
+    Py_ssize_t n;
+    *primary_live = 0;
+    if (!c->buf)
+        return 0;
+    n = c->buf->exports;
+    if (c->view) {
+        PyMemoryViewObject *mv = (PyMemoryViewObject *)c->view;
+        if (!(mv->flags & _Py_MEMORYVIEW_RELEASED) && mv->mbuf &&
+            mv->mbuf->master.obj == (PyObject *)c->buf) {
+            *primary_live = 1;
+            n -= 1;                     /* the export held by the primary's managed buffer */
+            n += mv->mbuf->exports - 1; /* other memoryviews sharing it (slices, ...) */
+            n += mv->exports;           /* buffers exported by the primary itself */
+        }
+    }
+    return n;
+}
+
+/* Drops the primary view and the exporter (no export outlives the view): the view is
+ * released for whoever still holds it, the exporter refuses new exports. */
+static int chunk_drop_view(ChunkObject *c)
+{
+    PyObject *v = c->view;
+    Payload *b = c->buf;
+    int rc = 0;
+    c->view = NULL;
+    c->buf = NULL;
+    if (b)
+        b->closed = 1;
+    if (v) {
+        if (Py_REFCNT(v) > 1) { /* someone kept `chunk.payload`: it must die now */
+            PyObject *r = PyObject_CallMethodNoArgs(v, s_release);
+            if (!r)
+                rc = -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(v);
+    }
+    Py_XDECREF(b);
+    return rc;
+}
+
+static PyObject *released_error(ChunkObject *c, const char *op)
+{
+    PyObject *e = PyObject_CallMethod((PyObject *)c, "_released_error", "s", op);
+    if (e) {
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+    return NULL;
+}
+
+static PyObject *exported_error(ChunkObject *c, Py_ssize_t live, const char *op)
+{
+    PyObject *e = PyObject_CallMethod((PyObject *)c, "_exported_error", "ns", live, op);
+    if (e) {
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+    return NULL;
+}
+
+/* Release (port lock held): at once, or deferred while exports live. -> rc, -1 exception. */
+static int chunk_release_locked(ChunkObject *c)
+{
+    int primary_live;
+    Py_ssize_t live = chunk_outstanding(c, &primary_live);
+    shoal_chunk_t *h = c->handle;
+    c->handle = NULL;
+    c->how = RELEASED;
+    owned_unlink(c);
+    if (live > 0) {
+        Payload *b = c->buf;
+        PyObject *v = c->view;
+        c->buf = NULL;
+        c->view = NULL;
+        b->closed = 1;
+        b->deferred = h;
+        c->port->deferred++;
+        /* The primary view dies with its chunk unless something re-exports it (then it
+           lives on as one more export, and the release waits for it too). */
+        if (primary_live && ((PyMemoryViewObject *)v)->exports == 0) {
+            PyObject *r = PyObject_CallMethodNoArgs(v, s_release);
+            if (!r)
+                PyErr_Clear();
+            Py_XDECREF(r);
+        }
+        Py_XDECREF(v);
+        Py_DECREF(b);
+        return SHOAL_OK;
+    }
+    if (chunk_drop_view(c) < 0) {
+        F.chunk_release(h);
+        return -1;
+    }
+    return F.chunk_release(h);
+}
+
+/* release(): return the chunk to its pool now (ReleasedError the second time). */
+static PyObject *chunk_release_py(ChunkObject *c, PyObject *unused)
+{
+    PortBase *port = c->port;
+    int rc;
+    (void)unused;
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    if (!c->handle) {
+        lock_release(port->lock);
+        return released_error(c, "sending or releasing it");
+    }
+    rc = chunk_release_locked(c);
+    lock_release(port->lock);
+    if (rc < 0)
+        return NULL;
+    if (rc != SHOAL_OK)
+        return raise_rc(port, rc, "release", 0);
+    Py_RETURN_NONE;
+}
+
+/* _end(): release if owned (port.close(), the finalizer); -> rc (0 when nothing to do). */
+static PyObject *chunk_end(ChunkObject *c, PyObject *unused)
+{
+    PortBase *port = c->port;
+    int rc = SHOAL_OK;
+    (void)unused;
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    if (c->handle)
+        rc = chunk_release_locked(c);
+    lock_release(port->lock);
+    if (rc < 0)
+        return NULL;
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *chunk_enter(ChunkObject *c, PyObject *unused)
+{
+    (void)unused;
+    if (!c->handle)
+        return released_error(c, "entering a with block");
+    Py_INCREF(c);
+    return (PyObject *)c;
+}
+
+static PyObject *chunk_exit(ChunkObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    PortBase *port = c->port;
+    int rc;
+    if (!c->handle)
+        Py_RETURN_FALSE; /* sent or released in the block */
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    rc = c->handle ? chunk_release_locked(c) : SHOAL_OK;
+    lock_release(port->lock);
+    if (rc < 0)
+        return NULL;
+    if (rc != SHOAL_OK && (nargs < 1 || args[0] == Py_None))
+        return raise_rc(port, rc, "release", 0);
+    Py_RETURN_FALSE;
+}
+
+/* send() of a loan: the sequence id for a client's request, None otherwise. Refused
+ * (nothing sent, still owned) while exports of the payload live. */
+static PyObject *chunk_send(ChunkObject *c, PyObject *unused)
+{
+    PortBase *port = c->port;
+    shoal_chunk_t *h;
+    void *raw;
+    uint64_t seq = 0;
+    int rc, primary_live;
+    Py_ssize_t live;
+    (void)unused;
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    if (!c->handle) {
+        lock_release(port->lock);
+        return released_error(c, "sending or releasing it");
+    }
+    raw = port->raw;
+    if (!raw) {
+        lock_release(port->lock);
+        return raise_closed(port);
+    }
+    if (c->readonly) {
+        lock_release(port->lock);
+        PyErr_SetString(PyExc_TypeError, "only loans can be sent");
+        return NULL;
+    }
+    live = chunk_outstanding(c, &primary_live);
+    if (live > 0) {
+        lock_release(port->lock);
+        return exported_error(c, live, "send");
+    }
+    if (chunk_drop_view(c) < 0) {
+        lock_release(port->lock);
+        return NULL;
+    }
+    h = c->handle;
+    c->handle = NULL;
+    c->how = SENT;
+    owned_unlink(c);
+    if (port->send_waits) {
+        int kind = port->kind;
+        Py_BEGIN_ALLOW_THREADS
+        rc = kind == KIND_PUBLISHER ? F.publisher_publish(raw, h)
+             : kind == KIND_CLIENT  ? F.client_send(raw, h, &seq)
+                                    : F.server_send(raw, h);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = port->kind == KIND_PUBLISHER ? F.publisher_publish(raw, h)
+             : port->kind == KIND_CLIENT  ? F.client_send(raw, h, &seq)
+                                          : F.server_send(raw, h);
+    }
+    if (rc != SHOAL_OK) {
+        PyObject *res = raise_rc(port, rc, "send", 0);
+        lock_release(port->lock);
+        return res;
+    }
+    lock_release(port->lock);
+    if (port->kind == KIND_CLIENT)
+        return PyLong_FromUnsignedLongLong(seq);
+    Py_RETURN_NONE;
+}
+
+/* loan_response(size) of a request. */
+static PyObject *chunk_loan_response(ChunkObject *c, PyObject *arg)
+{
+    PortBase *port = c->port;
+    unsigned long long size;
+    shoal_chunk_t *h = NULL;
+    int rc;
+    PyObject *res;
+    if (!fast_size(arg, &size))
+        return PyObject_CallMethod((PyObject *)c, "_loan_response_slow", "O", arg);
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    if (!port->raw) {
+        lock_release(port->lock);
+        return raise_closed(port);
+    }
+    if (!c->handle) {
+        lock_release(port->lock);
+        return released_error(c, "answering it");
+    }
+    if (port->kind != KIND_SERVER || !port->loan_cls) {
+        lock_release(port->lock);
+        PyErr_SetString(PyExc_TypeError, "only requests taken by a server are answered");
+        return NULL;
+    }
+    rc = F.server_loan_response(port->raw, c->handle, size, &h);
+    if (rc != SHOAL_OK) {
+        res = raise_rc(port, rc, "loan_response", size);
+        lock_release(port->lock);
+        return res;
+    }
+    res = chunk_make(port, port->loan_cls, h, 0);
+    lock_release(port->lock);
+    return res;
+}
+
+/* _resize(size) of a loan: refused while exports live; the view is made anew. */
+static PyObject *chunk_resize(ChunkObject *c, PyObject *arg)
+{
+    PortBase *port = c->port;
+    unsigned long long size = PyLong_AsUnsignedLongLong(arg);
+    int rc, primary_live;
+    Py_ssize_t live;
+    void *p;
+    if (size == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    if (!c->handle) {
+        lock_release(port->lock);
+        return released_error(c, "resizing it");
+    }
+    live = chunk_outstanding(c, &primary_live);
+    if (live > 0) {
+        lock_release(port->lock);
+        return exported_error(c, live, "resize");
+    }
+    if (chunk_drop_view(c) < 0) {
+        lock_release(port->lock);
+        return NULL;
+    }
+    rc = F.chunk_set_size(c->handle, size);
+    p = F.chunk_payload(c->handle);
+    c->data = p ? (char *)p : empty_payload;
+    c->size = p ? (Py_ssize_t)F.chunk_size(c->handle) : 0;
+    if (rc != SHOAL_OK) {
+        PyObject *res = raise_rc(port, rc, "resize", size);
+        lock_release(port->lock);
+        return res;
+    }
+    lock_release(port->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *chunk_get_payload(ChunkObject *c, void *closure)
+{
+    (void)closure;
+    if (!c->handle)
+        return released_error(c, "touching its payload");
+    if (!c->view || (((PyMemoryViewObject *)c->view)->flags & _Py_MEMORYVIEW_RELEASED)) {
+        Payload *b = chunk_buf(c);
+        PyObject *v;
+        if (!b)
+            return NULL;
+        v = PyMemoryView_FromObject((PyObject *)b);
+        if (!v)
+            return NULL;
+        Py_XSETREF(c->view, v);
+    }
+    Py_INCREF(c->view);
+    return c->view;
+}
+
+static PyObject *chunk_get_size(ChunkObject *c, void *closure)
+{
+    PortBase *port = c->port;
+    uint64_t n;
+    (void)closure;
+    if (!c->handle)
+        return released_error(c, "reading its size");
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    n = c->handle ? F.chunk_size(c->handle) : 0;
+    lock_release(port->lock);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *chunk_get_sequence_id(ChunkObject *c, void *closure)
+{
+    PortBase *port = c->port;
+    uint64_t n;
+    (void)closure;
+    if (!c->handle)
+        return released_error(c, "reading its sequence id");
+    if (lock_fast(port->lock) < 0)
+        return NULL;
+    n = c->handle ? F.chunk_sequence_id(c->handle) : 0;
+    lock_release(port->lock);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *chunk_get_released(ChunkObject *c, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(c->handle == NULL);
+}
+
+static PyObject *chunk_get_how(ChunkObject *c, void *closure)
+{
+    (void)closure;
+    if (c->how == SENT)
+        return PyUnicode_FromString("sent");
+    if (c->how == RELEASED)
+        return PyUnicode_FromString("released");
+    Py_RETURN_NONE;
+}
+
+static PyObject *chunk_get_port(ChunkObject *c, void *closure)
+{
+    (void)closure;
+    if (!c->port)
+        Py_RETURN_NONE;
+    Py_INCREF(c->port);
+    return (PyObject *)c->port;
+}
+
+static PyObject *chunk_get_exports(ChunkObject *c, void *closure)
+{
+    int primary_live;
+    (void)closure;
+    return PyLong_FromSsize_t(chunk_outstanding(c, &primary_live));
+}
+
+/* _buf: the exporter of the payload (for numpy.frombuffer in array()). */
+static PyObject *chunk_get_buf(ChunkObject *c, void *closure)
+{
+    Payload *b;
+    (void)closure;
+    if (!c->handle)
+        return released_error(c, "exporting its payload");
+    b = chunk_buf(c);
+    Py_XINCREF(b);
+    return (PyObject *)b;
+}
+
+static Py_ssize_t chunk_length(ChunkObject *c)
+{
+    PyObject *n = chunk_get_size(c, NULL);
+    Py_ssize_t r;
+    if (!n)
+        return -1;
+    r = PyLong_AsSsize_t(n);
+    Py_DECREF(n);
+    return r;
+}
+
+static PyMethodDef chunk_methods[] = {
+    {"release", (PyCFunction)chunk_release_py, METH_NOARGS,
+     "Return the chunk to its pool now. Releasing twice is an error (ReleasedError)."},
+    {"__enter__", (PyCFunction)chunk_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))chunk_exit, METH_FASTCALL, NULL},
+    {"_end", (PyCFunction)chunk_end, METH_NOARGS,
+     "_end() -> rc: release the chunk if still owned (0 when there was nothing to do)"},
+    {"_resize", (PyCFunction)chunk_resize, METH_O, "_resize(size): see Loan.set_size"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Bound by the layer on Loan and Request. */
+static PyMethodDef chunk_send_def = {
+    "send", (PyCFunction)chunk_send, METH_NOARGS,
+    "send()\n--\n\nSend (or publish) the chunk; the library owns it afterwards.\n\n"
+    "Returns the request's sequence id for a client's request, None otherwise. Refused "
+    "while views or arrays made from the payload live (PayloadExportedError: nothing sent, "
+    "the loan still yours). On a failure of the send itself the chunk is released too "
+    "(nothing to clean up) and the error is raised."};
+static PyMethodDef chunk_publish_def = {
+    "publish", (PyCFunction)chunk_send, METH_NOARGS,
+    "publish()\n--\n\nAlias of send() for a publisher's loan."};
+static PyMethodDef chunk_loan_response_def = {
+    "loan_response", (PyCFunction)chunk_loan_response, METH_O,
+    "loan_response(size)\n--\n\nLoan a response of `size` bytes for this request (it "
+    "carries the request's sequence id and routes to its client). The request stays owned "
+    "by this object."};
+
+static PyGetSetDef chunk_getset[] = {
+    {"payload", (getter)chunk_get_payload, NULL,
+     "Zero-copy memoryview of the payload; invalid after release.", NULL},
+    {"size", (getter)chunk_get_size, NULL, "Payload bytes (what the receiver sees).", NULL},
+    {"sequence_id", (getter)chunk_get_sequence_id, NULL,
+     "Request/response: the request's sequence id. Samples: the publisher's count.", NULL},
+    {"released", (getter)chunk_get_released, NULL,
+     "True once the chunk was sent, published or released.", NULL},
+    {"_how", (getter)chunk_get_how, NULL, "\"released\", \"sent\" or None (owned)", NULL},
+    {"_port", (getter)chunk_get_port, NULL, "the port of the chunk", NULL},
+    {"_exports", (getter)chunk_get_exports, NULL,
+     "exports of the payload that outlive the primary view", NULL},
+    {"_buf", (getter)chunk_get_buf, NULL, "the exporter of the payload (a Payload)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods chunk_as_sequence = {
+    .sq_length = (lenfunc)chunk_length,
+};
+
+static PyTypeObject ChunkBaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shoal._payload.ChunkBase",
+    .tp_basicsize = sizeof(ChunkObject),
+    .tp_dealloc = (destructor)chunk_dealloc,
+    .tp_as_sequence = &chunk_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of shoal.Chunk: owns a C chunk; its payload is exported by a Payload.",
+    .tp_weaklistoffset = offsetof(ChunkObject, weakreflist),
+    .tp_methods = chunk_methods,
+    .tp_getset = chunk_getset,
+    .tp_new = chunk_new,
+    .tp_finalize = (destructor)chunk_finalize,
+};
+
+/* ---- module --------------------------------------------------------------------------- */
+
+static int table_entry(PyObject *table, const char *name, void **slot)
+{
+    PyObject *v = PyDict_GetItemString(table, name); /* borrowed */
+    void *p;
+    if (!v) {
+        PyErr_Format(PyExc_KeyError, "bind(): the function table has no %s", name);
+        return -1;
+    }
+    p = PyLong_AsVoidPtr(v);
+    if (!p) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError, "bind(): %s is NULL", name);
+        return -1;
+    }
+    *slot = p;
+    return 0;
+}
+
+/* bind(table, address_of, on_finalize): table = {"shoal_chunk_release": address, ...} */
+static PyObject *mod_bind(PyObject *mod, PyObject *args)
+{
+    PyObject *table, *addr_fn, *fin_fn;
+    (void)mod;
+    if (!PyArg_ParseTuple(args, "O!OO:bind", &PyDict_Type, &table, &addr_fn, &fin_fn))
+        return NULL;
+#define ENTRY(field)                                                             \
+    if (table_entry(table, "shoal_" #field, (void **)&F.field) < 0)              \
+        return NULL;
+    ENTRY(publisher_loan)
+    ENTRY(publisher_publish)
+    ENTRY(subscriber_take)
+    ENTRY(client_loan)
+    ENTRY(client_send)
+    ENTRY(client_take)
+    ENTRY(server_take)
+    ENTRY(server_loan_response)
+    ENTRY(server_send)
+    ENTRY(chunk_payload)
+    ENTRY(chunk_size)
+    ENTRY(chunk_set_size)
+    ENTRY(chunk_sequence_id)
+    ENTRY(chunk_release)
+#undef ENTRY
+    Py_INCREF(addr_fn);
+    Py_XSETREF(address_of, addr_fn);
+    Py_INCREF(fin_fn);
+    Py_XSETREF(on_finalize, fin_fn);
+    bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* A method descriptor of `type` for `def` with docstring `doc` (kept alive by the module). */
+static PyObject *make_method(PyObject *module, PyTypeObject *type, PyMethodDef *def,
+                             const char *name)
+{
+    PyObject *d = PyDescr_NewMethod(type, def);
+    if (!d)
+        return NULL;
+    if (PyModule_AddObject(module, name, d) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind", (PyCFunction)mod_bind, METH_VARARGS,
+     "bind(table, address_of, on_finalize): the backend's C functions (name -> address), "
+     "a backend handle -> int address function, and the garbage-collector release hook"},
+    {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef payload_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "shoal._payload",
-    .m_doc = "The buffer exporter of chunk payloads (counts its exports; deferred release).",
+    .m_doc = "The chunk lifecycle of shoal's Python layer in C (chunks exporting their "
+             "payload with counted exports, port hot paths, port locks).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__payload(void)
 {
     PyObject *m;
-    if (PyType_Ready(&PayloadType) < 0)
+    if (PyType_Ready(&PortLockType) < 0 || PyType_Ready(&PortBaseType) < 0 ||
+        PyType_Ready(&ChunkBaseType) < 0 || PyType_Ready(&PayloadType) < 0)
+        return NULL;
+    if (!(s_release = PyUnicode_InternFromString("release")) ||
+        !(s_h = PyUnicode_InternFromString("_h")) ||
+        !(s_fail = PyUnicode_InternFromString("_fail")) ||
+        !(s_released_error = PyUnicode_InternFromString("_released_error")) ||
+        !(s_exported_error = PyUnicode_InternFromString("_exported_error")) ||
+        !(s_end_deferred = PyUnicode_InternFromString("_end_deferred")))
         return NULL;
     m = PyModule_Create(&payload_module);
     if (!m)
         return NULL;
+    Py_INCREF(&PortLockType);
+    Py_INCREF(&PortBaseType);
+    Py_INCREF(&ChunkBaseType);
     Py_INCREF(&PayloadType);
-    if (PyModule_AddObject(m, "Payload", (PyObject *)&PayloadType) < 0) {
-        Py_DECREF(&PayloadType);
+    if (PyModule_AddObject(m, "Payload", (PyObject *)&PayloadType) < 0 ||
+        PyModule_AddObject(m, "PortLock", (PyObject *)&PortLockType) < 0 ||
+        PyModule_AddObject(m, "PortBase", (PyObject *)&PortBaseType) < 0 ||
+        PyModule_AddObject(m, "ChunkBase", (PyObject *)&ChunkBaseType) < 0 ||
+        !make_method(m, &PortBaseType, &publisher_loan_def, "publisher_loan") ||
+        !make_method(m, &PortBaseType, &client_loan_def, "client_loan") ||
+        !make_method(m, &PortBaseType, &subscriber_try_take_def, "subscriber_try_take") ||
+        !make_method(m, &PortBaseType, &client_try_take_def, "client_try_take") ||
+        !make_method(m, &PortBaseType, &server_try_take_def, "server_try_take") ||
+        !make_method(m, &ChunkBaseType, &chunk_send_def, "chunk_send") ||
+        !make_method(m, &ChunkBaseType, &chunk_publish_def, "chunk_publish") ||
+        !make_method(m, &ChunkBaseType, &chunk_loan_response_def, "chunk_loan_response")) {
         Py_DECREF(m);
         return NULL;
     }

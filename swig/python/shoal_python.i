@@ -13,6 +13,8 @@
  *  - shoal_swig_chunk_view(chunk) returns (address, size) of the payload as ints:
  *    the Python package exports that memory with its own counting buffer exporter
  *    (python/shoal/_payload.c), shared by both backends.
+ *  - shoal_swig_function_table() returns {name: address} of the C functions that
+ *    python/shoal/_payload.c calls directly on the non-blocking hot paths.
  *  - Every call releases the GIL (threads="1"), so a blocking take in one thread
  *    never stops another thread that would answer it.
  */
@@ -45,6 +47,45 @@ PyObject *shoal_swig_chunk_view(const shoal_chunk_t *chunk)
     void *data = shoal_chunk_payload(chunk);
     return Py_BuildValue("(KK)", (unsigned long long)(uintptr_t)data,
                          (unsigned long long)(data ? shoal_chunk_size(chunk) : 0));
+}
+%}
+
+/* ---- shoal_swig_function_table: the C functions of the layer's hot paths ------- */
+/* {name: address} of the functions python/shoal/_payload.c calls directly (one foreign
+   call per chunk operation instead of one per C function). Runs with the GIL held. */
+%nothread shoal_swig_function_table;
+%inline %{
+PyObject *shoal_swig_function_table(void)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+#define SHOAL_SWIG_FN(f)                                                      \
+    do {                                                                      \
+        PyObject *a = PyLong_FromVoidPtr((void *)(uintptr_t)&f);              \
+        if (!a || PyDict_SetItemString(d, #f, a) < 0) {                       \
+            Py_XDECREF(a);                                                    \
+            Py_DECREF(d);                                                     \
+            return NULL;                                                      \
+        }                                                                     \
+        Py_DECREF(a);                                                         \
+    } while (0)
+    SHOAL_SWIG_FN(shoal_publisher_loan);
+    SHOAL_SWIG_FN(shoal_publisher_publish);
+    SHOAL_SWIG_FN(shoal_subscriber_take);
+    SHOAL_SWIG_FN(shoal_client_loan);
+    SHOAL_SWIG_FN(shoal_client_send);
+    SHOAL_SWIG_FN(shoal_client_take);
+    SHOAL_SWIG_FN(shoal_server_take);
+    SHOAL_SWIG_FN(shoal_server_loan_response);
+    SHOAL_SWIG_FN(shoal_server_send);
+    SHOAL_SWIG_FN(shoal_chunk_payload);
+    SHOAL_SWIG_FN(shoal_chunk_size);
+    SHOAL_SWIG_FN(shoal_chunk_set_size);
+    SHOAL_SWIG_FN(shoal_chunk_sequence_id);
+    SHOAL_SWIG_FN(shoal_chunk_release);
+#undef SHOAL_SWIG_FN
+    return d;
 }
 %}
 
