@@ -284,7 +284,7 @@ static PyObject *portlock_release_save(PortLock *l, PyObject *unused)
 static PyObject *portlock_acquire_restore(PortLock *l, PyObject *state)
 {
     unsigned long count, owner;
-    if (!PyArg_ParseTuple(state, "(kk):_acquire_restore", &count, &owner))
+    if (!PyArg_ParseTuple(state, "kk:_acquire_restore", &count, &owner))
         return NULL;
     if (lock_acquire(l, -1) < 0)
         return NULL;
