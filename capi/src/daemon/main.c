@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/proto.h"
+#include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
@@ -82,6 +83,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "shoald: %s\n", err);
         return 1;
     }
+    /* names are looked up once: a user or group renamed later needs a restart */
+    if (shoal_config_resolve_access(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "shoald: %s\n", err);
+        return 1;
+    }
     /* before any segment exists: a config the machine cannot hold is a bad
      * config, not an OOM kill later */
     shoal_machine_t machine;
@@ -95,10 +101,22 @@ int main(int argc, char **argv) {
         return 0;
     }
     char dir[256];
-    if (runtime_dir && *runtime_dir)
+    if (runtime_dir && *runtime_dir) {
         snprintf(dir, sizeof dir, "%s", runtime_dir);
-    else
+    } else {
         snprintf(dir, sizeof dir, "/tmp/shoal-%d", (int)getuid());
+        if (access_open(&cfg))
+            LOGW("[access] admits other users, but their processes look for the socket in "
+                 "/tmp/shoal-<their uid> unless told otherwise: start them with "
+                 "SHOAL_RUNTIME_DIR=%s, or start shoald with --runtime-dir (e.g. /run/shoal) and "
+                 "give them that",
+                 dir);
+    }
+    if (cfg.access.rule_count && !access_open(&cfg))
+        LOGW("the [access.topic] and [access.service] rules of %s restrict nobody: without "
+             "[access] users or groups only shoald's own uid and root are admitted, and rules "
+             "do not apply to them",
+             cfg.source);
     daemon_options_t o = {.domain = domain, .runtime_dir = dir, .ready_fd = ready_fd};
     return daemon_run(&cfg, &o);
 }
