@@ -195,10 +195,10 @@ int access_admit(const shoal_config_t *cfg, const access_peer_t *p, uint32_t sel
         access_format_ids(a->users.ids, a->users.count, a->users.anyone, 0, users, sizeof users);
         access_format_ids(a->groups.ids, a->groups.count, 0, 0, groups, sizeof groups);
         size_t used = 0;
-        append(text, len, &used,
-               "%s may not use domain '%s': its shoald (pid %d) admits its own uid %u, root "
-               "(uid 0) and [access] of %s:%u: ",
-               who, domain, (int)getpid(), self, cfg->source, a->line);
+        append(text, len, &used, "%s may not use domain '%s': its shoald (pid %d) admits ", who,
+               domain, (int)getpid());
+        if (self) append(text, len, &used, "its own uid %u, ", self);
+        append(text, len, &used, "root (uid 0) and [access] of %s:%u: ", cfg->source, a->line);
         if (a->users.line) append(text, len, &used, "users = %s (line %u)", users, a->users.line);
         else append(text, len, &used, "no users");
         if (a->groups.line) append(text, len, &used, ", groups = %s (line %u)", groups, a->groups.line);
@@ -240,7 +240,8 @@ int access_port_allowed(const shoal_config_t *cfg, const access_peer_t *p, uint3
         const char *key = shoal_access_key(type, which);
         snprintf(text, len,
                  "%s may not %s %s '%s': rule [access.%s \"%s\"] of %s:%u allows %s = %s (line "
-                 "%u) only; add this uid or @one of its groups to that line and restart shoald",
+                 "%u) only; add this user, or @GROUP for one of its groups, to that line and "
+                 "restart shoald",
                  who, key, type == SHOAL_RULE_TOPIC ? (which ? "to topic" : "on topic") : "service",
                  name, type == SHOAL_RULE_TOPIC ? "topic" : "service", r->pattern, cfg->source,
                  r->line, key, ids, l->line);

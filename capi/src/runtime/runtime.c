@@ -170,20 +170,24 @@ static shoal_result_t unreachable_error(const shoal_runtime_t *rt, const char *d
                 return shoal_error_set(
                     SHOAL_ERR_PERMISSION,
                     "the runtime directory %s of domain '%s' is not reachable for uid %d: %s "
-                    "belongs to uid %d and has mode %04o; run as uid %d or root, or run a shoald "
-                    "of your own: shoald --domain %s --runtime-dir DIR (a directory of yours), "
-                    "and point this process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir option)",
-                    dir, rt->domain, (int)geteuid(), p, (int)st.st_uid,
-                    (unsigned)(st.st_mode & 07777), (int)st.st_uid, rt->domain);
+                    "belongs to uid %d, group %d, and has mode %04o; run as uid %d or root, or "
+                    "as a member of group %d if the shoald's [access] socket_group grants it, "
+                    "or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a "
+                    "directory of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or "
+                    "the runtime_dir option)",
+                    dir, rt->domain, (int)geteuid(), p, (int)st.st_uid, (int)st.st_gid,
+                    (unsigned)(st.st_mode & 07777), (int)st.st_uid, (int)st.st_gid, rt->domain);
             return shoal_error_set(
                 SHOAL_ERR_PERMISSION,
-                "the socket %s of domain '%s' is not writable for uid %d: it belongs to uid %d "
-                "and has mode %04o (a shoald serves only its own uid and root); run as uid %d or "
-                "root, or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a "
-                "directory of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or the "
-                "runtime_dir option)",
-                p, rt->domain, (int)geteuid(), (int)st.st_uid, (unsigned)(st.st_mode & 07777),
-                (int)st.st_uid, rt->domain);
+                "the socket %s of domain '%s' is not writable for uid %d: it belongs to uid %d, "
+                "group %d, and has mode %04o (a shoald serves only its own uid and root unless "
+                "its config grants others in [access]; with socket_group only that group's "
+                "members reach the socket); run as uid %d or root, or as a member of group %d, "
+                "or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a directory "
+                "of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir "
+                "option)",
+                p, rt->domain, (int)geteuid(), (int)st.st_uid, (int)st.st_gid,
+                (unsigned)(st.st_mode & 07777), (int)st.st_uid, (int)st.st_gid, rt->domain);
         }
         *s = c;
         if (!c) break;
