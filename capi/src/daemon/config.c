@@ -263,10 +263,10 @@ typedef struct parse_state {
  * for " and \. */
 static int parse_rule_section(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char *s) {
     uint8_t type;
-    if (strncmp(s, "topic", 5) == 0 && (s[5] == ' ' || s[5] == '\t' || s[5] == '"')) {
+    if (strncmp(s, "topic", 5) == 0 && !isalnum((unsigned char)s[5]) && s[5] != '_') {
         type = SHOAL_RULE_TOPIC;
         s += 5;
-    } else if (strncmp(s, "service", 7) == 0 && (s[7] == ' ' || s[7] == '\t' || s[7] == '"')) {
+    } else if (strncmp(s, "service", 7) == 0 && !isalnum((unsigned char)s[7]) && s[7] != '_') {
         type = SHOAL_RULE_SERVICE;
         s += 7;
     } else {
