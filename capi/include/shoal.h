@@ -73,7 +73,7 @@ typedef enum shoal_result {
     SHOAL_ERR_QUEUE_FULL = 7,       /* receiver queue full, policy REJECT/WAIT  */
     SHOAL_ERR_DAEMON_UNAVAILABLE = 8, /* no shoald for the domain, or it died   */
     SHOAL_ERR_VERSION_MISMATCH = 9, /* daemon and library ABI differ            */
-    SHOAL_ERR_PERMISSION = 10,      /* peer credentials refused                 */
+    SHOAL_ERR_PERMISSION = 10,      /* credentials refused: domain or [access] rule */
     SHOAL_ERR_NO_SERVER = 11,       /* no server offers the service             */
     SHOAL_ERR_SERVER_GONE = 12,     /* the server holding the request died      */
     SHOAL_ERR_CLIENT_GONE = 13,     /* the requesting client no longer exists   */
@@ -246,6 +246,10 @@ typedef struct shoal_subscriber_options {
 } shoal_subscriber_options_t;
 SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *opts);
 
+/* Port creation (publisher, subscriber, client, server) fails with
+ * SHOAL_ERR_PERMISSION when an [access.topic]/[access.service] rule of the
+ * daemon's config does not allow this process's uid or groups; the message
+ * names the rule. */
 SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
                                                 const char *topic,
                                                 const shoal_publisher_options_t *opts);

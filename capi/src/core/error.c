@@ -51,7 +51,9 @@ SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     case SHOAL_ERR_QUEUE_FULL: return "SHOAL_ERR_QUEUE_FULL: the receiver's queue is full";
     case SHOAL_ERR_DAEMON_UNAVAILABLE: return "SHOAL_ERR_DAEMON_UNAVAILABLE: no shoald answers for the domain";
     case SHOAL_ERR_VERSION_MISMATCH: return "SHOAL_ERR_VERSION_MISMATCH: daemon and library ABI versions differ";
-    case SHOAL_ERR_PERMISSION: return "SHOAL_ERR_PERMISSION: the daemon refused this process's credentials";
+    case SHOAL_ERR_PERMISSION:
+        return "SHOAL_ERR_PERMISSION: the daemon refused this process's credentials (for the "
+               "domain, or for this port by an [access] rule)";
     case SHOAL_ERR_NO_SERVER: return "SHOAL_ERR_NO_SERVER: no server offers the service";
     case SHOAL_ERR_SERVER_GONE: return "SHOAL_ERR_SERVER_GONE: the server holding the request is gone";
     case SHOAL_ERR_CLIENT_GONE: return "SHOAL_ERR_CLIENT_GONE: the requesting client is gone";

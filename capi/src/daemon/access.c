@@ -190,7 +190,8 @@ int access_admit(const shoal_config_t *cfg, const access_peer_t *p, uint32_t sel
         if (a->users.anyone || match(p, a->users.ids, a->users.count) ||
             match(p, a->groups.ids, a->groups.count))
             return 1;
-        char who[256], users[400], groups[400];
+        /* the fix comes last: keep the lists short enough for it to fit */
+        char who[256], users[200], groups[200];
         format_peer(p, who, sizeof who);
         access_format_ids(a->users.ids, a->users.count, a->users.anyone, 0, users, sizeof users);
         access_format_ids(a->groups.ids, a->groups.count, 0, 0, groups, sizeof groups);
@@ -234,7 +235,7 @@ int access_port_allowed(const shoal_config_t *cfg, const access_peer_t *p, uint3
         const shoal_access_rule_list_t *l = &r->allow[which];
         if (r->type != type || !l->line || fnmatch(r->pattern, name, 0) != 0) continue;
         if (l->anyone || match(p, l->ids, l->count)) return 1;
-        char who[256], ids[400];
+        char who[256], ids[300];
         format_peer(p, who, sizeof who);
         access_format_ids(l->ids, l->count, 0, 1, ids, sizeof ids);
         const char *key = shoal_access_key(type, which);
