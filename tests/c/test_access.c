@@ -19,7 +19,11 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -312,6 +316,22 @@ static void assert_mode(const char *path, mode_t mode, gid_t gid)
     assert_int_equal(st.st_gid, gid);
 }
 
+
+/* The daemon's log so far (static buffer). */
+static const char *daemon_log(const th_daemon_t *d)
+{
+    static char buf[1 << 20];
+    size_t used = 0;
+    int fd = open(d->log_path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+    while (fd >= 0 && used < sizeof buf - 1 && (n = read(fd, buf + used, sizeof buf - 1 - used)) > 0)
+        used += (size_t)n;
+    buf[used] = '\0';
+    if (fd >= 0)
+        close(fd);
+    return buf;
+}
+
 /* ---- [access] users ------------------------------------------------------------------------ */
 
 static void test_users_by_name_and_number(void **state)
@@ -341,6 +361,14 @@ static void test_users_by_name_and_number(void **state)
     /* the owner and root are admitted as before */
     shoal_runtime_t *rt = th_runtime(&d, "root");
     shoal_runtime_destroy(rt);
+    /* the refusal is logged; so is the private base directory (0700 when
+     * shoald started) that would have hidden the socket from A */
+    const char *log = daemon_log(&d);
+    snprintf(want, sizeof want, "uid %d (gid %d) may not use domain", (int)uid_b, (int)gid_b);
+    assert_contains(log, want);
+    snprintf(want, sizeof want, "%s (owner uid 0, group 0, mode 0700) cannot be traversed",
+             d.base_dir);
+    assert_contains(log, want);
     th_daemon_stop(&d);
 
     /* a numeric uid needs no passwd entry; nobody else gets in */
@@ -350,6 +378,13 @@ static void test_users_by_name_and_number(void **state)
     msg = expect_refused(&d, login_of(uid_a, gid_a, gid_1), "A");
     snprintf(want, sizeof want, "users = %d, 4000000000 (line", (int)uid_b);
     assert_contains(msg, want);
+    th_daemon_stop(&d);
+
+    /* users = * admits every uid */
+    start(&d, "[access]\nusers = *\n");
+    expect_admitted(&d, login_of(uid_a, gid_a, gid_1), "A under users = *");
+    cred_t b_bare = { uid_b, gid_b, 0, { 0 } };
+    expect_admitted(&d, b_bare, "B under users = *");
     th_daemon_stop(&d);
 }
 
@@ -651,6 +686,11 @@ static void test_topic_and_service_rules(void **state)
     expect_step(r, 1, SHOAL_ERR_PERMISSION, "B given G1 but not G2: subscribe cam/front");
     th_shared_free(r, sizeof *r);
 
+    /* refusals are logged with the rule (the first one at once, the rest
+     * counted into one line per 10 s) */
+    assert_contains(daemon_log(&d), "refused a subscriber port to 'access-client'");
+    assert_contains(daemon_log(&d), "may not subscribe to topic 'cam/front'");
+
     /* root (and shoald's own uid) are not restricted by rules */
     shoal_runtime_t *rt = th_runtime(&d, "root");
     shoal_subscriber_t *sub = NULL;
@@ -661,6 +701,175 @@ static void test_topic_and_service_rules(void **state)
     shoal_subscriber_destroy(sub);
     shoal_runtime_destroy(rt);
     th_daemon_stop(&d);
+}
+
+
+/* ---- shoald as an unprivileged user ----------------------------------------------------- */
+
+/* Starts a copy of shoald (the build tree may be out of the user's reach)
+ * as `who`; returns its pid once ready, or the exit code (> 0) of a daemon
+ * that stopped at start as -code. */
+static pid_t launch_as(th_daemon_t *d, cred_t who)
+{
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s/shoald", d->base_dir);
+    int in = open(SHOALD_PATH, O_RDONLY | O_CLOEXEC);
+    int out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    assert_true(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    close(in);
+    assert_int_equal(close(out), 0);
+    assert_int_equal(chmod(copy, 0755), 0);
+    int pfd[2];
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    int logfd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    assert_true(logfd >= 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int w = dup(pfd[1]); /* without O_CLOEXEC: shoald writes "ready" to it */
+        char fdarg[16];
+        snprintf(fdarg, sizeof fdarg, "%d", w);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        if (become(&who) != 0)
+            _exit(120);
+        execl(copy, copy, "--domain", d->domain, "--runtime-dir", d->runtime_dir, "--config",
+              d->config_path, "--log-level", "debug", "--ready-fd", fdarg, (char *)NULL);
+        _exit(121);
+    }
+    close(pfd[1]);
+    close(logfd);
+    struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+    char r[8] = "";
+    if (poll(&p, 1, 10000) == 1)
+        n = read(pfd[0], r, sizeof r - 1);
+    close(pfd[0]);
+    if (strncmp(r, "ready", 5) == 0) {
+        d->pid = pid;
+        return pid;
+    }
+    int code = th_join(pid, 5000);
+    return code > 0 ? -code : -255;
+}
+
+static void stop_as(th_daemon_t *d)
+{
+    assert_int_equal(kill(d->pid, SIGTERM), 0);
+    assert_int_equal(th_join(d->pid, 10000), 0);
+    d->pid = 0;
+    th_daemon_cleanup(d);
+}
+
+/* Prepares a daemon whose runtime directory and config user A can use. */
+static void prepare_for_a(th_daemon_t *d, const char *access)
+{
+    snprintf(config_text, sizeof config_text, "%s\n%s", TH_DEFAULT_CONFIG, access);
+    th_daemon_prepare(d, config_text);
+    assert_int_equal(chmod(d->base_dir, 0711), 0);
+    assert_int_equal(chmod(d->config_path, 0644), 0);
+    assert_int_equal(chown(d->runtime_dir, uid_a, gid_a), 0);
+    /* the log is written by root's descriptor: A needs nothing there */
+}
+
+static int publish_as(void *arg)
+{
+    exchange_t *x = arg;
+    WCHECK(become(&x->who) == 0);
+    x->became = 1;
+    shoal_runtime_t *rt = NULL;
+    WCHECK_OK(th_runtime_create(x->d, "user-b", &rt));
+    shoal_publisher_t *pub = NULL;
+    WCHECK_OK(shoal_publisher_create(&pub, rt, "acc/data", NULL));
+    int64_t until = th_now_ns() + 10 * TH_SEC;
+    while (shoal_publisher_subscriber_count(pub) < 1 && th_now_ns() < until)
+        th_sleep_ms(2);
+    for (int s = 0; s < SAMPLES; s++) {
+        shoal_chunk_t *c = NULL;
+        WCHECK_OK(shoal_publisher_loan(pub, SAMPLE_BYTES, &c));
+        unsigned char *p = shoal_chunk_payload(c);
+        for (size_t i = 0; i < SAMPLE_BYTES; i++)
+            p[i] = pattern_byte(s, i);
+        WCHECK_OK(shoal_publisher_publish(pub, c));
+        x->sent++;
+    }
+    /* stay until root has taken them all */
+    WCHECK(th_chan_recv(&x->ready, 10000) == 'd');
+    shoal_publisher_destroy(pub);
+    shoal_runtime_destroy(rt);
+    return 0;
+}
+
+static void test_unprivileged_daemon(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    th_daemon_t d;
+    char access[256], want[512];
+    cred_t a = login_of(uid_a, gid_a, gid_1);
+
+    /* A may not give its socket to a group it is not in: refused at start */
+    snprintf(access, sizeof access, "[access]\nusers = %s\nsocket_group = %s\n", user_b, group_2);
+    prepare_for_a(&d, access);
+    pid_t pid = launch_as(&d, a);
+    assert_int_equal(pid, -3);
+    const char *log = daemon_log(&d);
+    print_message("socket_group A is not in: %s", strstr(log, "cannot give") ? strstr(log, "cannot give") : log);
+    snprintf(want, sizeof want, "to group %s (gid %d), [access] socket_group of %s:%u", group_2,
+             (int)gid_2, d.config_path, line_of("socket_group"));
+    assert_contains(log, want);
+    assert_contains(log, "must be root or a member of that group");
+    th_daemon_cleanup(&d);
+
+    /* shoald as A, socket group G1 (A is a member), admitting B through
+     * users: B and root exchange data through A's segments */
+    snprintf(access, sizeof access, "[access]\nusers = %s\nsocket_group = %s\n", user_b, group_1);
+    prepare_for_a(&d, access);
+    assert_true(launch_as(&d, a) > 0);
+    assert_mode(d.runtime_dir, 0750, gid_1);
+    assert_mode(d.sock_path, 0660, gid_1);
+    struct stat st;
+    assert_int_equal(stat(d.sock_path, &st), 0);
+    assert_int_equal(st.st_uid, uid_a);
+    /* B reaches the socket only with G1; then the daemon admits it by uid */
+    expect_refused(&d, login_of(uid_b, gid_b, gid_2), "B outside the socket group");
+    cred_t b_g1 = { uid_b, gid_b, 2, { gid_b, gid_1, 0, 0 } };
+    shoal_runtime_t *rt = th_runtime(&d, "root-subscriber");
+    shoal_subscriber_t *sub = NULL;
+    assert_ok(shoal_subscriber_create(&sub, rt, "acc/data", NULL));
+    exchange_t *x = th_shared_alloc(sizeof *x);
+    assert_non_null(x);
+    x->d = &d;
+    x->who = b_g1;
+    th_chan_open(&x->ready);
+    pid_t child = th_spawn(publish_as, x);
+    for (int s = 0; s < SAMPLES; s++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_subscriber_take(sub, &c, 10 * TH_SEC));
+        const unsigned char *p = shoal_chunk_payload(c);
+        size_t bad = 0;
+        for (size_t i = 0; i < SAMPLE_BYTES; i++)
+            bad += p[i] != pattern_byte(s, i);
+        assert_int_equal(bad, 0);
+        assert_ok(shoal_chunk_release(c));
+    }
+    th_chan_send(&x->ready, 'd');
+    assert_int_equal(th_join(child, 30000), 0);
+    assert_int_equal(x->sent, SAMPLES);
+    print_message("shoald as uid %d: uid %d published %d samples to root\n", (int)uid_a,
+                  (int)uid_b, x->sent);
+    th_chan_close(&x->ready);
+    th_shared_free(x, sizeof *x);
+    shoal_subscriber_destroy(sub);
+    assert_int_equal(th_wait_in_use(rt, 0, 2000), 0);
+    shoal_runtime_destroy(rt);
+    stop_as(&d);
 }
 
 /* ---- start-up checks (any user) ------------------------------------------------------------ */
@@ -708,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_socket_group_modes),
         cmocka_unit_test(test_data_between_users),
         cmocka_unit_test(test_topic_and_service_rules),
+        cmocka_unit_test(test_unprivileged_daemon),
         cmocka_unit_test(test_unknown_names_refused_at_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
