@@ -1404,9 +1404,11 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
         const shoal_config_access_t *a = &cfg->access;
         access_format_ids(a->users.ids, a->users.count, a->users.anyone, 0, users, sizeof users);
         access_format_ids(a->groups.ids, a->groups.count, 0, 0, groups, sizeof groups);
-        LOGI("access: uid %d, root, users = %s, groups = %s; %s mode %04o, socket mode %04o%s%s; "
+        char self[32] = "";
+        if (geteuid() != 0) snprintf(self, sizeof self, "uid %d, ", (int)geteuid());
+        LOGI("access: %sroot, users = %s, groups = %s; %s mode %04o, socket mode %04o%s%s; "
              "%u topic/service rule(s)",
-             (int)geteuid(), a->users.line ? users : "(none)", a->groups.line ? groups : "(none)",
+             self, a->users.line ? users : "(none)", a->groups.line ? groups : "(none)",
              d.dir, (unsigned)dir_mode(cfg), (unsigned)sock_mode(cfg),
              a->socket_group_line ? ", group " : "", a->socket_group_line ? a->socket_group.name : "",
              a->rule_count);
