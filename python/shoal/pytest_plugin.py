@@ -142,7 +142,8 @@ class _Tracker:
     def __init__(self):
         self.live = {}    # id(chunk) -> _Record, while the object may live
         self.kept = []    # records of dead objects worth reporting
-        self.lock = threading.Lock()
+        # reentrant: a collection inside a locked section may run _died on this thread
+        self.lock = threading.RLock()
 
     def __call__(self, event, chunk):
         if event == "new":
@@ -171,11 +172,13 @@ class _Tracker:
                 del self.live[key]
             # else: dying in a cycle, still owning its chunk: __del__ reports "gc" next
 
-    def lines(self):
+    def records(self):
         with self.lock:
-            records = list(self.live.values()) + self.kept
+            return list(self.live.values()) + self.kept
+
+    def lines(self):
         out = []
-        for rec in records:
+        for rec in self.records():
             chunk = rec.ref()
             if rec.gc:
                 out.append("%s of %s taken at %s: released by the garbage collector"
@@ -239,7 +242,7 @@ def _leak_report(item, held_before, gc_before, tracker):
                             port.held, "" if grown == port.held else
                             " (%d more than at the start of the test)" % grown))
     deferred = {}
-    for rec in tracker.kept + list(tracker.live.values()):
+    for rec in tracker.records():
         chunk = rec.ref()
         if (chunk is None or chunk._handle is None) and rec.payload().deferred:
             deferred[rec.port] = deferred.get(rec.port, 0) + 1

@@ -123,6 +123,35 @@ def test_markers_and_blocks_are_well_formed():
     assert len([b for b in per_doc[DOCS[1]] if b.mode != "not run"]) >= 15, per_doc
 
 
+def test_blocks_waiting_for_the_async_api_compile():
+    waiting = [b for b in ALL if b.mode == "not run" and b.reason == "needs branch async"]
+    for block in waiting:
+        compile(block.code, block.id, "exec")
+
+
+def test_the_extractor(tmp_path):
+    """Markers, fragments and the problems the extractor reports."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "text\n\n"
+        "```python\nprint(1)\n```\n\n"
+        "<!-- not run: a fragment -->\n```python\nx.send()\n```\n\n"
+        "<!-- run: pytest -->\n```python\ndef test_x():\n    pass\n```\n\n"
+        "- a list item:\n\n  ```python\n  print(2)\n  ```\n\n"
+        "<!-- not run: stray -->\nsome text\n\n"
+        "<!-- not run: before c -->\n```c\nint x;\n```\n"
+        "```sh\nls\n```\n")
+    blocks, problems = extract(str(doc))
+    assert [(b.line, b.mode, b.reason, b.code) for b in blocks] == [
+        (3, "script", "", "print(1)\n"),
+        (8, "not run", "a fragment", "x.send()\n"),
+        (13, "pytest", "", "def test_x():\n    pass\n"),
+        (20, "script", "", "print(2)\n"),
+    ], [(b.line, b.mode, b.reason, b.code) for b in blocks]
+    assert len(problems) == 2 and "marker not followed" in problems[0] \
+        and "not ```python" in problems[1], problems
+
+
 @pytest.mark.parametrize("block", ALL, ids=[b.id for b in ALL])
 def test_block_runs(block, shoal_daemon, tmp_path):
     if block.mode == "not run":
