@@ -187,3 +187,11 @@ def test_block_runs(block, shoal_daemon, tmp_path):
 def _plugin_args():
     from test_plugin import _plugin_args as args
     return args()
+
+
+def test_guide_names_every_public_name():
+    with open(os.path.join(ROOT, DOCS[1]), encoding="utf-8") as f:
+        guide = f.read()
+    missing = [name for name in shoal.__all__
+               if not re.search(r"`(shoal\.)?%s[`(.\s]" % re.escape(name), guide)]
+    assert not missing, "docs/python.md does not name: %s" % ", ".join(missing)
