@@ -343,6 +343,12 @@ def _numpy():
 gc_releases = collections.Counter()
 _gc_lock = threading.Lock()
 
+# The leak check of the pytest plugin: None, or hook(event, chunk), called with "new" at
+# the end of Chunk.__init__ (every loan and take) and with "gc" when the garbage
+# collector released a chunk. Set only while a checked test runs: otherwise the cost is
+# one test of a global.
+_chunk_hook = None
+
 _live_runtimes = weakref.WeakSet()
 _exiting = False
 
@@ -406,6 +412,8 @@ class Chunk:
         # The port closes the chunks its objects still own; a weak reference so that
         # the garbage collector can still release a forgotten chunk.
         port._chunks[id(self)] = _weakref_ref(self)
+        if _chunk_hook is not None:
+            _chunk_hook("new", self)
 
     # -- state
     def _released_error(self, op):
@@ -559,6 +567,8 @@ class Chunk:
             self._end()
             with _gc_lock:
                 gc_releases[port._describe()] += 1
+            if _chunk_hook is not None:
+                _chunk_hook("gc", self)
             warnings.warn("a %s of %s was released by the garbage collector; release it "
                           "with a `with` block" % (self._what, port._describe()),
                           ResourceWarning, stacklevel=2)
