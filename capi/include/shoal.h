@@ -28,6 +28,8 @@
  *  - Exception: shoal_subscriber/client/server_wait_ready() may run on any
  *    number of threads at once with every other call on the same port
  *    (take, loan, send, release, ...), but not with its destroy.
+ *  - A waitset's attach and detach may overlap a shoal_waitset_wait() of
+ *    another thread on the same waitset (not its destroy).
  *  - shoal_last_error_message() is per thread.
  */
 #ifndef SHOAL_H

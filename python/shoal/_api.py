@@ -1274,18 +1274,27 @@ class _AsyncHub:
                 pass
 
     def forget(self, port, error):
-        """The port closes: detach it, fail its waiters with `error`."""
-        for fut in self._waiters.pop(port, ()):
-            if not fut.done():
-                fut.set_exception(error)
+        """The port closes (maybe on another thread): detach it, fail its waiters."""
         self._detach(port)
+        futs = self._waiters.pop(port, ())
+        if futs:
+            self._call(_fail, futs, error)
+
+    def _call(self, fn, *args):
+        """fn(*args) on the loop's thread (futures are not thread-safe)."""
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or self._loop.is_closed():
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def _fail_all(self, error):
         waiters, self._waiters = self._waiters, {}
         for futs in waiters.values():
-            for fut in futs:
-                if not fut.done():
-                    fut.set_exception(error)
+            self._call(_fail, futs, error)
 
     def close(self, error):
         """Stop listening and close the waitset (the runtime closes, or the loop ended)."""
@@ -1303,6 +1312,12 @@ class _AsyncHub:
             if port._async_hub is self:
                 port._async_hub = None
         self._ws.close()
+
+
+def _fail(futs, error):
+    for fut in futs:
+        if not fut.done():
+            fut.set_exception(error)
 
 
 def _set_none(fut):
