@@ -867,8 +867,8 @@ class _Port:
             if step <= 0:
                 return False
         token = object()
-        self._sleepers.add(token)   # close() waits for it before destroying the port
-        try:
+        try:   # add inside: a signal raising between the two would leave a token
+            self._sleepers.add(token)   # close() waits for it before destroying the port
             rc = self._ready_fn(h, _timeout_ns(step))
         finally:
             self._sleepers.discard(token)
@@ -895,7 +895,7 @@ class _Port:
                 raise _timeout("%s: take" % self._describe(), timeout,
                                "nothing arrived %s" % _within(timeout))
 
-    async def _take_async(self, timeout, attach=None):
+    async def _take_async(self, timeout):
         """asyncio take: poll, then await the runtime's waitset for this event loop."""
         timeout = _seconds(timeout)
         loop = asyncio.get_running_loop()
@@ -1389,10 +1389,10 @@ class WaitSet:
             # no lock while asleep: attach/detach may overlap a wait (shoal.h); close()
             # waits for the sleepers before destroying the waitset
             token = object()
-            with self._lock:
-                h = self._h()
-                self._sleepers.add(token)
             try:
+                with self._lock:
+                    h = self._h()
+                    self._sleepers.add(token)
                 rc, tags = backend.waitset_wait(h, max(1, len(self._ports)), _timeout_ns(step))
             finally:
                 self._sleepers.discard(token)
