@@ -25,6 +25,11 @@
  *    by one thread at a time; different ports may be used concurrently.
  *  - A chunk belongs to its port: shoal_chunk_* calls (release above all)
  *    count as uses of that port and must not overlap other calls on it.
+ *  - Exception: shoal_subscriber/client/server_wait_ready() may run on any
+ *    number of threads at once with every other call on the same port
+ *    (take, loan, send, release, ...), but not with its destroy.
+ *  - A waitset's attach and detach may overlap a shoal_waitset_wait() of
+ *    another thread on the same waitset (not its destroy).
  *  - shoal_last_error_message() is per thread.
  */
 #ifndef SHOAL_H
@@ -86,7 +91,7 @@ typedef enum shoal_result {
     SHOAL_ERR_SERVICE_LIMIT = 20,   /* limits.services reached                  */
     SHOAL_ERR_ALREADY_EXISTS = 21,  /* e.g. a daemon already runs on the domain */
     SHOAL_ERR_NOT_FOUND = 22,       /* index out of range in an info call       */
-    SHOAL_ERR_BUSY = 23             /* reserved */
+    SHOAL_ERR_BUSY = 23             /* a sliced send stopped waiting; chunk still yours */
 } shoal_result_t;
 
 /* Static name and one-line meaning of a result code; never NULL. */
@@ -333,6 +338,45 @@ SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
                                                     shoal_chunk_t **out);
 /* Sends a loaned response to its client. Consumes the chunk. */
 SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *response);
+
+/* ---- waiting without owning the port -------------------------------------- */
+
+/* Sleep until the port's receive queue has something to take, without
+ * taking it, so that a thread can wait on a port while other threads use
+ * it: these three calls may overlap any other call on the same port (not
+ * its destroy), and each other. Data seen here may be taken by another
+ * thread first: follow with a take of timeout 0 and wait again if it finds
+ * nothing.
+ * Returns SHOAL_OK when data is queued; SHOAL_ERR_TIMEOUT when timeout_ns
+ * passed, or EARLIER when a signal handler ran on the calling thread (so
+ * that a binding can run its own handlers, e.g. Ctrl-C; the detail message
+ * says so, and the caller waits again for the time left);
+ * SHOAL_ERR_DAEMON_UNAVAILABLE when the daemon is gone; for a client,
+ * SHOAL_ERR_NO_SERVER when no server offers the service any more. */
+SHOAL_API shoal_result_t shoal_subscriber_wait_ready(shoal_subscriber_t *sub, int64_t timeout_ns);
+SHOAL_API shoal_result_t shoal_client_wait_ready(shoal_client_t *client, int64_t timeout_ns);
+SHOAL_API shoal_result_t shoal_server_wait_ready(shoal_server_t *server, int64_t timeout_ns);
+
+/* Sliced sends: a send, publish or response that may stop while it waits
+ * for queue space (policy SHOAL_FULL_WAIT) without losing the chunk. The
+ * same as shoal_publisher_publish / shoal_client_send / shoal_server_send,
+ * except that when a receiver's queue stays full for longer than slice_ns
+ * (< 0: no bound but send_timeout_ns; 0: do not sleep), or when a signal
+ * handler runs on the calling thread while it sleeps, the call returns
+ * SHOAL_ERR_BUSY and the chunk is STILL THE CALLER'S: call the same sliced
+ * send again to go on (a publish does not deliver twice to subscribers that
+ * already got the sample, a request keeps its sequence id, the port's
+ * send_timeout_ns counts from the first wait), or release the chunk to give
+ * up (subscribers that got the sample keep it). Every result other than
+ * SHOAL_ERR_BUSY consumes the chunk, as the plain calls do. Once a sliced
+ * send returned BUSY, the chunk's size can no longer change. Same thread
+ * rule as the plain calls. */
+SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *chunk,
+                                                       int64_t slice_ns);
+SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *request,
+                                                 uint64_t *sequence_id, int64_t slice_ns);
+SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *response,
+                                                 int64_t slice_ns);
 
 /* ---- chunks -------------------------------------------------------------- */
 

@@ -344,3 +344,31 @@ def client_take_view(client, timeout_ns):
 
 def server_take_view(server, timeout_ns):
     return _got(lib.shoal_py_server_take(server, timeout_ns))
+
+
+# ---- waits without owning the port, sliced sends (issue 11) ----------------------
+
+def subscriber_wait_ready(sub, timeout_ns):
+    return lib.shoal_subscriber_wait_ready(sub, timeout_ns)
+
+
+def client_wait_ready(client, timeout_ns):
+    return lib.shoal_client_wait_ready(client, timeout_ns)
+
+
+def server_wait_ready(server, timeout_ns):
+    return lib.shoal_server_wait_ready(server, timeout_ns)
+
+
+def publisher_publish_slice(pub, chunk, slice_ns):
+    return lib.shoal_publisher_publish_slice(pub, chunk, slice_ns)
+
+
+def client_send_slice(client, chunk, slice_ns):
+    seq = ffi.new("uint64_t *")
+    rc = lib.shoal_client_send_slice(client, chunk, seq, slice_ns)
+    return rc, (int(seq[0]) if rc == 0 else None)
+
+
+def server_send_slice(server, chunk, slice_ns):
+    return lib.shoal_server_send_slice(server, chunk, slice_ns)

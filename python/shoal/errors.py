@@ -149,7 +149,8 @@ class NotFoundError(Error, LookupError):
 
 
 class BusyError(Error):
-    """Destroy with chunks still owned by the caller (SHOAL_ERR_BUSY)."""
+    """A sliced send stopped waiting for queue space, the chunk still the caller's
+    (SHOAL_ERR_BUSY); the Python layer resumes such sends itself."""
     code = 23
 
 

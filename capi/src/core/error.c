@@ -66,7 +66,7 @@ SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     case SHOAL_ERR_SERVICE_LIMIT: return "SHOAL_ERR_SERVICE_LIMIT: limits.services is reached";
     case SHOAL_ERR_ALREADY_EXISTS: return "SHOAL_ERR_ALREADY_EXISTS: already exists";
     case SHOAL_ERR_NOT_FOUND: return "SHOAL_ERR_NOT_FOUND: no such entry";
-    case SHOAL_ERR_BUSY: return "SHOAL_ERR_BUSY: still in use";
+    case SHOAL_ERR_BUSY: return "SHOAL_ERR_BUSY: a sliced send stopped waiting; the chunk is still yours";
     }
     return "SHOAL_ERR_UNKNOWN: unknown result code";
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,7 +413,13 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     int perr = rt->stop_fd < 0 || rt->done_fd < 0 ? errno : pthread_attr_init(&attr);
     if (!perr) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* the monitor takes no signals, so that a process-directed one (Ctrl-C)
+         * interrupts the application's own waits */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         perr = pthread_create(&th, &attr, monitor_main, rt);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
     }
     if (perr) {
