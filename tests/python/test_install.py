@@ -72,3 +72,43 @@ def test_build_without_a_compiler_says_so_in_one_line(cc, tmp_path):
     assert "\n" not in err and "Traceback" not in err, err
     assert "C compiler" in err and cc in err and "wheel" in err, err
     assert not (tmp_path / "lib").exists()
+
+
+def test_daemon_child_does_not_notify_the_parents_service_manager(tmp_path):
+    """A shoal.Daemon started by a process that runs under systemd (Type=notify) must not
+    tell systemd that *that* service is ready: NOTIFY_SOCKET is not passed to the child."""
+    import socket
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.5)
+    old = os.environ.get("NOTIFY_SOCKET")
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        with shoal.Daemon(domain="notify-%d" % os.getpid(), pools={64: 4},
+                          runtime_dir=str(tmp_path / "run")):
+            with pytest.raises(socket.timeout):
+                sock.recv(4096)
+    finally:
+        if old is None:
+            del os.environ["NOTIFY_SOCKET"]
+        else:
+            os.environ["NOTIFY_SOCKET"] = old
+        sock.close()
+    # and the same daemon binary does notify when it is given the socket itself
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    os.unlink(path)
+    sock.bind(path)
+    sock.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    proc = subprocess.Popen([shoal.find_shoald(), "--domain", "notify2-%d" % os.getpid(),
+                             "--runtime-dir", str(tmp_path / "run2")], env=env,
+                            stderr=subprocess.DEVNULL)
+    try:
+        msg = sock.recv(4096).decode()
+        assert "READY=1" in msg and "MAINPID=%d" % proc.pid in msg, msg
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        sock.close()
