@@ -270,9 +270,11 @@ class Daemon:
             args += ["--runtime-dir", self.runtime_dir]
         try:
             logfile, preexec = self._logfile, _dies_with_parent()
+            # a child daemon must not report readiness for this process's own service
+            env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
             self._proc = _Spawner.run(lambda: subprocess.Popen(
                 args, pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=logfile,
-                stderr=logfile, preexec_fn=preexec))
+                stderr=logfile, preexec_fn=preexec, env=env))
         except BaseException:
             os.close(rfd)
             os.close(wfd)

@@ -27,6 +27,7 @@
 #include "core/sweep.h"
 #include "daemon/access.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 
 #define EXIT_ALREADY_RUNNING 2
 #define EXIT_STARTUP 3
@@ -1371,6 +1372,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* not a reload: see the signal handling below */
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -1418,6 +1420,14 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
         (void)w;
         close(opts->ready_fd);
     }
+    if (notify_enabled()) {
+        char state[256];
+        snprintf(state, sizeof state, "READY=1\nSTATUS=serving domain '%s' on %s\nMAINPID=%d",
+                 d.domain, d.sock_path, (int)getpid());
+        if (notify_send(state) != 0)
+            LOGW("could not tell the service manager we are ready (NOTIFY_SOCKET): %s",
+                 strerror(errno));
+    }
     while (!d.stopping) {
         struct epoll_event evs[32];
         int n = epoll_wait(d.epoll_fd, evs, 32, -1);
@@ -1435,8 +1445,18 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 accept_conn(&d);
             } else if (p == &d.signal_fd) {
                 struct signalfd_siginfo si;
-                if (read(d.signal_fd, &si, sizeof si) == sizeof si)
-                    LOGI("signal %u: stopping", si.ssi_signo);
+                if (read(d.signal_fd, &si, sizeof si) != sizeof si) continue;
+                if (si.ssi_signo == SIGHUP) {
+                    /* pools and limits size the live segments: a reload could not
+                     * apply them without a restart, so say so instead of pretending */
+                    LOGW("SIGHUP: the configuration is not reloaded; the daemon keeps running with "
+                         "the one read at start (%s); restart shoald to apply a changed file",
+                         cfg->source);
+                    notify_send("STATUS=SIGHUP ignored: configuration changes need a restart");
+                    continue;
+                }
+                LOGI("signal %u: stopping", si.ssi_signo);
+                notify_send("STOPPING=1");
                 d.stopping = 1;
             } else if (p == &d.timer_fd) {
                 uint64_t ticks;

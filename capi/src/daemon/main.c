@@ -10,6 +10,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "shoal.h"
 
 static void usage(FILE *f) {
@@ -21,8 +22,13 @@ static void usage(FILE *f) {
             "  --log-level LEVEL    off|error|warn|info|debug|trace (default info)\n"
             "  --print-config       print the effective configuration and exit\n"
             "  --ready-fd N         write \"ready\\n\" to fd N once accepting connections\n"
+            "  --log-format FORMAT  auto|plain|journal: journal prefixes each line with its syslog\n"
+            "                       priority (<3> error .. <7> debug) for the systemd journal;\n"
+            "                       auto (default) uses it when $JOURNAL_STREAM is our stderr\n"
             "  --version            print the version and exit\n"
             "  --help               this text\n"
+            "Readiness is also reported to $NOTIFY_SOCKET (systemd Type=notify) when set.\n"
+            "SIGTERM/SIGINT stop the daemon; SIGHUP reloads nothing (a changed config needs a restart).\n"
             "exit codes: 0 clean stop, 1 bad usage or config, 2 domain already served, 3 start-up failure\n");
 }
 
@@ -30,7 +36,7 @@ int main(int argc, char **argv) {
     const char *domain = getenv("SHOAL_DOMAIN");
     const char *config_path = NULL;
     const char *runtime_dir = getenv("SHOAL_RUNTIME_DIR");
-    int print_config = 0, ready_fd = -1;
+    int print_config = 0, ready_fd = -1, log_format = LOG_FORMAT_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -56,6 +62,13 @@ int main(int argc, char **argv) {
             }
             shoal_log_level = l;
             i++;
+        } else if (v && !strcmp(a, "--log-format")) {
+            log_format = log_format_parse(v);
+            if (log_format < 0) {
+                fprintf(stderr, "shoald: unknown log format '%s' (use auto|plain|journal)\n", v);
+                return 1;
+            }
+            i++;
         } else if (v && !strcmp(a, "--ready-fd")) {
             char *end;
             long fd = strtol(v, &end, 10);
@@ -71,16 +84,23 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    log_init(log_format);
+    /* messages before the daemon loop go to stderr too: prefixed as errors in the journal */
+    const char *tag = log_is_journal() ? "<3>shoald" : "shoald";
+    char err[2048];
+    if (notify_init(err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", tag, err);
+        return 1;
+    }
     if (!domain || !*domain) domain = "default";
     if (!proto_valid_domain(domain)) {
-        fprintf(stderr, "shoald: invalid domain '%s' (1..63 of A-Z a-z 0-9 _ - .)\n", domain);
+        fprintf(stderr, "%s: invalid domain '%s' (1..63 of A-Z a-z 0-9 _ - .)\n", tag, domain);
         return 1;
     }
     static shoal_config_t cfg;
     shoal_config_defaults(&cfg);
-    char err[2048];
     if (config_path && shoal_config_load(&cfg, config_path, err, sizeof err) != 0) {
-        fprintf(stderr, "shoald: %s\n", err);
+        fprintf(stderr, "%s: %s\n", tag, err);
         return 1;
     }
     /* names are looked up once: a user or group renamed later needs a restart */
@@ -93,7 +113,7 @@ int main(int argc, char **argv) {
     shoal_machine_t machine;
     shoal_machine_probe(&machine);
     if (shoal_config_check_machine(&cfg, &machine, err, sizeof err) != 0) {
-        fprintf(stderr, "shoald: %s\n", err);
+        fprintf(stderr, "%s: %s\n", tag, err);
         return 1;
     }
     if (print_config) {
