@@ -506,7 +506,7 @@ class Runtime {
 public:
     explicit Runtime(const std::string &name, const RuntimeOptions &options = {}) {
         shoal_runtime_options_t o;
-        shoal_runtime_options_init(&o);
+        shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
         if (!options.domain.empty()) o.domain = options.domain.c_str();
         if (!options.runtime_dir.empty()) o.runtime_dir = options.runtime_dir.c_str();
         if (options.connect_timeout) o.connect_timeout_ns = options.connect_timeout->ns();
@@ -664,7 +664,7 @@ private:
     static std::shared_ptr<shoal_publisher_t> create(const Runtime &rt, const std::string &topic,
                                                      const PublisherOptions &options) {
         shoal_publisher_options_t o;
-        shoal_publisher_options_init(&o);
+        shoal_publisher_options_init(&o, SHOAL_PUBLISHER_OPTIONS_VERSION);
         if (options.history) o.history = *options.history;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
@@ -694,7 +694,7 @@ private:
     static std::shared_ptr<shoal_subscriber_t> create(const Runtime &rt, const std::string &topic,
                                                       const SubscriberOptions &options) {
         shoal_subscriber_options_t o;
-        shoal_subscriber_options_init(&o);
+        shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         if (options.history) o.history = *options.history;
         shoal_subscriber_t *h = nullptr;
@@ -760,7 +760,7 @@ private:
     static std::shared_ptr<shoal_client_t> create(const Runtime &rt, const std::string &service,
                                                   const ClientOptions &options) {
         shoal_client_options_t o;
-        shoal_client_options_init(&o);
+        shoal_client_options_init(&o, SHOAL_CLIENT_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
@@ -812,7 +812,7 @@ private:
     static std::shared_ptr<shoal_server_t> create(const Runtime &rt, const std::string &service,
                                                   const ServerOptions &options) {
         shoal_server_options_t o;
-        shoal_server_options_init(&o);
+        shoal_server_options_init(&o, SHOAL_SERVER_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
