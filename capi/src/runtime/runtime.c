@@ -272,7 +272,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         if (vrc != SHOAL_OK) return vrc;
     }
 #ifdef SHOAL_ABI_TEST_V2
-    if (o.version >= 2 && o.test_v2 == 0xBAD)
+    if (o.test_v2 == 0xBAD) /* stays 0 unless the caller is v2 */
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "test_v2 is 0xBAD");
 #endif
     const char *domain = o.domain ? o.domain : getenv("SHOAL_DOMAIN");
