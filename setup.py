@@ -16,6 +16,7 @@ puts both into python/shoal/, then `PYTHONPATH=python python -m pytest tests/pyt
 
 import glob
 import os
+import re
 import shlex
 import shutil
 import sysconfig
@@ -24,6 +25,19 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    """The package's version is the C library's: capi/include/shoal.h is the one source."""
+    with open(os.path.join(ROOT, "capi", "include", "shoal.h")) as f:
+        text = f.read()
+    parts = []
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"^#define SHOAL_VERSION_%s (\d+)$" % part, text, re.M)
+        if not m:
+            raise RuntimeError("capi/include/shoal.h has no '#define SHOAL_VERSION_%s N' line" % part)
+        parts.append(m.group(1))
+    return ".".join(parts)
 
 
 def _c_compiler():
@@ -70,6 +84,7 @@ class build_ext_with_daemon(build_ext):
 
 
 setup(
+    version=_version(),
     # Keep setuptools' intermediate files apart from the CMake build tree in build/.
     options={"build": {"build_base": os.path.join("build", "python")}},
     cffi_modules=["python/shoal/_build_cffi.py:ffibuilder"],

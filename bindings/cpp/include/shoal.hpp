@@ -69,13 +69,11 @@ enum class Errc : int {
     corrupt = SHOAL_ERR_CORRUPT,
     no_memory = SHOAL_ERR_NO_MEMORY,
     system = SHOAL_ERR_SYSTEM,
-    config = SHOAL_ERR_CONFIG,
     wrong_port = SHOAL_ERR_WRONG_PORT,
     process_limit = SHOAL_ERR_PROCESS_LIMIT,
     service_limit = SHOAL_ERR_SERVICE_LIMIT,
     already_exists = SHOAL_ERR_ALREADY_EXISTS,
     not_found = SHOAL_ERR_NOT_FOUND,
-    busy = SHOAL_ERR_BUSY,
 };
 
 class Error : public std::runtime_error {
@@ -528,7 +526,10 @@ public:
     std::vector<PoolInfo> pools() const {
         const uint32_t n = shoal_runtime_pool_count(get());
         std::vector<PoolInfo> out(n);
-        for (uint32_t i = 0; i < n; ++i) detail::check(shoal_runtime_pool_info(get(), i, &out[i]));
+        for (uint32_t i = 0; i < n; ++i) {
+            out[i].version = SHOAL_POOL_INFO_VERSION;
+            detail::check(shoal_runtime_pool_info(get(), i, &out[i]));
+        }
         return out;
     }
     // Chunks allocated across all pools.
@@ -542,7 +543,7 @@ public:
         std::vector<PortInfo> out;
         const uint32_t n = shoal_runtime_port_slots(get());
         for (uint32_t i = 0; i < n; ++i) {
-            PortInfo info;
+            PortInfo info = SHOAL_PORT_INFO_INIT;
             const shoal_result_t r = shoal_runtime_port_info(get(), i, &info);
             if (r == SHOAL_ERR_NOT_FOUND) continue;
             detail::check(r);
@@ -553,16 +554,16 @@ public:
 
     // The daemon's limits and where they come from.
     DomainInfo domain_info() const {
-        DomainInfo info;
+        DomainInfo info = SHOAL_DOMAIN_INFO_INIT;
         detail::check(shoal_runtime_domain_info(get(), &info));
         return info;
     }
     // The processes registered with the daemon.
     std::vector<ProcessInfo> processes() const {
         std::vector<ProcessInfo> out;
-        const uint32_t n = domain_info().processes;
+        const uint32_t n = shoal_runtime_process_slots(get());
         for (uint32_t i = 0; i < n; ++i) {
-            ProcessInfo info;
+            ProcessInfo info = SHOAL_PROCESS_INFO_INIT;
             const shoal_result_t r = shoal_runtime_process_info(get(), i, &info);
             if (r == SHOAL_ERR_NOT_FOUND) continue;
             detail::check(r);

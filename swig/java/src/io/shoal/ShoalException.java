@@ -27,13 +27,11 @@ public class ShoalException extends RuntimeException {
     public static final int CORRUPT = shoal_result_t.SHOAL_ERR_CORRUPT;
     public static final int NO_MEMORY = shoal_result_t.SHOAL_ERR_NO_MEMORY;
     public static final int SYSTEM = shoal_result_t.SHOAL_ERR_SYSTEM;
-    public static final int CONFIG = shoal_result_t.SHOAL_ERR_CONFIG;
     public static final int WRONG_PORT = shoal_result_t.SHOAL_ERR_WRONG_PORT;
     public static final int PROCESS_LIMIT = shoal_result_t.SHOAL_ERR_PROCESS_LIMIT;
     public static final int SERVICE_LIMIT = shoal_result_t.SHOAL_ERR_SERVICE_LIMIT;
     public static final int ALREADY_EXISTS = shoal_result_t.SHOAL_ERR_ALREADY_EXISTS;
     public static final int NOT_FOUND = shoal_result_t.SHOAL_ERR_NOT_FOUND;
-    public static final int BUSY = shoal_result_t.SHOAL_ERR_BUSY;
 
     private final int code;
     private final String name;
