@@ -21,6 +21,7 @@ puts both into python/shoal/, then `PYTHONPATH=python python -m pytest tests/pyt
 
 import glob
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -35,6 +36,19 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 _BUILD_COMMANDS = {"build", "build_ext", "build_clib", "bdist", "bdist_wheel", "bdist_egg",
                    "install", "develop", "editable_wheel"}
+
+
+def _version():
+    """The package's version is the C library's: capi/include/shoal.h is the one source."""
+    with open(os.path.join(ROOT, "capi", "include", "shoal.h")) as f:
+        text = f.read()
+    parts = []
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"^#define SHOAL_VERSION_%s (\d+)$" % part, text, re.M)
+        if not m:
+            raise RuntimeError("capi/include/shoal.h has no '#define SHOAL_VERSION_%s N' line" % part)
+        parts.append(m.group(1))
+    return ".".join(parts)
 
 
 def _c_compiler():
@@ -141,6 +155,7 @@ if not _building:
         pass
 
 setup(
+    version=_version(),
     # Keep setuptools' intermediate files apart from the CMake build tree in build/.
     options={"build": {"build_base": os.path.join("build", "python")}},
     cffi_modules=["python/shoal/_build_cffi.py:ffibuilder"] if _can_compile else [],

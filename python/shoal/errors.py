@@ -11,8 +11,8 @@ __all__ = [
     "LimitError", "PortLimitError", "HeldLimitError", "ProcessLimitError", "ServiceLimitError",
     "QueueFullError", "DaemonUnavailableError", "VersionMismatchError", "AccessDeniedError",
     "NoServerError", "ServerGoneError", "ClientGoneError", "CorruptError", "NoMemoryError",
-    "SystemCallError", "ConfigError", "WrongPortError", "AlreadyExistsError", "NotFoundError",
-    "BusyError", "ReleasedError", "ClosedError", "DaemonError", "PayloadExportedError",
+    "SystemCallError", "WrongPortError", "AlreadyExistsError", "NotFoundError",
+    "ReleasedError", "ClosedError", "DaemonError", "PayloadExportedError",
 ]
 
 
@@ -118,11 +118,6 @@ class SystemCallError(Error, OSError):
     code = 16
 
 
-class ConfigError(Error):
-    """Bad configuration (SHOAL_ERR_CONFIG)."""
-    code = 17
-
-
 class WrongPortError(Error, ValueError):
     """A chunk used with a port that does not own it (SHOAL_ERR_WRONG_PORT)."""
     code = 18
@@ -144,7 +139,8 @@ class AlreadyExistsError(Error):
 
 
 class NotFoundError(Error, LookupError):
-    """Index out of range in an info call (SHOAL_ERR_NOT_FOUND)."""
+    """No such entry: a free or out-of-range slot in an info call, an unknown waitset
+    tag (SHOAL_ERR_NOT_FOUND)."""
     code = 22
 
 

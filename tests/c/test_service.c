@@ -115,7 +115,7 @@ static void check_notify(const char *notify_name)
 
     shoal_runtime_t *rt = NULL;
     assert_int_equal(th_runtime_create(&d, "after-ready", &rt), SHOAL_OK);
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     assert_true(th_pool_index(rt, 64, &pi) >= 0);
 
     /* a changed file and SIGHUP: nothing is reloaded, the daemon says so and

@@ -60,7 +60,6 @@ SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     case SHOAL_ERR_CORRUPT: return "SHOAL_ERR_CORRUPT: shared memory failed a bounds check";
     case SHOAL_ERR_NO_MEMORY: return "SHOAL_ERR_NO_MEMORY: out of local memory";
     case SHOAL_ERR_SYSTEM: return "SHOAL_ERR_SYSTEM: a system call failed";
-    case SHOAL_ERR_CONFIG: return "SHOAL_ERR_CONFIG: bad configuration";
     case SHOAL_ERR_WRONG_PORT: return "SHOAL_ERR_WRONG_PORT: the chunk does not belong to this port";
     case SHOAL_ERR_PROCESS_LIMIT: return "SHOAL_ERR_PROCESS_LIMIT: limits.processes is reached";
     case SHOAL_ERR_SERVICE_LIMIT: return "SHOAL_ERR_SERVICE_LIMIT: limits.services is reached";
@@ -71,5 +70,5 @@ SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     return "SHOAL_ERR_UNKNOWN: unknown result code";
 }
 
-SHOAL_API const char *shoal_version(void) { return "0.1.0"; }
+SHOAL_API const char *shoal_version(void) { return SHOAL_VERSION_STRING; }
 SHOAL_API uint32_t shoal_abi_version(void) { return SHOAL_ABI_VERSION; }

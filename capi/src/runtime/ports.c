@@ -9,6 +9,7 @@
 #include "core/port.h"
 #include "core/queue.h"
 #include "core/sweep.h"
+#include "runtime/abi.h"
 #include "runtime/internal.h"
 
 /* Our own copy of the name: the service table is peers' to scribble on. */
@@ -404,9 +405,11 @@ static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns
         }
         if (atomic_load(&p->state) != PORT_ACTIVE) {
             atomic_fetch_sub(&p->waiters, 1);
-            /* only a stopping daemon closes a port under its owner */
+            /* only a stopping daemon closes a port under its owner; its
+             * hang-up may not have reached the monitor thread yet */
             if (rt_daemon_gone(b->rt)) return gone_error(b);
-            return shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                   "the daemon closed this port while waiting (it is stopping)");
         }
         if (b->kind == SHOAL_PORT_CLIENT) {
             shm_service_t *sv = shm_service(m, b->service);
@@ -521,38 +524,41 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
 
 /* ---- publish / subscribe --------------------------------------------------- */
 
-SHOAL_API void shoal_publisher_options_init(shoal_publisher_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_PUBLISHER_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_DROP_OLDEST;
-    o->send_timeout_ns = 1000000000;
-}
-SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_SUBSCRIBER_OPTIONS_VERSION;
-}
-SHOAL_API void shoal_client_options_init(shoal_client_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_CLIENT_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_REJECT;
-    o->send_timeout_ns = 1000000000;
-}
-SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_SERVER_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_REJECT;
-    o->send_timeout_ns = 1000000000;
-}
+/* Options: the caller's layout version decides what is read and written
+ * (runtime/abi.h); fields beyond it keep the defaults of *_OPTIONS_INIT. */
+#define OPTIONS_ABI(name, T, last, VER, INIT, init_fn)                                      \
+    static const size_t name##_extent[] = ABI_EXTENTS(T, last);                           \
+    static const abi_struct_t name##_abi = {                                              \
+        #T, "initialise it with " #init_fn "(&opts, " #VER ") or " #INIT, VER,             \
+        name##_extent};                                                                   \
+    SHOAL_API shoal_result_t init_fn(T *o, uint32_t version) {                            \
+        if (!o) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "opts is NULL");       \
+        T d = INIT;                                                                       \
+        return abi_write(&name##_abi, o, &d, version);                                    \
+    }                                                                                     \
+    static shoal_result_t name##_read(T *o, const T *opts) {                              \
+        T d = INIT;                                                                       \
+        *o = d;                                                                           \
+        return opts ? abi_read(&name##_abi, o, opts) : SHOAL_OK;                          \
+    }
 
-#define CHECK_VERSION(opts, max, type)                                                        \
-    if ((opts) && ((opts)->version < 1 || (opts)->version > (max)))                           \
-    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,                                        \
-                           type " version %u is not supported (1..%d); call its _init()",     \
-                           (opts)->version, (max))
+OPTIONS_ABI(pub_opts, shoal_publisher_options_t, send_timeout_ns, SHOAL_PUBLISHER_OPTIONS_VERSION,
+            SHOAL_PUBLISHER_OPTIONS_INIT, shoal_publisher_options_init)
+OPTIONS_ABI(sub_opts, shoal_subscriber_options_t, history, SHOAL_SUBSCRIBER_OPTIONS_VERSION,
+            SHOAL_SUBSCRIBER_OPTIONS_INIT, shoal_subscriber_options_init)
+OPTIONS_ABI(cli_opts, shoal_client_options_t, send_timeout_ns, SHOAL_CLIENT_OPTIONS_VERSION,
+            SHOAL_CLIENT_OPTIONS_INIT, shoal_client_options_init)
+OPTIONS_ABI(srv_opts, shoal_server_options_t, send_timeout_ns, SHOAL_SERVER_OPTIONS_VERSION,
+            SHOAL_SERVER_OPTIONS_INIT, shoal_server_options_init)
+
+#ifdef SHOAL_ABI_TEST_V2
+/* the test field of version 2 is read: 0xBAD is refused (tests/c/test_abi_versions.c) */
+#define CHECK_TEST_V2(o)                                                                      \
+    if ((o).test_v2 == 0xBAD) /* stays 0 unless the caller is v2 */                       \
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "test_v2 is 0xBAD")
+#else
+#define CHECK_TEST_V2(o) (void)0
+#endif
 
 #define CREATE_PORT(T, kind, cap, policy, hist, tmo)                                          \
     do {                                                                                      \
@@ -569,41 +575,41 @@ SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
         return SHOAL_OK;                                                                      \
     } while (0)
 
+#define READ_OPTIONS(name, o)                                                                 \
+    do {                                                                                      \
+        if (out) *out = NULL;                                                                 \
+        shoal_result_t orc = name##_read(&o, opts);                                           \
+        if (orc != SHOAL_OK) return orc;                                                      \
+        CHECK_TEST_V2(o);                                                                     \
+    } while (0)
+
 SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
                                                 const char *name,
                                                 const shoal_publisher_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_PUBLISHER_OPTIONS_VERSION, "shoal_publisher_options_t");
     shoal_publisher_options_t o;
-    shoal_publisher_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(pub_opts, o);
     CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns);
 }
 
 SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
                                                  const char *name,
                                                  const shoal_subscriber_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_SUBSCRIBER_OPTIONS_VERSION, "shoal_subscriber_options_t");
     shoal_subscriber_options_t o;
-    shoal_subscriber_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(sub_opts, o);
     CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0);
 }
 
 SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_client_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_CLIENT_OPTIONS_VERSION, "shoal_client_options_t");
     shoal_client_options_t o;
-    shoal_client_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(cli_opts, o);
     CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
 }
 
 SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_server_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_SERVER_OPTIONS_VERSION, "shoal_server_options_t");
     shoal_server_options_t o;
-    shoal_server_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(srv_opts, o);
     CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
 }
 
