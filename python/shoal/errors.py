@@ -12,7 +12,7 @@ __all__ = [
     "QueueFullError", "DaemonUnavailableError", "VersionMismatchError", "AccessDeniedError",
     "NoServerError", "ServerGoneError", "ClientGoneError", "CorruptError", "NoMemoryError",
     "SystemCallError", "WrongPortError", "AlreadyExistsError", "NotFoundError",
-    "ReleasedError", "ClosedError", "DaemonError", "PayloadExportedError",
+    "BusyError", "ReleasedError", "ClosedError", "DaemonError", "PayloadExportedError",
 ]
 
 
