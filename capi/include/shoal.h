@@ -345,7 +345,7 @@ typedef enum shoal_full_policy {
  * Sends (publish, client send, server send) consume the chunk on success
  * and on failure. Results: INVALID_ARGUMENT (NULL), WRONG_PORT (the chunk
  * belongs to another port or was already consumed and reused by this
- * port), QUEUE_FULL (REJECT, or WAIT past send_timeout_ns), NO_SERVER,
+ * port), QUEUE_FULL (REJECT), TIMEOUT (WAIT past send_timeout_ns), NO_SERVER,
  * CLIENT_GONE, DAEMON_UNAVAILABLE. */
 
 /* ---- publish / subscribe ------------------------------------------------- */
