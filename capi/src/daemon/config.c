@@ -308,7 +308,7 @@ static int parse_rule_section(parser_t *p, parse_state_t *st, shoal_config_t *cf
                     kind, pat, kind, pat);
     rest = trim(rest + 1);
     if (*rest)
-        return fail(p, "unexpected '%s' after section header [access.%s \"%s\"] (put nothing but a "
+        return fail(p, "unexpected '%.40s' after section header [access.%s \"%s\"] (put nothing but a "
                        "comment after it)",
                     rest, kind, pat);
     shoal_config_access_t *a = &cfg->access;
@@ -334,12 +334,12 @@ static int parse_section(parser_t *p, parse_state_t *st, shoal_config_t *cfg, ch
     if (strncmp(s, "[access.", 8) == 0) return parse_rule_section(p, st, cfg, s + 8);
     char *close = strchr(s, ']');
     if (!close)
-        return fail(p, "section header '%s' has no closing ']' (write [limits], [pools] or [access])", s);
+        return fail(p, "section header '%.40s' has no closing ']' (write [limits], [pools] or [access])", s);
     *close = '\0';
     char *rest = trim(close + 1);
     char *name = trim(s + 1);
     if (*rest)
-        return fail(p, "unexpected '%s' after section header [%s] (put nothing but a comment after it)",
+        return fail(p, "unexpected '%.40s' after section header [%.40s] (put nothing but a comment after it)",
                     rest, name);
     int sec;
     if (strcmp(name, "limits") == 0) sec = SEC_LIMITS;
