@@ -189,10 +189,27 @@ __attribute__((format(printf, 2, 3))) static int fail(parser_t *p, const char *f
         int n = p->line ? snprintf(p->err, p->errlen, "%s:%u: ", p->path, p->line)
                         : snprintf(p->err, p->errlen, "%s: ", p->path);
         if (n >= 0 && (size_t)n < p->errlen) {
+            /* a message echoes the file's text: when it does not fit, its middle goes,
+             * so the "(how to fix it)" at the end always stays */
+            char msg[8192];
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+            int m = vsnprintf(msg, sizeof msg, fmt, ap);
             va_end(ap);
+            size_t room = p->errlen - (size_t)n;
+            size_t len = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
+            if (len < room) {
+                memcpy(p->err + n, msg, len + 1);
+            } else if (room > 64) {
+                size_t tail = room / 2, head = room - tail - 6; /* " ... " + NUL */
+                memcpy(p->err + n, msg, head);
+                memcpy(p->err + n + head, " ... ", 5);
+                memcpy(p->err + n + head + 5, msg + len - (tail - 1), tail - 1);
+                p->err[n + head + 5 + tail - 1] = '\0';
+            } else {
+                memcpy(p->err + n, msg, room - 1);
+                p->err[n + room - 1] = '\0';
+            }
         }
     }
     return -1;
