@@ -529,7 +529,7 @@ SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_c
 SHOAL_API void *shoal_chunk_payload(const shoal_chunk_t *chunk);
 /* Bytes asked for at loan time (what the receiver sees); 0 for NULL. */
 SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *chunk);
-/* Shrinks (never grows) the size a receiver will see: 1..loaned size, loans
+/* Shrinks (never grows) the size a receiver will see: 0..loaned size, loans
  * only. INVALID_ARGUMENT otherwise (the size is unchanged). */
 SHOAL_API shoal_result_t shoal_chunk_set_size(shoal_chunk_t *chunk, uint64_t size);
 /* Request/response: the request's sequence id (0 for pub/sub samples, which

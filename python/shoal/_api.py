@@ -390,6 +390,23 @@ def _release_deferred(arg):
 
 # ---- chunks --------------------------------------------------------------------------
 
+
+def _loaned_copy(loan_fn, data):
+    """The copying conveniences (publish, call, respond): a loan of len(data) bytes (at
+    least 1: an empty message is a 1-byte loan shrunk to size 0) holding a copy of `data`,
+    released again if the copy fails."""
+    data = memoryview(data).cast("B")
+    loan = loan_fn(max(1, len(data)))
+    try:
+        if len(data):
+            loan.payload[:] = data
+        else:
+            loan.set_size(0)
+    except BaseException:
+        loan.release()
+        raise
+    return loan
+
 class Chunk:
     """A loaned or taken chunk of shared memory, owned by this object until it is
     sent, published or released.
@@ -692,12 +709,7 @@ class Request(Chunk):
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
-        data = memoryview(data).cast("B")
-        with self.loan_response(max(1, len(data))) as resp:
-            if len(data):
-                resp.payload[:] = data
-            else:
-                resp.set_size(0)
+        with _loaned_copy(self.loan_response, data) as resp:
             resp.send()
 
 
@@ -961,12 +973,7 @@ class Publisher(_Port):
 
     def publish(self, data):
         """Copying convenience: loan len(data) bytes, copy `data`, publish."""
-        data = memoryview(data).cast("B")
-        with self.loan(max(1, len(data))) as loan:
-            if len(data):
-                loan.payload[:] = data
-            else:
-                loan.set_size(0)
+        with _loaned_copy(self.loan, data) as loan:
             loan.send()
 
     @property
@@ -1082,12 +1089,7 @@ class Client(_Port):
         timeout = _seconds(timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        data = memoryview(data).cast("B")
-        with self.loan(max(1, len(data))) as req:
-            if len(data):
-                req.payload[:] = data
-            else:
-                req.set_size(0)
+        with _loaned_copy(self.loan, data) as req:
             seq = req.send()
         while True:
             with self._lock:
@@ -1110,12 +1112,7 @@ class Client(_Port):
         for its response and return the response's bytes. Responses to older requests
         met on the way are released (and counted as stale)."""
         timeout = _seconds(timeout)
-        data = memoryview(data).cast("B")
-        with self.loan(max(1, len(data))) as req:
-            if len(data):
-                req.payload[:] = data
-            else:
-                req.set_size(0)
+        with _loaned_copy(self.loan, data) as req:
             with req.call(timeout) as resp:
                 return bytes(resp.payload)
 

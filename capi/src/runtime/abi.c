@@ -17,8 +17,7 @@ shoal_result_t abi_check(const abi_struct_t *s, uint32_t version) {
 }
 
 shoal_result_t abi_read(const abi_struct_t *s, void *full, const void *caller) {
-    uint32_t version;
-    memcpy(&version, caller, sizeof version);
+    uint32_t version = abi_struct_version(caller);
     shoal_result_t rc = abi_check(s, version);
     if (rc != SHOAL_OK) return rc;
     memcpy(full, caller, s->extent[version]);

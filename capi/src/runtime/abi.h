@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "shoal.h"
 
@@ -25,6 +26,13 @@ typedef struct abi_struct {
     uint32_t max;       /* newest version this library knows */
     const size_t *extent; /* [version] -> bytes */
 } abi_struct_t;
+
+/* The version a caller's struct declares (its first field). */
+static inline uint32_t abi_struct_version(const void *caller) {
+    uint32_t version;
+    memcpy(&version, caller, sizeof version);
+    return version;
+}
 
 /* SHOAL_OK if `version` is one this library knows, else INVALID_ARGUMENT
  * with a message naming both versions and the fix. */

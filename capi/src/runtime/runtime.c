@@ -591,15 +591,7 @@ INFO_ABI(process_info, shoal_process_info_t, name, SHOAL_PROCESS_INFO_VERSION, S
 static shoal_result_t info_start(const shoal_runtime_t *rt, const void *info,
                                  const abi_struct_t *abi) {
     if (!rt || !info) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or info is NULL");
-    uint32_t version;
-    memcpy(&version, info, sizeof version);
-    return abi_check(abi, version);
-}
-
-static uint32_t info_version(const void *info) {
-    uint32_t version;
-    memcpy(&version, info, sizeof version);
-    return version;
+    return abi_check(abi, abi_struct_version(info));
 }
 
 SHOAL_API uint32_t shoal_runtime_pool_count(const shoal_runtime_t *rt) {
@@ -627,7 +619,7 @@ SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint
 #ifdef SHOAL_ABI_TEST_V2
     out.test_v2 = 0x5eed;
 #endif
-    return abi_write(&pool_info_abi, info, &out, info_version(info));
+    return abi_write(&pool_info_abi, info, &out, abi_struct_version(info));
 }
 
 SHOAL_API uint32_t shoal_runtime_port_slots(const shoal_runtime_t *rt) {
@@ -662,7 +654,7 @@ SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint
 #ifdef SHOAL_ABI_TEST_V2
     out.test_v2 = 0x5eed;
 #endif
-    return abi_write(&port_info_abi, info, &out, info_version(info));
+    return abi_write(&port_info_abi, info, &out, abi_struct_version(info));
 }
 
 SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
@@ -690,7 +682,7 @@ SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
 #ifdef SHOAL_ABI_TEST_V2
     out.test_v2 = 0x5eed;
 #endif
-    return abi_write(&domain_info_abi, info, &out, info_version(info));
+    return abi_write(&domain_info_abi, info, &out, abi_struct_version(info));
 }
 
 SHOAL_API uint32_t shoal_runtime_process_slots(const shoal_runtime_t *rt) {
@@ -712,5 +704,5 @@ SHOAL_API shoal_result_t shoal_runtime_process_info(const shoal_runtime_t *rt, u
 #ifdef SHOAL_ABI_TEST_V2
     out.test_v2 = 0x5eed;
 #endif
-    return abi_write(&process_info_abi, info, &out, info_version(info));
+    return abi_write(&process_info_abi, info, &out, abi_struct_version(info));
 }

@@ -4,41 +4,23 @@ run the binary bundled in the package (built from capi/src/tools with the librar
 with the given arguments. ``shoal --help`` lists them."""
 
 import os
-import shutil
 import sys
 
+from .._daemon import _find_binary
+
 __all__ = ["find_shoal_tool", "main"]
-
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _is_elf(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def find_shoal_tool(use_path=True):
     """Path of the ``shoal`` tool binary: $SHOAL_TOOL; the copy bundled in the package
     (shoal/_bin/shoal); the CMake build tree of a source checkout (build/shoal); a
     ``shoal`` binary (not this console script) on $PATH. Raises FileNotFoundError."""
-    candidates = []
-    if os.environ.get("SHOAL_TOOL"):
-        candidates.append(os.environ["SHOAL_TOOL"])
-    candidates.append(os.path.join(_PKG, "_bin", "shoal"))
-    candidates.append(os.path.join(_PKG, os.pardir, os.pardir, "build", "shoal"))
-    if use_path:
-        found = shutil.which("shoal")
-        if found:
-            candidates.append(found)
-    for c in candidates:
-        if os.path.isfile(c) and os.access(c, os.X_OK) and _is_elf(c):
-            return os.path.abspath(c)
-    raise FileNotFoundError("the shoal tool binary was not found (looked at: %s); reinstall "
-                            "shoal with `pip install .`, or set $SHOAL_TOOL to its path"
-                            % ", ".join(candidates))
+    path, candidates = _find_binary("shoal", "SHOAL_TOOL", use_path)
+    if path is None:
+        raise FileNotFoundError("the shoal tool binary was not found (looked at: %s); reinstall "
+                                "shoal with `pip install .`, or set $SHOAL_TOOL to its path"
+                                % ", ".join(candidates))
+    return path
 
 
 def main(argv=None):
