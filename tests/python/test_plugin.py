@@ -194,8 +194,10 @@ def _line(text, mark):
 def _section(text, test):
     """The failure section of `test` in pytest's report."""
     start = text.index("_ %s _" % test)
-    end = text.find("\n____", start + 1)
-    return text[start:] if end < 0 else text[start:end]
+    # ends at the next test's section or at the summary after the last one
+    ends = [e for e in (text.find("\n____", start + 1), text.find("\n====", start + 1))
+            if e >= 0]
+    return text[start:min(ends)] if ends else text[start:]
 
 
 def test_leak_check_of_daemon_only_tests(tmp_path):
