@@ -742,6 +742,14 @@ static void test_access_bad(void **state) {
     load_bad("[access]\nusers = a\npublish = b\n", 3, "'publish'", "[access.topic");
     load_bad("[access]\nusers =\n", 2, "empty value", "'*'");
     load_bad("[access]\nusers = a,,b\n", 2, "empty entry", "extra ','");
+    /* a number keeps its value however it is written (leading zeros past the
+     * name field once printed back as another id) */
+    static shoal_config_t num;
+    load_ok(&num, "[access]\ngroups = 0000000000000000000000000000000000000000001, 007\n");
+    assert_int_equal(num.access.groups.ids[0].id, 1);
+    assert_string_equal(num.access.groups.ids[0].name, "1");
+    assert_string_equal(num.access.groups.ids[1].name, "7");
+    load_bad("[access]\nusers = 1, 01\n", 2, "'01' appears twice", NULL);
     load_bad("[access]\nusers = a, a\n", 2, "'a' appears twice", NULL);
     load_bad("[access]\nusers = *, a\n", 2, "'*'", "everyone");
     load_bad("[access]\nusers = @video\n", 2, "groups = video", NULL);

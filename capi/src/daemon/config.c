@@ -434,7 +434,12 @@ static int parse_id_entry(parser_t *p, const list_ctx_t *lc, const char *e, shoa
                     lc->rule ? "; groups are written @name" : "");
     }
     out->group = (uint8_t)group;
-    snprintf(out->name, sizeof out->name, "%s", e);
+    /* a number is kept as its decimal form: "0...01" longer than the name field
+     * would otherwise be cut to another id when printed */
+    if (out->numeric)
+        snprintf(out->name, sizeof out->name, "%u", out->id);
+    else
+        snprintf(out->name, sizeof out->name, "%s", e);
     return 0;
 }
 
