@@ -199,6 +199,16 @@ def waitset_wait(ws, capacity, timeout_ns):
 waitset_fd = _s.shoal_waitset_fd
 
 
+# ---- waits without owning the port, sliced sends (issue 11) ----------------------
+
+subscriber_wait_ready = _s.shoal_subscriber_wait_ready
+client_wait_ready = _s.shoal_client_wait_ready
+server_wait_ready = _s.shoal_server_wait_ready
+publisher_publish_slice = _s.shoal_publisher_publish_slice
+client_send_slice = _s.shoal_client_send_slice   # (rc, sequence id)
+server_send_slice = _s.shoal_server_send_slice
+
+
 # ---- the C functions of the layer's hot paths (BACKEND.md: function_table) ----------
 
 def function_table():

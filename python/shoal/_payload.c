@@ -20,7 +20,9 @@
  *             A separate object, so that a chunk object can die (and be reported by the
  *             garbage collector) while views of its payload live.
  * PortBase    base of the Python ports: the C port handle, a PortLock, the chunk objects
- *             that own chunks of the port, and the non-blocking hot paths (loan, try_take).
+ *             that own chunks of the port, the non-blocking hot paths (loan, try_take)
+ *             and the readiness wait (_wait_ready: no port lock, no GIL; close() waits
+ *             for its sleepers before destroying the C port).
  * PortLock    the per-port lock (the C rule: one thread at a time per port), recursive.
  *             Its state is only changed with the GIL held, so taking a free lock is two
  *             plain stores; a contended acquire sleeps on a condition variable without
@@ -29,8 +31,12 @@
  * The C library is reached through the function pointers the backend hands to bind()
  * (cffi: ffi.addressof(lib, ...); SWIG: shoal_swig_function_table()), so this module
  * depends on neither cffi nor SWIG nor a second copy of the library. Calls that cannot
- * wait run with the GIL held (a GIL round trip costs more than they do); a send on a
- * port with the WAIT policy, and _take_ns() with a timeout, let the GIL go.
+ * wait run with the GIL held (a GIL round trip costs more than they do); the sliced
+ * sends of a port with the WAIT policy (signals checked between slices, so Ctrl-C
+ * interrupts them) and _wait_ready() let the GIL go.
+ *
+ * The leak check of the pytest plugin (shoal._api._chunk_hook) is a C pointer here:
+ * when set, every chunk object made is reported to it ("new"); unset, it costs one test.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -63,10 +69,19 @@ static struct {
     __typeof__(&shoal_chunk_set_size) chunk_set_size;
     __typeof__(&shoal_chunk_sequence_id) chunk_sequence_id;
     __typeof__(&shoal_chunk_release) chunk_release;
+    __typeof__(&shoal_publisher_publish_slice) publisher_publish_slice;
+    __typeof__(&shoal_client_send_slice) client_send_slice;
+    __typeof__(&shoal_server_send_slice) server_send_slice;
+    __typeof__(&shoal_subscriber_wait_ready) subscriber_wait_ready;
+    __typeof__(&shoal_client_wait_ready) client_wait_ready;
+    __typeof__(&shoal_server_wait_ready) server_wait_ready;
 } F;
 static int bound;
 static PyObject *address_of; /* backend handle -> int address (slow paths only) */
 static PyObject *on_finalize; /* called with a chunk the garbage collector found owned */
+/* The pytest plugin's leak check (shoal._api._chunk_hook): hook("new", chunk) for every
+ * chunk object made; NULL when unset, so that other code pays one test of a pointer. */
+static PyObject *chunk_hook;
 
 enum { KIND_PUBLISHER = 1, KIND_SUBSCRIBER = 2, KIND_CLIENT = 3, KIND_SERVER = 4 };
 enum { OWNED = 0, RELEASED = 1, SENT = 2 };
@@ -89,8 +104,10 @@ typedef struct {
 
 static PyTypeObject PortLockType;
 
-/* Ctrl-C is seen within one slice of a contended wait. */
+/* Ctrl-C is seen within one slice of a contended wait or a WAIT-policy send
+ * (the layer's WAIT_SLICE). */
 #define LOCK_SLICE_NS 50000000L
+#define SEND_SLICE_NS 50000000LL
 
 /* Waits (GIL released) until the lock was released or `deadline` (CLOCK_MONOTONIC ns,
  * -1: none) passed. -1 with an exception when a signal handler raised. */
@@ -340,6 +357,7 @@ typedef struct {
     int kind;               /* KIND_*; 0 until _setup_port() */
     int send_waits;         /* full_policy WAIT: a send may sleep, without the GIL */
     Py_ssize_t deferred;    /* released chunks whose C release waits for exports */
+    Py_ssize_t sleepers;    /* threads in _wait_ready (no lock): close waits for them */
     PyTypeObject *take_cls; /* Sample / Request / Response */
     PyTypeObject *loan_cls; /* Loan */
     ChunkObject *owned;     /* chunks owned by objects of this port (not counted refs) */
@@ -455,6 +473,32 @@ static PyObject *chunk_make(PortBase *port, PyTypeObject *cls, shoal_chunk_t *h,
     return (PyObject *)c;
 }
 
+/* Tells the leak check's hook about a new chunk object (called without the port lock,
+ * so that the hook may take locks of its own). A failing hook is reported, not raised:
+ * the chunk is made and owned either way. */
+static void report_new(PyObject *chunk)
+{
+    static PyObject *s_new;
+    PyObject *hook = chunk_hook, *r;
+    if (!s_new && !(s_new = PyUnicode_InternFromString("new"))) {
+        PyErr_WriteUnraisable(NULL);
+        return;
+    }
+    Py_INCREF(hook);
+    r = PyObject_CallFunctionObjArgs(hook, s_new, chunk, NULL);
+    if (!r)
+        PyErr_WriteUnraisable(hook);
+    Py_XDECREF(r);
+    Py_DECREF(hook);
+}
+
+static inline PyObject *made(PyObject *chunk)
+{
+    if (chunk_hook && chunk && chunk != Py_None)
+        report_new(chunk);
+    return chunk;
+}
+
 static PyObject *portbase_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     PortBase *self;
@@ -539,6 +583,12 @@ static int portbase_set_deferred(PortBase *self, PyObject *value, void *closure)
     return 0;
 }
 
+static PyObject *portbase_get_sleepers(PortBase *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->sleepers);
+}
+
 static PyObject *portbase_get_lock(PortBase *self, void *closure)
 {
     (void)closure;
@@ -615,39 +665,24 @@ static PyObject *port_loan(PortBase *self, PyObject *arg)
     }
     res = chunk_make(self, self->loan_cls, h, 0);
     lock_release(self->lock);
-    return res;
+    return made(res);
 }
 
-/* One take (port lock held): the chunk, None on a timeout, NULL with an exception. */
-static PyObject *port_take_locked(PortBase *self, int64_t timeout_ns)
+/* One take that never waits (port lock held): the chunk, None when there is none,
+ * NULL with an exception. */
+static PyObject *port_take_locked(PortBase *self)
 {
     shoal_chunk_t *h = NULL;
     int rc;
     if (!self->raw)
         return raise_closed(self);
-    if (timeout_ns == 0) {
-        switch (self->kind) {
-        case KIND_SUBSCRIBER: rc = F.subscriber_take(self->raw, &h, 0); break;
-        case KIND_CLIENT: rc = F.client_take(self->raw, &h, 0); break;
-        case KIND_SERVER: rc = F.server_take(self->raw, &h, 0); break;
-        default:
-            PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers take");
-            return NULL;
-        }
-    } else {
-        void *raw = self->raw;
-        int kind = self->kind;
-        if (kind < KIND_SUBSCRIBER) {
-            PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers take");
-            return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        switch (kind) {
-        case KIND_SUBSCRIBER: rc = F.subscriber_take(raw, &h, timeout_ns); break;
-        case KIND_CLIENT: rc = F.client_take(raw, &h, timeout_ns); break;
-        default: rc = F.server_take(raw, &h, timeout_ns); break;
-        }
-        Py_END_ALLOW_THREADS
+    switch (self->kind) {
+    case KIND_SUBSCRIBER: rc = F.subscriber_take(self->raw, &h, 0); break;
+    case KIND_CLIENT: rc = F.client_take(self->raw, &h, 0); break;
+    case KIND_SERVER: rc = F.server_take(self->raw, &h, 0); break;
+    default:
+        PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers take");
+        return NULL;
     }
     if (rc == SHOAL_OK)
         return chunk_make(self, self->take_cls, h, 1);
@@ -663,24 +698,35 @@ static PyObject *port_try_take(PortBase *self, PyObject *unused)
     (void)unused;
     if (lock_fast(self->lock) < 0)
         return NULL;
-    res = port_take_locked(self, 0);
+    res = port_take_locked(self);
     lock_release(self->lock);
-    return res;
+    return made(res);
 }
 
-/* _take_ns(timeout_ns): one take of at most timeout_ns (the GIL released while it
- * waits): the chunk, or None on a timeout. */
-static PyObject *port_take_ns(PortBase *self, PyObject *arg)
+/* _wait_ready(timeout_ns) -> rc: sleep until the port may have data, at most
+ * timeout_ns, WITHOUT the port lock and without the GIL (the C readiness wait may
+ * overlap other calls on the port, not its destroy: close() waits for _sleepers). */
+static PyObject *port_wait_ready(PortBase *self, PyObject *arg)
 {
     long long t = PyLong_AsLongLong(arg);
-    PyObject *res;
+    void *raw = self->raw;
+    int kind = self->kind, rc;
     if (t == -1 && PyErr_Occurred())
         return NULL;
-    if (lock_acquire(self->lock, -1) < 0)
+    if (!raw)
+        return raise_closed(self);
+    if (kind < KIND_SUBSCRIBER) {
+        PyErr_SetString(PyExc_TypeError, "only subscribers, clients and servers wait for data");
         return NULL;
-    res = port_take_locked(self, t);
-    lock_release(self->lock);
-    return res;
+    }
+    self->sleepers++;
+    Py_BEGIN_ALLOW_THREADS
+    rc = kind == KIND_SUBSCRIBER ? F.subscriber_wait_ready(raw, t)
+         : kind == KIND_CLIENT   ? F.client_wait_ready(raw, t)
+                                 : F.server_wait_ready(raw, t);
+    Py_END_ALLOW_THREADS
+    self->sleepers--;
+    return PyLong_FromLong(rc);
 }
 
 /* _owned_chunks(): the chunk objects that still own a chunk of this port. */
@@ -702,8 +748,8 @@ static PyObject *port_owned_chunks(PortBase *self, PyObject *unused)
 static PyMethodDef portbase_methods[] = {
     {"_setup_port", (PyCFunction)portbase_setup, METH_VARARGS,
      "_setup_port(kind, take_cls, loan_cls, send_waits)"},
-    {"_take_ns", (PyCFunction)port_take_ns, METH_O,
-     "_take_ns(timeout_ns) -> chunk or None: one take, the GIL released while it waits"},
+    {"_wait_ready", (PyCFunction)port_wait_ready, METH_O,
+     "_wait_ready(timeout_ns) -> rc: the readiness wait, without the port lock or the GIL"},
     {"_owned_chunks", (PyCFunction)port_owned_chunks, METH_NOARGS,
      "_owned_chunks() -> [chunk objects that still own a chunk of this port]"},
     {NULL, NULL, 0, NULL},
@@ -735,6 +781,8 @@ static PyGetSetDef portbase_getset[] = {
     {"_deferred", (getter)portbase_get_deferred, (setter)portbase_set_deferred,
      "released chunks whose C release waits for payload exports", NULL},
     {"_lock", (getter)portbase_get_lock, NULL, "the port's PortLock", NULL},
+    {"_sleepers", (getter)portbase_get_sleepers, NULL,
+     "threads asleep in _wait_ready on the port (its destroy waits for them)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -794,7 +842,7 @@ static PyObject *chunk_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_Clear();
     }
     owned_link(c->port, c);
-    return (PyObject *)c;
+    return made((PyObject *)c);
 }
 
 /* Owned at collection: the layer releases it and reports it (ResourceWarning). */
@@ -987,17 +1035,13 @@ static Py_ssize_t chunk_outstanding(ChunkObject *c, int *primary_live)
     return n;
 }
 
-/* Drops the primary view and the exporter (no export outlives the view): the view is
- * released for whoever still holds it, the exporter refuses new exports. */
-static int chunk_drop_view(ChunkObject *c)
+/* Drops the primary view (no export outlives it): it is released for whoever still
+ * holds it. */
+static int chunk_drop_primary(ChunkObject *c)
 {
     PyObject *v = c->view;
-    Payload *b = c->buf;
     int rc = 0;
     c->view = NULL;
-    c->buf = NULL;
-    if (b)
-        b->closed = 1;
     if (v) {
         if (Py_REFCNT(v) > 1) { /* someone kept `chunk.payload`: it must die now */
             PyObject *r = PyObject_CallMethodNoArgs(v, s_release);
@@ -1007,7 +1051,19 @@ static int chunk_drop_view(ChunkObject *c)
         }
         Py_DECREF(v);
     }
-    Py_XDECREF(b);
+    return rc;
+}
+
+/* Drops the primary view and the exporter: the exporter refuses new exports. */
+static int chunk_drop_view(ChunkObject *c)
+{
+    Payload *b = c->buf;
+    int rc = chunk_drop_primary(c);
+    c->buf = NULL;
+    if (b) {
+        b->closed = 1;
+        Py_DECREF(b);
+    }
     return rc;
 }
 
@@ -1171,12 +1227,26 @@ static PyObject *chunk_send(ChunkObject *c, PyObject *unused)
     c->how = SENT;
     owned_unlink(c);
     if (port->send_waits) {
+        /* WAIT policy: sliced sends without the GIL, so that Ctrl-C (and other threads)
+           get in between slices; BUSY means the chunk is still ours. */
         int kind = port->kind;
-        Py_BEGIN_ALLOW_THREADS
-        rc = kind == KIND_PUBLISHER ? F.publisher_publish(raw, h)
-             : kind == KIND_CLIENT  ? F.client_send(raw, h, &seq)
-                                    : F.server_send(raw, h);
-        Py_END_ALLOW_THREADS
+        for (;;) {
+            Py_BEGIN_ALLOW_THREADS
+            rc = kind == KIND_PUBLISHER ? F.publisher_publish_slice(raw, h, SEND_SLICE_NS)
+                 : kind == KIND_CLIENT  ? F.client_send_slice(raw, h, &seq, SEND_SLICE_NS)
+                                        : F.server_send_slice(raw, h, SEND_SLICE_NS);
+            Py_END_ALLOW_THREADS
+            if (rc != SHOAL_ERR_BUSY)
+                break;
+            if (PyErr_CheckSignals() < 0) {
+                /* a signal handler raised while the chunk was still ours: give it back
+                   to its pool, never lose it */
+                F.chunk_release(h);
+                c->how = RELEASED;
+                lock_release(port->lock);
+                return NULL;
+            }
+        }
     } else {
         rc = port->kind == KIND_PUBLISHER ? F.publisher_publish(raw, h)
              : port->kind == KIND_CLIENT  ? F.client_send(raw, h, &seq)
@@ -1226,7 +1296,7 @@ static PyObject *chunk_loan_response(ChunkObject *c, PyObject *arg)
     }
     res = chunk_make(port, port->loan_cls, h, 0);
     lock_release(port->lock);
-    return res;
+    return made(res);
 }
 
 /* _resize(size) of a loan: refused while exports live; the view is made anew. */
@@ -1250,7 +1320,8 @@ static PyObject *chunk_resize(ChunkObject *c, PyObject *arg)
         lock_release(port->lock);
         return exported_error(c, live, "resize");
     }
-    if (chunk_drop_view(c) < 0) {
+    /* the exporter stays (the leak check holds it), with the new size */
+    if (chunk_drop_primary(c) < 0) {
         lock_release(port->lock);
         return NULL;
     }
@@ -1258,6 +1329,10 @@ static PyObject *chunk_resize(ChunkObject *c, PyObject *arg)
     p = F.chunk_payload(c->handle);
     c->data = p ? (char *)p : empty_payload;
     c->size = p ? (Py_ssize_t)F.chunk_size(c->handle) : 0;
+    if (c->buf) {
+        c->buf->data = c->data;
+        c->buf->size = c->size;
+    }
     if (rc != SHOAL_OK) {
         PyObject *res = raise_rc(port, rc, "resize", size);
         lock_release(port->lock);
@@ -1476,6 +1551,12 @@ static PyObject *mod_bind(PyObject *mod, PyObject *args)
     ENTRY(chunk_set_size)
     ENTRY(chunk_sequence_id)
     ENTRY(chunk_release)
+    ENTRY(publisher_publish_slice)
+    ENTRY(client_send_slice)
+    ENTRY(server_send_slice)
+    ENTRY(subscriber_wait_ready)
+    ENTRY(client_wait_ready)
+    ENTRY(server_wait_ready)
 #undef ENTRY
     Py_INCREF(addr_fn);
     Py_XSETREF(address_of, addr_fn);
@@ -1499,7 +1580,32 @@ static PyObject *make_method(PyObject *module, PyTypeObject *type, PyMethodDef *
     return d;
 }
 
+/* set_chunk_hook(hook or None): see chunk_hook. */
+static PyObject *mod_set_chunk_hook(PyObject *mod, PyObject *hook)
+{
+    (void)mod;
+    if (hook != Py_None && !PyCallable_Check(hook)) {
+        PyErr_SetString(PyExc_TypeError, "the chunk hook must be callable or None");
+        return NULL;
+    }
+    Py_XSETREF(chunk_hook, hook == Py_None ? NULL : Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_get_chunk_hook(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    if (!chunk_hook)
+        Py_RETURN_NONE;
+    return Py_NewRef(chunk_hook);
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_chunk_hook", (PyCFunction)mod_set_chunk_hook, METH_O,
+     "set_chunk_hook(hook): hook(\"new\", chunk) for every chunk object made; None: off"},
+    {"get_chunk_hook", (PyCFunction)mod_get_chunk_hook, METH_NOARGS,
+     "get_chunk_hook() -> the hook set by set_chunk_hook, or None"},
     {"bind", (PyCFunction)mod_bind, METH_VARARGS,
      "bind(table, address_of, on_finalize): the backend's C functions (name -> address), "
      "a backend handle -> int address function, and the garbage-collector release hook"},

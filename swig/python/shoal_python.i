@@ -84,6 +84,12 @@ PyObject *shoal_swig_function_table(void)
     SHOAL_SWIG_FN(shoal_chunk_set_size);
     SHOAL_SWIG_FN(shoal_chunk_sequence_id);
     SHOAL_SWIG_FN(shoal_chunk_release);
+    SHOAL_SWIG_FN(shoal_publisher_publish_slice);
+    SHOAL_SWIG_FN(shoal_client_send_slice);
+    SHOAL_SWIG_FN(shoal_server_send_slice);
+    SHOAL_SWIG_FN(shoal_subscriber_wait_ready);
+    SHOAL_SWIG_FN(shoal_client_wait_ready);
+    SHOAL_SWIG_FN(shoal_server_wait_ready);
 #undef SHOAL_SWIG_FN
     return d;
 }
@@ -132,6 +138,7 @@ PyObject *shoal_swig_function_table(void)
     $1 = ($1_ltype)calloc(1, sizeof($*1_ltype));
     if (!$1)
         SWIG_exception_fail(SWIG_MemoryError, "out of memory");
+    $1->version = SHOAL_SWIG_VERSION($*1_ltype);
 }
 %typemap(argout) SWIGTYPE *SHOAL_OUT_STRUCT {
     if (result == SHOAL_OK) {

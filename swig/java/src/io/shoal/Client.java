@@ -14,9 +14,10 @@ public final class Client extends Port {
 
     /** Options for {@link Runtime#client(String, Options)}. */
     public static final class Options {
-        int queueCapacity;
-        FullPolicy fullPolicy = FullPolicy.DROP_OLDEST;
-        long sendTimeoutNs;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer queueCapacity;
+        FullPolicy fullPolicy;
+        Long sendTimeoutNs;
 
         /** Responses queued; 0 = limits.queue_capacity. */
         public Options queueCapacity(int capacity) {

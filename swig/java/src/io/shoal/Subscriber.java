@@ -11,8 +11,9 @@ public final class Subscriber extends Port {
 
     /** Options for {@link Runtime#subscriber(String, Options)}. */
     public static final class Options {
-        int queueCapacity;
-        int history;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer queueCapacity;
+        Integer history;
 
         /** 0 = limits.queue_capacity of the daemon's config. */
         public Options queueCapacity(int capacity) {
