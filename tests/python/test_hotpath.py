@@ -156,3 +156,98 @@ def test_closed_port_and_released_chunk_errors(shoal_runtime):
         client.loan(4)
     with pytest.raises(shoal.ClosedError):
         server.try_take()
+
+
+def test_chunks_made_in_c_report_to_the_leak_hook(shoal_runtime):
+    """Every chunk object, whichever C path made it, reaches shoal._api._chunk_hook
+    (the pytest plugin's leak check), and setting the hook to None turns it off."""
+    from shoal import _api, _payload
+
+    seen = []
+    previous = _api._chunk_hook
+    _api._chunk_hook = lambda event, chunk: seen.append((event, chunk._what))
+    try:
+        assert _payload.get_chunk_hook() is not None
+        pub = shoal_runtime.publisher("hot/hook")
+        sub = shoal_runtime.subscriber("hot/hook")
+        server = shoal_runtime.server("hot/hook-rr")
+        client = shoal_runtime.client("hot/hook-rr")
+        with pub.loan(8) as loan:                      # loan
+            loan.send()
+        with sub.try_take() as s:                      # try_take
+            assert s.size == 8
+        pub.publish(b"x")
+        with sub.take(timeout=1):                      # take (polls with try_take)
+            pass
+        with client.loan(4) as req:
+            req.send()
+        with server.take(timeout=1) as request:
+            with request.loan_response(4) as resp:     # loan_response
+                resp.send()
+        with client.take(timeout=1):
+            pass
+        with client.loan(4) as req:
+            seq = req.send()
+        with server.take(timeout=1) as request:
+            request.respond(b"pong")
+        with client.take(timeout=1) as r:
+            assert r.sequence_id == seq
+    finally:
+        _api._chunk_hook = previous
+    whats = [w for e, w in seen if e == "new"]
+    assert whats.count("loan") == 6 and whats.count("sample") == 2, seen
+    assert whats.count("request") == 2 and whats.count("response") == 2, seen
+    if previous is None:
+        assert _payload.get_chunk_hook() is None and _api._chunk_hook is None
+
+
+@pytest.mark.shoal_allow_leaks   # the GC release is on purpose
+def test_gc_release_reports_to_the_leak_hook(shoal_runtime):
+    import gc
+    import warnings
+    from shoal import _api
+
+    seen = []
+    previous = _api._chunk_hook
+    _api._chunk_hook = lambda event, chunk: seen.append(event)
+    try:
+        pub = shoal_runtime.publisher("hot/hook-gc")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            pub.loan(8)                        # dropped at once: the GC releases it
+            gc.collect()
+    finally:
+        _api._chunk_hook = previous
+    assert seen == ["new", "gc"], seen
+    assert _held(shoal_runtime, "hot/hook-gc") == 0
+
+
+def test_blocking_wait_send_lets_other_threads_run(shoal_runtime):
+    """A WAIT-policy send on a full queue sleeps without the GIL (in slices) and goes
+    on once another thread makes room."""
+    pub = shoal_runtime.publisher("hot/wait", full_policy="wait", send_timeout=5.0)
+    sub = shoal_runtime.subscriber("hot/wait", queue_capacity=1)
+    pub.publish(b"1")                          # the queue is full now
+    ticks = []
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    drainer = threading.Timer(0.3, lambda: sub.try_take().release())
+    drainer.start()
+    start = time.monotonic()
+    try:
+        pub.publish(b"2")                      # waits until the drainer made room
+    finally:
+        stop.set()
+        t.join(5)
+        drainer.join(5)
+    assert 0.2 < time.monotonic() - start < 4.0
+    assert len(ticks) > 20, "the GIL was held while the send waited"
+    with sub.take(timeout=1) as s:
+        assert bytes(s.payload) == b"2"
