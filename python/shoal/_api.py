@@ -731,18 +731,16 @@ class _Port(_payload.PortBase):
             _raise(rc, "%s: %s" % (self._describe(), what), self)
         return True
 
-    def _take(self, timeout):
-        """Take with a timeout in seconds (None: forever). Polls under the lock, sleeps
-        without it (see _sleep)."""
+    # -- take(timeout) is C (PortBase); these are its Python ends
+    def _timeout_ns_of(self, timeout):
+        """take()'s timeout when it is not a plain number in range: checked here."""
+        return _timeout_ns(_seconds(timeout))
+
+    def _take_timed_out(self, timeout):
+        """take() found nothing within `timeout` (as the caller gave it): raise Timeout."""
         timeout = _seconds(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            chunk = self.try_take()   # one C call under the port lock
-            if chunk is not None:
-                return chunk
-            if not self._sleep(deadline, "take"):
-                raise _timeout("%s: take" % self._describe(), timeout,
-                               "nothing arrived %s" % _within(timeout))
+        raise _timeout("%s: take" % self._describe(), timeout,
+                       "nothing arrived %s" % _within(timeout))
 
     async def _take_async(self, timeout):
         """asyncio take: poll, then await the runtime's waitset for this event loop."""
@@ -788,10 +786,7 @@ class Subscriber(_Port):
     _kind_name = "subscriber"
     _destroy = "subscriber_destroy"
 
-    def take(self, timeout=None):
-        """Take the oldest sample, waiting up to `timeout` seconds (None: no bound,
-        0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as ``with``."""
-        return self._take(timeout)
+    take = _payload.subscriber_take
 
     _kind = 2
     _chunk_cls = Sample
@@ -825,9 +820,7 @@ class Client(_Port):
     loan = _payload.client_loan
 
 
-    def take(self, timeout=None):
-        """Take the oldest response (see Subscriber.take)."""
-        return self._take(timeout)
+    take = _payload.client_take
 
     _take_fn = staticmethod(_with_view("client_take"))   # call(): rc of a poll needed
     _chunk_cls = Response
@@ -919,10 +912,7 @@ class Server(_Port):
     _kind_name = "server"
     _destroy = "server_destroy"
 
-    def take(self, timeout=None):
-        """Take the oldest request (see Subscriber.take); answer with
-        ``request.loan_response(size)`` or ``request.respond(data)``."""
-        return self._take(timeout)
+    take = _payload.server_take
 
     _kind = 4
     _chunk_cls = Request

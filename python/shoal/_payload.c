@@ -729,6 +729,113 @@ static PyObject *port_wait_ready(PortBase *self, PyObject *arg)
     return PyLong_FromLong(rc);
 }
 
+/* Take, waiting up to timeout_ns (-1: no bound): polls under the port lock, sleeps as
+ * _wait_ready does (no lock, no GIL) in slices of at most LOCK_SLICE_NS; signal
+ * handlers run between slices (Ctrl-C). The chunk, or None when the time is up. */
+static PyObject *take_wait_ns(PortBase *self, long long t)
+{
+    long long deadline = t < 0 ? -1 : mono_ns() + t;
+    for (;;) {
+        PyObject *res;
+        void *raw;
+        long long step = LOCK_SLICE_NS;
+        int kind = self->kind, rc;
+        if (lock_fast(self->lock) < 0)
+            return NULL;
+        res = port_take_locked(self);
+        lock_release(self->lock);
+        if (res != Py_None)
+            return made(res);
+        Py_DECREF(res);
+        if (deadline >= 0) {
+            long long left = deadline - mono_ns();
+            if (left <= 0)
+                Py_RETURN_NONE;
+            if (left < step)
+                step = left;
+        }
+        raw = self->raw; /* not NULL: the take above saw it under the GIL */
+        self->sleepers++;
+        Py_BEGIN_ALLOW_THREADS
+        rc = kind == KIND_SUBSCRIBER ? F.subscriber_wait_ready(raw, step)
+             : kind == KIND_CLIENT   ? F.client_wait_ready(raw, step)
+                                     : F.server_wait_ready(raw, step);
+        Py_END_ALLOW_THREADS
+        self->sleepers--;
+        if (rc != SHOAL_OK && rc != SHOAL_ERR_TIMEOUT)
+            return raise_rc(self, rc, "take", 0);
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+    }
+}
+
+/* A timeout in seconds as ns: None -1; a plain float or int in range here, anything
+ * else through the layer's checks (_timeout_ns_of, which names what is wrong). */
+static int timeout_ns_of(PortBase *self, PyObject *timeout, long long *ns)
+{
+    double d;
+    if (timeout == Py_None) {
+        *ns = -1;
+        return 0;
+    }
+    if (PyFloat_CheckExact(timeout))
+        d = PyFloat_AS_DOUBLE(timeout);
+    else if (PyLong_CheckExact(timeout)) {
+        d = PyLong_AsDouble(timeout);
+        if (d == -1.0 && PyErr_Occurred())
+            PyErr_Clear();
+    } else
+        d = -1.0;
+    if (d >= 0 && d < 9.2e9) { /* below the layer's _SECONDS_MAX: no clamping needed */
+        long long n = (long long)(d * 1e9);
+        *ns = d > 0 && n < 1 ? 1 : n;
+        return 0;
+    }
+    {
+        PyObject *r = PyObject_CallMethod((PyObject *)self, "_timeout_ns_of", "O", timeout);
+        if (!r)
+            return -1;
+        *ns = PyLong_AsLongLong(r);
+        Py_DECREF(r);
+        return *ns == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+}
+
+/* take(timeout=None): see take_wait_ns; Timeout (raised by the layer's _take_timed_out,
+ * with the caller's timeout in its message) when the time is up. */
+static PyObject *port_take(PortBase *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    PyObject *timeout = Py_None, *res;
+    long long ns;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 1 || (nkw == 1 && !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)))) {
+        PyErr_SetString(PyExc_TypeError, "take() takes one argument: timeout (seconds or None)");
+        return NULL;
+    }
+    if (nkw == 1) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") != 0) {
+            PyErr_Format(PyExc_TypeError, "take() got an unexpected keyword argument '%U'",
+                         PyTuple_GET_ITEM(kwnames, 0));
+            return NULL;
+        }
+        timeout = args[0];
+    } else if (nargs == 1)
+        timeout = args[0];
+    if (timeout_ns_of(self, timeout, &ns) < 0)
+        return NULL;
+    res = take_wait_ns(self, ns);
+    if (res == Py_None) {
+        Py_DECREF(res);
+        res = PyObject_CallMethod((PyObject *)self, "_take_timed_out", "O", timeout);
+        Py_XDECREF(res);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "shoal: _take_timed_out did not raise");
+        return NULL;
+    }
+    return res;
+}
+
 /* _owned_chunks(): the chunk objects that still own a chunk of this port. */
 static PyObject *port_owned_chunks(PortBase *self, PyObject *unused)
 {
@@ -763,6 +870,19 @@ static PyMethodDef publisher_loan_def = {
 static PyMethodDef client_loan_def = {
     "loan", (PyCFunction)port_loan, METH_O,
     "loan(size)\n--\n\nLoan a request of `size` bytes; ``send()`` returns its sequence id."};
+static PyMethodDef subscriber_take_def = {
+    "take", (PyCFunction)(void (*)(void))port_take, METH_FASTCALL | METH_KEYWORDS,
+    "take(timeout=None)\n--\n\nTake the oldest sample, waiting up to `timeout` seconds "
+    "(None: no bound, 0: do not wait). Raises shoal.Timeout (a TimeoutError). Use as "
+    "``with``. Sleeps without the port's lock, in slices cut short by signals (Ctrl-C)."};
+static PyMethodDef client_take_def = {
+    "take", (PyCFunction)(void (*)(void))port_take, METH_FASTCALL | METH_KEYWORDS,
+    "take(timeout=None)\n--\n\nTake the oldest response (see Subscriber.take)."};
+static PyMethodDef server_take_def = {
+    "take", (PyCFunction)(void (*)(void))port_take, METH_FASTCALL | METH_KEYWORDS,
+    "take(timeout=None)\n--\n\nTake the oldest request, waiting up to `timeout` seconds "
+    "(None: no bound). Answer it with ``request.loan_response(size)`` or "
+    "``request.respond(data)``."};
 static PyMethodDef subscriber_try_take_def = {
     "try_take", (PyCFunction)port_try_take, METH_NOARGS,
     "try_take()\n--\n\nTake the oldest sample if there is one, else return None (never "
@@ -1647,6 +1767,9 @@ PyMODINIT_FUNC PyInit__payload(void)
         PyModule_AddObject(m, "ChunkBase", (PyObject *)&ChunkBaseType) < 0 ||
         !make_method(m, &PortBaseType, &publisher_loan_def, "publisher_loan") ||
         !make_method(m, &PortBaseType, &client_loan_def, "client_loan") ||
+        !make_method(m, &PortBaseType, &subscriber_take_def, "subscriber_take") ||
+        !make_method(m, &PortBaseType, &client_take_def, "client_take") ||
+        !make_method(m, &PortBaseType, &server_take_def, "server_take") ||
         !make_method(m, &PortBaseType, &subscriber_try_take_def, "subscriber_try_take") ||
         !make_method(m, &PortBaseType, &client_try_take_def, "client_try_take") ||
         !make_method(m, &PortBaseType, &server_try_take_def, "server_try_take") ||
