@@ -251,3 +251,24 @@ def test_blocking_wait_send_lets_other_threads_run(shoal_runtime):
     assert len(ticks) > 20, "the GIL was held while the send waited"
     with sub.take(timeout=1) as s:
         assert bytes(s.payload) == b"2"
+
+
+def test_take_arguments_of_the_c_method(shoal_runtime):
+    pub = shoal_runtime.publisher("hot/take-args")
+    sub = shoal_runtime.subscriber("hot/take-args")
+    for timeout in (1, 1.0, float("inf"), 10**30, None):
+        pub.publish(b"x")
+        with sub.take(timeout) as s:               # positional
+            assert bytes(s.payload) == b"x"
+        pub.publish(b"y")
+        with sub.take(timeout=timeout) as s:       # keyword
+            assert bytes(s.payload) == b"y"
+    with pytest.raises(shoal.Timeout, match="timeout=0: no wait"):
+        sub.take(0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'timout'"):
+        sub.take(timout=1)
+    with pytest.raises(TypeError, match="one argument"):
+        sub.take(1, 2)
+    with pytest.raises(TypeError, match="timeout must be a number"):
+        sub.take(b"1")
+    assert "timeout" in str(__import__("inspect").signature(shoal.Subscriber.take))
