@@ -302,42 +302,6 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     return rc;
 }
 
-/* The port whose spares a released chunk should wait in: the releasing port
- * when it loans itself (publisher, client, server), else the live publisher
- * that sent it, whose next loan takes it back. A subscriber never loans, so
- * its own spares would sit idle, and once they held a small pool whole, every
- * loan would scan all ports to steal them. origin_* is peer-written: checked. */
-static shm_port_t *spare_home(port_base_t *b, const shm_chunk_t *h) {
-    if (b->kind != SHOAL_PORT_SUBSCRIBER) return b->p;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t slot = h->origin_slot, gen = h->origin_gen;
-    shm_port_t *o = slot < m->hdr->port_slots ? shm_port(m, slot) : NULL;
-    if (!o || o->kind != SHOAL_PORT_PUBLISHER ||
-        atomic_load_explicit(&o->state, memory_order_acquire) != PORT_ACTIVE ||
-        atomic_load_explicit(&o->gen, memory_order_relaxed) != gen)
-        return NULL;
-    return o;
-}
-
-/* Parks chunk `ci` (refcount 1) in a free spare slot of `p`; 0 if all are
- * taken. A CAS: subscribers park into their publisher's slots concurrently. */
-static int park_spare(shm_port_t *p, uint32_t ci) {
-    for (int k = 0; k < SHM_PORT_SPARES; k++) {
-        uint64_t zero = 0;
-        if (atomic_load_explicit(&p->spare[k], memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong_explicit(&p->spare[k], &zero, (uint64_t)ci + 1,
-                                                    memory_order_release, memory_order_relaxed))
-            return 1;
-    }
-    return 0;
-}
-
-static int has_free_spare(const shm_port_t *p) {
-    for (int k = 0; k < SHM_PORT_SPARES; k++)
-        if (atomic_load_explicit(&p->spare[k], memory_order_relaxed) == 0) return 1;
-    return 0;
-}
-
 /* Drops the caller's reference to a chunk it held. */
 static void release_held(shoal_chunk_t *c) {
     uint32_t ci = c->chunk;
@@ -346,19 +310,26 @@ static void release_held(shoal_chunk_t *c) {
     uint32_t pool = c->pool;
     held_remove(c);
     const shm_pool_geom_t *pl = shm_pool_geom(m, pool);
+    int spare = -1;
+    /* A subscriber never loans: chunks parked in its spares would sit idle,
+     * and four pairs of them held a 16-chunk pool whole, sending every loan
+     * through a scan of all port slots to steal them back. */
+    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS && b->kind != SHOAL_PORT_SUBSCRIBER)
+        for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
+            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) spare = k;
     shm_chunk_t *h = shm_chunk(m, ci);
-    shm_port_t *home = pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS ? spare_home(b, h) : NULL;
-    if (home && !has_free_spare(home)) home = NULL;
     /* Sole holder (nobody else can add a reference to a chunk they do not
      * hold): park it as is, without a write to its header line, which the
      * sender still has in its cache. Parked spares keep refcount 1. */
-    if (home && atomic_load_explicit(&h->refcount, memory_order_acquire) == 1 &&
-        park_spare(home, ci))
+    if (spare >= 0 && atomic_load_explicit(&h->refcount, memory_order_acquire) == 1) {
+        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
         return;
+    }
     if (!chunk_unref_last(m, ci)) return;
-    if (home) {
+    if (spare >= 0) {
         atomic_store_explicit(&h->refcount, 1, memory_order_relaxed);
-        if (park_spare(home, ci)) return;
+        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
+        return;
     }
     pool_free_chunk(m, ci);
 }
