@@ -1817,12 +1817,95 @@ static void test_known_killed_in_history_lock_hangs_daemon(void **state)
     assert_int_equal(left, 0);
 }
 
+/* ---- where released chunks wait for their next loan ------------------------- */
+
+static const char *const SMALL_POOL_CONFIG =
+    "[limits]\n"
+    "processes = 8\n"
+    "chunks_per_port = 8\n"
+    "queue_capacity = 8\n"
+    "history = 0\n"
+    "[pools]\n"
+    "64 = 4\n";
+
+/* Chunks of `pool` parked in the spares of ports of `kind`. */
+static uint32_t spares_in(const shm_map_t *m, uint32_t pool, uint32_t kind)
+{
+    uint32_t n = 0, first = m->pools[pool].first_chunk, count = m->pools[pool].chunk_count;
+    for (uint32_t s = 0; s < m->hdr->kind_limit[kind]; s++) {
+        shm_port_t *port = shm_port(m, m->hdr->kind_base[kind] + s);
+        for (int k = 0; k < SHM_PORT_SPARES; k++) {
+            uint64_t v = atomic_load(&port->spare[k]);
+            n += v != 0 && v - 1 >= first && v - 1 < first + count;
+        }
+    }
+    return n;
+}
+
+/* A subscriber never loans: what it releases goes back to the pool, never to
+ * its own spares. With four pairs on a 4-chunk pool, subscriber spares would
+ * hold the pool whole and send every loan scanning all ports to steal them
+ * back (the 64 MiB / 1 GiB slowdown of issue 15). */
+static void test_subscriber_releases_go_to_the_pool(void **state)
+{
+    th_fixture_t *fx = *state;
+    shoal_runtime_t *rt = th_runtime(&fx->daemon, "spares");
+    const shm_map_t *m = map_of(rt);
+    enum { PAIRS = 4 };
+    shoal_publisher_t *pub[PAIRS];
+    shoal_subscriber_t *sub[PAIRS];
+    for (int i = 0; i < PAIRS; i++) {
+        char topic[16];
+        snprintf(topic, sizeof topic, "sp/%d", i);
+        assert_ok(shoal_publisher_create(&pub[i], rt, topic, NULL));
+        assert_ok(shoal_subscriber_create(&sub[i], rt, topic, NULL));
+    }
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < PAIRS; i++) {
+            shoal_chunk_t *c = NULL;
+            assert_ok(shoal_publisher_loan(pub[i], 64, &c));
+            memset(shoal_chunk_payload(c), round, 64);
+            assert_ok(shoal_publisher_publish(pub[i], c));
+        }
+        for (int i = 0; i < PAIRS; i++) {
+            shoal_chunk_t *c = NULL;
+            assert_ok(shoal_subscriber_take(sub[i], &c, 0));
+            assert_int_equal(((uint8_t *)shoal_chunk_payload(c))[63], (uint8_t)round);
+            assert_ok(shoal_chunk_release(c));
+        }
+        assert_int_equal(spares_in(m, 0, SHOAL_PORT_SUBSCRIBER), 0);
+        pool_audit_t a;
+        audit_pool(rt, 0, &a);
+        assert_int_equal(a.free_len, a.count); /* publishers release nothing here */
+    }
+
+    /* publisher gone while its sample is held: the release goes to the pool */
+    shoal_chunk_t *c = NULL;
+    assert_ok(shoal_publisher_loan(pub[0], 64, &c));
+    assert_ok(shoal_publisher_publish(pub[0], c));
+    assert_ok(shoal_subscriber_take(sub[0], &c, 0));
+    shoal_publisher_destroy(pub[0]);
+    assert_ok(shoal_chunk_release(c));
+    for (int i = 1; i < PAIRS; i++) shoal_publisher_destroy(pub[i]);
+    for (int i = 0; i < PAIRS; i++) shoal_subscriber_destroy(sub[i]);
+    pool_audit_t a;
+    int64_t until = th_now_ns() + 2000 * TH_MS;
+    do {
+        audit_pool(rt, 0, &a);
+        if (a.free_len != a.count) th_sleep_ms(5);
+    } while (a.free_len != a.count && th_now_ns() < until);
+    assert_int_equal(a.free_len, a.count);
+    assert_int_equal(a.spares + a.held_nonfree + a.zero_ref_lost, 0);
+    shoal_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_TEST_CFG(test_kill_storm, STORM_CONFIG),
         TH_TEST(test_hostile_shared_memory),
         TH_TEST(test_daemon_killed),
+        TH_TEST_CFG(test_subscriber_releases_go_to_the_pool, SMALL_POOL_CONFIG),
         TH_TEST(test_known_producer_killed_mid_push),
         TH_TEST(test_known_corrupt_cell_seq_hangs_take),
         TH_TEST(test_known_corrupt_header_crashes_peer),

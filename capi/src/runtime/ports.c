@@ -311,7 +311,10 @@ static void release_held(shoal_chunk_t *c) {
     held_remove(c);
     const shm_pool_geom_t *pl = shm_pool_geom(m, pool);
     int spare = -1;
-    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS)
+    /* A subscriber never loans: chunks parked in its spares would sit idle,
+     * and four pairs of them held a 16-chunk pool whole, sending every loan
+     * through a scan of all port slots to steal them back. */
+    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS && b->kind != SHOAL_PORT_SUBSCRIBER)
         for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
             if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) spare = k;
     shm_chunk_t *h = shm_chunk(m, ci);
