@@ -238,11 +238,17 @@ typedef struct shoal_publisher_options {
 } shoal_publisher_options_t;
 SHOAL_API void shoal_publisher_options_init(shoal_publisher_options_t *opts);
 
-enum { SHOAL_SUBSCRIBER_OPTIONS_VERSION = 1 };
+enum { SHOAL_SUBSCRIBER_OPTIONS_VERSION = 2 };
 typedef struct shoal_subscriber_options {
     uint32_t version;
     uint32_t queue_capacity; /* 0 = limits.queue_capacity from the config */
     uint32_t history;        /* ask for up to this many past samples */
+    /* Version 2: nonzero = samples published by this process's own
+     * publishers are skipped at take (never returned, not counted as
+     * received). For bridges such as shoal-gateway, which publish what they
+     * import and must not export it again. A sample of a publisher of this
+     * process that was closed before the take is no longer recognised. */
+    uint32_t ignore_own_process;
 } shoal_subscriber_options_t;
 SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *opts);
 
@@ -274,12 +280,17 @@ SHOAL_API shoal_result_t shoal_subscriber_take(shoal_subscriber_t *sub, shoal_ch
 
 /* ---- request / response -------------------------------------------------- */
 
-enum { SHOAL_CLIENT_OPTIONS_VERSION = 1 };
+enum { SHOAL_CLIENT_OPTIONS_VERSION = 2 };
 typedef struct shoal_client_options {
     uint32_t version;
     uint32_t queue_capacity; /* responses queued; 0 = limits.queue_capacity */
     shoal_full_policy_t full_policy; /* applied to the server's request queue */
     int64_t send_timeout_ns;
+    /* Version 2: nonzero = requests never go to servers of this process,
+     * and shoal_client_server_count() does not count them (a bridge that
+     * offers a proxy server must not send requests to itself). With only
+     * such servers, a send fails with SHOAL_ERR_NO_SERVER. */
+    uint32_t ignore_own_process;
 } shoal_client_options_t;
 SHOAL_API void shoal_client_options_init(shoal_client_options_t *opts);
 

@@ -413,6 +413,28 @@ static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
                            shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns);
 }
 
+/* Whether a sample came from a publisher of this process: its origin is
+ * matched against our private port list, never trusted from the segment. */
+static bool own_publication(port_base_t *b, const shm_chunk_t *h) {
+    uint32_t slot = h->origin_slot, gen = h->origin_gen;
+    bool own = false;
+    pthread_mutex_lock(&b->rt->lock);
+    for (port_base_t *o = b->rt->ports; o && !own; o = o->next)
+        own = o->kind == SHOAL_PORT_PUBLISHER && o->slot == slot && o->gen == gen;
+    pthread_mutex_unlock(&b->rt->lock);
+    return own;
+}
+
+/* Servers of this process offering the client's service (private list). */
+static uint32_t own_servers(const port_base_t *b) {
+    uint32_t n = 0;
+    pthread_mutex_lock(&b->rt->lock);
+    for (port_base_t *o = b->rt->ports; o; o = o->next)
+        n += o->kind == SHOAL_PORT_SERVER && o->service == b->service;
+    pthread_mutex_unlock(&b->rt->lock);
+    return n;
+}
+
 /* Takes one chunk reference into the held table. A tombstone (a request
  * lost with its server) ends the take with SERVER_GONE and its id. */
 static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns,
@@ -442,6 +464,11 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
         }
         int64_t ci = shm_ref_chunk(m, ref);
         if (ci < 0) { /* corrupt entry: skip it rather than crash */
+            op_end(b->p);
+            continue;
+        }
+        if (b->ignore_own && own_publication(b, shm_chunk(m, (uint32_t)ci))) {
+            chunk_unref(m, (uint32_t)ci);
             op_end(b->p);
             continue;
         }
@@ -492,7 +519,7 @@ SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
                            type " version %u is not supported (1..%d); call its _init()",     \
                            (opts)->version, (max))
 
-#define CREATE_PORT(T, kind, cap, policy, hist, tmo)                                          \
+#define CREATE_PORT(T, kind, cap, policy, hist, tmo, ign)                                     \
     do {                                                                                      \
         if (!out || !rt) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument"); \
         *out = NULL;                                                                          \
@@ -503,6 +530,7 @@ SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
             free(h);                                                                          \
             return rc;                                                                        \
         }                                                                                     \
+        h->b.ignore_own = (ign) != 0;                                                         \
         *out = h;                                                                             \
         return SHOAL_OK;                                                                      \
     } while (0)
@@ -514,7 +542,7 @@ SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_r
     shoal_publisher_options_t o;
     shoal_publisher_options_init(&o);
     if (opts) o = *opts;
-    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns);
+    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns, 0);
 }
 
 SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
@@ -523,8 +551,10 @@ SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal
     CHECK_VERSION(opts, SHOAL_SUBSCRIBER_OPTIONS_VERSION, "shoal_subscriber_options_t");
     shoal_subscriber_options_t o;
     shoal_subscriber_options_init(&o);
-    if (opts) o = *opts;
-    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0);
+    /* a version 1 caller's struct ends before ignore_own_process */
+    if (opts) memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(shoal_subscriber_options_t, ignore_own_process));
+    o.version = SHOAL_SUBSCRIBER_OPTIONS_VERSION;
+    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
@@ -532,8 +562,9 @@ SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime
     CHECK_VERSION(opts, SHOAL_CLIENT_OPTIONS_VERSION, "shoal_client_options_t");
     shoal_client_options_t o;
     shoal_client_options_init(&o);
-    if (opts) o = *opts;
-    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+    if (opts) memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(shoal_client_options_t, ignore_own_process));
+    o.version = SHOAL_CLIENT_OPTIONS_VERSION;
+    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
@@ -542,7 +573,7 @@ SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime
     shoal_server_options_t o;
     shoal_server_options_init(&o);
     if (opts) o = *opts;
-    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, 0);
 }
 
 static void destroy_port(port_base_t *b) {
@@ -663,7 +694,12 @@ SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size
 SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
     if (!client) return 0;
     shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
-    return sv ? atomic_load(&sv->servers) : 0;
+    uint32_t n = sv ? atomic_load(&sv->servers) : 0;
+    if (client->b.ignore_own) {
+        uint32_t own = own_servers(&client->b);
+        n = n > own ? n - own : 0;
+    }
+    return n;
 }
 
 static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out) {
@@ -693,6 +729,9 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             if (!s) continue;
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
+            /* the slot's process is only a hint here: a wrong one misroutes
+             * this process's own request, nobody else's */
+            if (b->ignore_own && t->process == b->rt->proc_slot) continue;
             uint32_t gen = atomic_load(&t->gen);
             shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
                                             SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
