@@ -1,0 +1,573 @@
+/* Issue 12: shoal-gateway. Two "hosts" on this machine: two shoald on two
+ * domains, each with its own gateway (ids hostA and hostB) on a private DDS
+ * domain over loopback, multicast off. The test process registers with
+ * both domains and plays the applications of both hosts. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GW_CONFIG_POOLS                                                                    \
+    "[limits]\nprocesses = 32\npublishers = 64\nsubscribers = 64\nservers = 64\n"          \
+    "clients = 64\nservices = 64\nqueue_capacity = 1024\nhistory = 16\n"                   \
+    "chunks_per_port = 256\n[pools]\n64 = 2048\n4K = 512\n64K = 64\n2M = 16\n"
+
+static unsigned dds_domain_id(void) { return 1 + (unsigned)getpid() % 200; }
+
+typedef struct gw {
+    pid_t pid;
+    char id[32];
+    char config[400];
+    char log[400];
+    const th_daemon_t *d;
+} gw_t;
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Loopback only, multicast off, the peer named: nothing leaves the machine */
+static void write_cyclone(const th_daemon_t *d, char *path, size_t len) {
+    snprintf(path, len, "%s/cyclone.xml", d->base_dir);
+    write_file(path,
+               "<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface "
+               "name=\"lo\"/></Interfaces><AllowMulticast>false</AllowMulticast></General>"
+               "<Discovery><Peers><Peer address=\"127.0.0.1\"/></Peers><ParticipantIndex>auto"
+               "</ParticipantIndex><MaxAutoParticipantIndex>30</MaxAutoParticipantIndex>"
+               "<LeaseDuration>1s</LeaseDuration></Discovery></Domain></CycloneDDS>\n");
+}
+
+static void gw_prepare(gw_t *g, const th_daemon_t *d, const char *id, const char *body) {
+    memset(g, 0, sizeof *g);
+    g->d = d;
+    snprintf(g->id, sizeof g->id, "%s", id);
+    char xml[400], text[4096];
+    write_cyclone(d, xml, sizeof xml);
+    snprintf(g->config, sizeof g->config, "%s/gateway-%s.conf", d->base_dir, id);
+    snprintf(g->log, sizeof g->log, "%s/gateway-%s.log", d->base_dir, id);
+    snprintf(text, sizeof text,
+             "[gateway]\nid = %s\ndds_domain = %u\ncyclonedds_uri = file://%s\nrcvbuf = 128K\n%s",
+             id, dds_domain_id(), xml, body);
+    write_file(g->config, text);
+}
+
+static void gw_dump(const gw_t *g) {
+    char cmd[500];
+    snprintf(cmd, sizeof cmd, "tail -n 40 %s >&2", g->log);
+    if (system(cmd)) {}
+}
+
+/* Starts the gateway; returns once it wrote "ready" (10 s at most). */
+static void gw_launch(gw_t *g) {
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        char rfd[16];
+        snprintf(rfd, sizeof rfd, "%d", p[1]);
+        execl(SHOAL_GATEWAY_PATH, "shoal-gateway", "--config", g->config, "--domain", g->d->domain,
+              "--runtime-dir", g->d->runtime_dir, "--ready-fd", rfd, "--log-level", "debug",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    struct pollfd pf = {p[0], POLLIN, 0};
+    char buf[16] = {0};
+    int ok = poll(&pf, 1, 10000) == 1 && read(p[0], buf, sizeof buf - 1) > 0 && !strncmp(buf, "ready", 5);
+    close(p[0]);
+    g->pid = pid;
+    if (!ok) {
+        gw_dump(g);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        g->pid = 0;
+        fail_msg("gateway %s did not start", g->id);
+    }
+}
+
+static int gw_stop(gw_t *g, int sig) {
+    if (!g->pid) return 0;
+    kill(g->pid, sig);
+    int st = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+            g->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        th_sleep_ms(10);
+    }
+    kill(g->pid, SIGKILL);
+    waitpid(g->pid, &st, 0);
+    g->pid = 0;
+    gw_dump(g);
+    return -1;
+}
+
+/* Two hosts: daemons, runtimes of the test process, gateways. */
+typedef struct hosts {
+    th_daemon_t da, db;
+    shoal_runtime_t *ra, *rb;
+    gw_t ga, gb;
+} hosts_t;
+
+static void hosts_start(hosts_t *h, const char *body_a, const char *body_b) {
+    memset(h, 0, sizeof *h);
+    th_daemon_start(&h->da, GW_CONFIG_POOLS);
+    th_daemon_start(&h->db, GW_CONFIG_POOLS);
+    h->ra = th_runtime(&h->da, "appA");
+    h->rb = th_runtime(&h->db, "appB");
+    gw_prepare(&h->ga, &h->da, "hostA", body_a);
+    gw_prepare(&h->gb, &h->db, "hostB", body_b);
+    gw_launch(&h->ga);
+    gw_launch(&h->gb);
+}
+
+static void hosts_stop(hosts_t *h) {
+    assert_int_equal(gw_stop(&h->ga, SIGTERM), 0);
+    assert_int_equal(gw_stop(&h->gb, SIGTERM), 0);
+    /* the gateways gave back every chunk they held */
+    assert_int_equal(th_wait_in_use(h->ra, 0, 3000), 0);
+    assert_int_equal(th_wait_in_use(h->rb, 0, 3000), 0);
+    shoal_runtime_destroy(h->ra);
+    shoal_runtime_destroy(h->rb);
+    th_daemon_stop(&h->da);
+    th_daemon_stop(&h->db);
+}
+
+/* ---- configuration and command line ------------------------------------------------- */
+
+static int run_gw(const char *const *argv, char *out, size_t outlen, char *err, size_t errlen) {
+    return th_run_program(SHOAL_GATEWAY_PATH, argv, NULL, out, outlen, err, errlen, 10000);
+}
+
+static void config_errors_name_file_and_line(void **state) {
+    (void)state;
+    char dir[] = "/tmp/shoal-gwcfg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[300], out[8192], err[4096];
+    snprintf(path, sizeof path, "%s/gw.conf", dir);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"[gateway]\nid = a\nmax_sampel = 1M\n", "gw.conf:3: unknown key 'max_sampel' in [gateway]"},
+        {"[gateway]\nid = a\n[export]\ncam/* = policy=sometimes\n", "gw.conf:4: policy 'sometimes'"},
+        {"[gateway]\nid = a\n[import]\nx = depth=0\n", "gw.conf:4: depth '0'"},
+        {"[gateway]\nid = a\n[export]\nx = colour=blue\n", "gw.conf:4: unknown option 'colour'"},
+        {"[gateway]\nid = a b\n", "gw.conf:2: gateway id 'a b' is invalid"},
+        {"[gateway]\ndds_domain = 0\n", "gw.conf: [gateway] id is missing"},
+        {"[gateway]\nid = a\ndds_domain = 500\n", "gw.conf:3: dds_domain '500'"},
+        {"[gatway]\nid = a\n", "gw.conf:1: unknown section [gatway]"},
+        {"[gateway]\nid = a\n[services]\nexport = x\nexport = y\n", "gw.conf:5: duplicate key 'export'"},
+        {"[gateway]\nid = a\n[services]\nexprot = x\n", "gw.conf:4: unknown key 'exprot' in [services]"},
+        {"id = a\n", "gw.conf:1: key 'id' before any section"},
+        {"[gateway]\nid = a\nmax_sample = 12Q\n", "gw.conf:3: max_sample '12Q'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        const char *argv[] = {"shoal-gateway", "--config", path, "--print-config", NULL};
+        int rc = run_gw(argv, out, sizeof out, err, sizeof err);
+        assert_int_equal(rc, 1);
+        assert_contains(err, bad[i].want);
+    }
+    /* a full file prints, and what it prints parses to the same output */
+    write_file(path, "# two hosts\n[gateway]\nid = hostA\ndds_domain = 7\nmax_sample = 1M\n"
+                     "[export]\ncamera/* = policy=reject depth=32\nlog = history=8\n"
+                     "[import]\nimu = policy=wait timeout=250 reliability=best_effort\n"
+                     "[services]\nexport = calc, map/*\nimport = calc\n");
+    const char *argv[] = {"shoal-gateway", "--config", path, "--print-config", NULL};
+    assert_int_equal(run_gw(argv, out, sizeof out, err, sizeof err), 0);
+    assert_contains(out, "id = hostA");
+    assert_contains(out, "max_sample = 1M");
+    assert_contains(out, "camera/* = policy=reject depth=32 history=0");
+    assert_contains(out, "log = policy=drop_oldest depth=16 history=8");
+    assert_contains(out, "imu = policy=wait depth=16 history=0 reliability=best_effort timeout=250");
+    assert_contains(out, "export = calc, map/*");
+    char again[300], out2[8192];
+    snprintf(again, sizeof again, "%s/again.conf", dir);
+    write_file(again, out);
+    const char *argv2[] = {"shoal-gateway", "--config", again, "--print-config", NULL};
+    assert_int_equal(run_gw(argv2, out2, sizeof out2, err, sizeof err), 0);
+    assert_string_equal(strchr(out, '\n'), strchr(out2, '\n')); /* all but the source line */
+
+    /* command line */
+    const char *nolevel[] = {"shoal-gateway", "--config", path, "--log-level", "loud", NULL};
+    assert_int_equal(run_gw(nolevel, out, sizeof out, err, sizeof err), 1);
+    assert_contains(err, "unknown log level 'loud'");
+    const char *badfd[] = {"shoal-gateway", "--config", path, "--ready-fd", "x", NULL};
+    assert_int_equal(run_gw(badfd, out, sizeof out, err, sizeof err), 1);
+    assert_contains(err, "--ready-fd");
+    const char *noconf[] = {"shoal-gateway", NULL};
+    assert_int_equal(run_gw(noconf, out, sizeof out, err, sizeof err), 1);
+    assert_contains(err, "--config FILE is required");
+    const char *missing[] = {"shoal-gateway", "--config", "/nonexistent/gw.conf", NULL};
+    assert_int_equal(run_gw(missing, out, sizeof out, err, sizeof err), 1);
+    assert_contains(err, "/nonexistent/gw.conf: cannot open");
+
+    /* a receive buffer the kernel will not grant is refused up front */
+    write_file(path, "[gateway]\nid = a\nrcvbuf = 2G\n");
+    const char *big[] = {"shoal-gateway", "--config", path, NULL};
+    assert_int_equal(run_gw(big, out, sizeof out, err, sizeof err), 1);
+    assert_contains(err, "net.core.rmem_max is");
+    assert_contains(err, "sysctl -w net.core.rmem_max=2147483648");
+    unlink(path);
+    unlink(again);
+    rmdir(dir);
+}
+
+/* ---- topics ------------------------------------------------------------------------- */
+
+typedef struct mark {
+    uint32_t magic, host, index, warm;
+} mark_t;
+#define MARK_MAGIC 0x5348474bu
+
+static void publish_mark(shoal_publisher_t *p, uint32_t host, uint32_t index, uint32_t warm) {
+    shoal_chunk_t *c = NULL;
+    assert_ok(shoal_publisher_loan(p, sizeof(mark_t), &c));
+    mark_t m = {MARK_MAGIC, host, index, warm};
+    memcpy(shoal_chunk_payload(c), &m, sizeof m);
+    assert_ok(shoal_publisher_publish(p, c));
+}
+
+/* Publishes warm-up samples until `sub` sees one of `host`: the path is up. */
+static void warm_up(shoal_publisher_t *p, uint32_t host, shoal_subscriber_t *sub) {
+    for (int i = 0; i < 200; i++) {
+        publish_mark(p, host, (uint32_t)i, 1);
+        shoal_chunk_t *c = NULL;
+        while (shoal_subscriber_take(sub, &c, i < 5 ? 0 : 50 * TH_MS) == SHOAL_OK) {
+            mark_t m;
+            memcpy(&m, shoal_chunk_payload(c), sizeof m);
+            assert_ok(shoal_chunk_release(c));
+            if (m.warm && m.host == host) return;
+        }
+    }
+    fail_msg("no sample of host %u crossed the gateways within 10 s", host);
+}
+
+/* Takes everything for `ms`; counts real samples per (host, index). */
+static void collect(shoal_subscriber_t *sub, uint8_t *seen, uint32_t n, int ms, uint32_t *dups) {
+    int64_t end = th_now_ns() + ms * TH_MS;
+    shoal_chunk_t *c = NULL;
+    while (th_now_ns() < end) {
+        if (shoal_subscriber_take(sub, &c, 20 * TH_MS) != SHOAL_OK) continue;
+        mark_t m;
+        memcpy(&m, shoal_chunk_payload(c), sizeof m);
+        assert_ok(shoal_chunk_release(c));
+        assert_int_equal(m.magic, MARK_MAGIC);
+        if (m.warm) continue;
+        assert_true(m.host < 2 && m.index < n);
+        if (seen[m.host * n + m.index]++) (*dups)++;
+    }
+}
+
+static void topics_both_ways_exactly_once(void **state) {
+    (void)state;
+    const char *body = "[export]\nt = policy=wait depth=256 timeout=2000\n"
+                       "[import]\nt = policy=wait depth=256 timeout=2000\n";
+    hosts_t h;
+    hosts_start(&h, body, body);
+    shoal_subscriber_options_t so;
+    shoal_subscriber_options_init(&so);
+    so.queue_capacity = 1024;
+    shoal_publisher_options_t po;
+    shoal_publisher_options_init(&po);
+    po.full_policy = SHOAL_FULL_WAIT;
+    shoal_publisher_t *pa = NULL, *pb = NULL;
+    shoal_subscriber_t *sa = NULL, *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sa, h.ra, "t", &so));
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "t", &so));
+    assert_ok(shoal_publisher_create(&pa, h.ra, "t", &po));
+    assert_ok(shoal_publisher_create(&pb, h.rb, "t", &po));
+    warm_up(pa, 0, sb);
+    warm_up(pb, 1, sa);
+    enum { N = 300 };
+    for (uint32_t i = 0; i < N; i++) {
+        publish_mark(pa, 0, i, 0);
+        publish_mark(pb, 1, i, 0);
+    }
+    /* every subscriber gets every sample once: its own host's directly,
+     * the other's through the two gateways, and nothing comes back around */
+    uint8_t *seen_a = calloc(2 * N, 1), *seen_b = calloc(2 * N, 1);
+    uint32_t dups_a = 0, dups_b = 0;
+    collect(sa, seen_a, N, 3000, &dups_a);
+    collect(sb, seen_b, N, 500, &dups_b);
+    assert_int_equal(dups_a, 0);
+    assert_int_equal(dups_b, 0);
+    for (uint32_t i = 0; i < 2 * N; i++) {
+        if (seen_a[i] != 1 || seen_b[i] != 1)
+            fail_msg("sample host %u index %u: seen %u times on A, %u on B", i / N, i % N, seen_a[i], seen_b[i]);
+    }
+    free(seen_a);
+    free(seen_b);
+    /* the gateways' own ports: an export subscriber and an import publisher each */
+    assert_int_equal(th_port_count(h.ra, SHOAL_PORT_SUBSCRIBER, h.ga.pid, "t"), 1);
+    assert_int_equal(th_port_count(h.ra, SHOAL_PORT_PUBLISHER, h.ga.pid, "t"), 1);
+    shoal_publisher_destroy(pa);
+    shoal_publisher_destroy(pb);
+    shoal_subscriber_destroy(sa);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
+static void large_samples_are_fragmented_and_exact(void **state) {
+    (void)state;
+    /* max_sample 64K: a 1 MiB + 123 byte sample travels as 17 fragments */
+    const char *ga = "max_sample = 64K\n[export]\nbig = policy=wait depth=64\n";
+    const char *gb = "max_sample = 64K\n[import]\nbig = policy=wait depth=64\n";
+    hosts_t h;
+    hosts_start(&h, ga, gb);
+    shoal_publisher_t *pa = NULL;
+    shoal_subscriber_t *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "big", NULL));
+    assert_ok(shoal_publisher_create(&pa, h.ra, "big", NULL));
+    /* the path is up once a small one crossed */
+    for (int i = 0;; i++) {
+        assert_true(i < 200);
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pa, 8, &c));
+        memset(shoal_chunk_payload(c), 0, 8);
+        assert_ok(shoal_publisher_publish(pa, c));
+        if (shoal_subscriber_take(sb, &c, 50 * TH_MS) == SHOAL_OK) {
+            assert_ok(shoal_chunk_release(c));
+            break;
+        }
+    }
+    while (1) { /* drain warm-ups */
+        shoal_chunk_t *c = NULL;
+        if (shoal_subscriber_take(sb, &c, 200 * TH_MS) != SHOAL_OK) break;
+        assert_ok(shoal_chunk_release(c));
+    }
+    const uint64_t sizes[] = {(1u << 20) + 123, 65536, 65537, 3 * 65536};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint64_t size = sizes[k];
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pa, size, &c));
+        uint8_t *p = shoal_chunk_payload(c);
+        uint32_t x = 2463534242u + (uint32_t)k;
+        for (uint64_t i = 0; i < size; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            p[i] = (uint8_t)x;
+        }
+        assert_ok(shoal_publisher_publish(pa, c));
+        assert_ok(shoal_subscriber_take(sb, &c, 10 * TH_SEC));
+        assert_int_equal(shoal_chunk_size(c), size);
+        p = shoal_chunk_payload(c);
+        x = 2463534242u + (uint32_t)k;
+        for (uint64_t i = 0; i < size; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            if (p[i] != (uint8_t)x) fail_msg("sample of %llu bytes differs at byte %llu", (unsigned long long)size, (unsigned long long)i);
+        }
+        assert_ok(shoal_chunk_release(c));
+    }
+    shoal_publisher_destroy(pa);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
+/* ---- services ----------------------------------------------------------------------- */
+
+typedef struct server_ctx {
+    shoal_runtime_t *rt;
+    const char *service;
+    uint8_t id;
+    volatile int stop;
+    volatile uint32_t answered;
+    shoal_server_t *srv;
+    pthread_t thread;
+} server_ctx_t;
+
+/* Echoes the request with its id byte appended. */
+static void *server_main(void *arg) {
+    server_ctx_t *x = arg;
+    while (!x->stop) {
+        shoal_chunk_t *req = NULL, *resp = NULL;
+        if (shoal_server_take(x->srv, &req, 20 * TH_MS) != SHOAL_OK) continue;
+        uint64_t n = shoal_chunk_size(req);
+        if (shoal_server_loan_response(x->srv, req, n + 1, &resp) == SHOAL_OK) {
+            memcpy(shoal_chunk_payload(resp), shoal_chunk_payload(req), n);
+            ((uint8_t *)shoal_chunk_payload(resp))[n] = x->id;
+            if (shoal_server_send(x->srv, resp) == SHOAL_OK) x->answered++;
+        }
+        shoal_chunk_release(req);
+    }
+    return NULL;
+}
+
+static void server_start(server_ctx_t *x, shoal_runtime_t *rt, const char *service, uint8_t id) {
+    memset(x, 0, sizeof *x);
+    x->rt = rt;
+    x->service = service;
+    x->id = id;
+    assert_ok(shoal_server_create(&x->srv, rt, service, NULL));
+    assert_int_equal(pthread_create(&x->thread, NULL, server_main, x), 0);
+}
+
+static void server_stop(server_ctx_t *x) {
+    x->stop = 1;
+    pthread_join(x->thread, NULL);
+    shoal_server_destroy(x->srv);
+}
+
+static uint32_t wait_server_count(shoal_client_t *c, uint32_t want, int ms) {
+    int64_t end = th_now_ns() + ms * TH_MS;
+    uint32_t n;
+    while ((n = shoal_client_server_count(c)) != want && th_now_ns() < end) th_sleep_ms(10);
+    return n;
+}
+
+static shoal_result_t call(shoal_client_t *cli, uint32_t value, uint8_t *server_id, int64_t timeout) {
+    shoal_chunk_t *req = NULL, *resp = NULL;
+    shoal_result_t rc = shoal_client_loan(cli, 4, &req);
+    if (rc != SHOAL_OK) return rc;
+    memcpy(shoal_chunk_payload(req), &value, 4);
+    rc = shoal_client_call(cli, req, &resp, timeout);
+    if (rc != SHOAL_OK) return rc;
+    uint32_t back;
+    assert_int_equal(shoal_chunk_size(resp), 5);
+    memcpy(&back, shoal_chunk_payload(resp), 4);
+    assert_int_equal(back, value);
+    *server_id = ((uint8_t *)shoal_chunk_payload(resp))[4];
+    assert_ok(shoal_chunk_release(resp));
+    return SHOAL_OK;
+}
+
+static void services_exactly_one_server_per_call(void **state) {
+    (void)state;
+    hosts_t h;
+    hosts_start(&h, "[services]\nimport = calc*\n", "[services]\nexport = calc*\n");
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, h.ra, "calc", NULL));
+    /* no server anywhere: NO_SERVER on host A, as with one host */
+    shoal_chunk_t *req = NULL;
+    assert_ok(shoal_client_loan(cli, 4, &req));
+    assert_rc(shoal_client_send(cli, req, NULL), SHOAL_ERR_NO_SERVER);
+    assert_int_equal(shoal_client_server_count(cli), 0);
+
+    server_ctx_t s1, s2;
+    server_start(&s1, h.rb, "calc", 1);
+    assert_int_equal(wait_server_count(cli, 1, 5000), 1);
+    server_start(&s2, h.rb, "calc", 2);
+    assert_int_equal(wait_server_count(cli, 2, 5000), 2);
+    uint32_t by[3] = {0};
+    enum { CALLS = 200 };
+    for (uint32_t i = 0; i < CALLS; i++) {
+        uint8_t id = 0;
+        assert_ok(call(cli, i * 7 + 1, &id, 5 * TH_SEC));
+        assert_true(id == 1 || id == 2);
+        by[id]++;
+    }
+    /* each call answered by exactly one server: nothing extra, nothing stale */
+    th_sleep_ms(300);
+    assert_int_equal(s1.answered + s2.answered, CALLS);
+    assert_int_equal(by[1] + by[2], CALLS);
+    assert_rc(shoal_client_take(cli, &req, 0), SHOAL_ERR_TIMEOUT);
+    shoal_port_info_t pi;
+    assert_int_equal(th_find_port(h.ra, SHOAL_PORT_CLIENT, getpid(), "calc", &pi), 0);
+    assert_int_equal(pi.stale, 0);
+
+    /* server_count follows the remote servers; none left -> NO_SERVER */
+    server_stop(&s1);
+    assert_int_equal(wait_server_count(cli, 1, 3000), 1);
+    server_stop(&s2);
+    assert_int_equal(wait_server_count(cli, 0, 3000), 0);
+    assert_ok(shoal_client_loan(cli, 4, &req));
+    assert_rc(shoal_client_send(cli, req, NULL), SHOAL_ERR_NO_SERVER);
+    shoal_client_destroy(cli);
+    hosts_stop(&h);
+}
+
+/* ---- restart ------------------------------------------------------------------------ */
+
+static void restart_resumes_within_2s(void **state) {
+    (void)state;
+    const char *a = "[export]\nr = policy=wait depth=64\n[services]\nimport = echo\n";
+    const char *b = "[import]\nr = policy=wait depth=64\n[services]\nexport = echo\n";
+    hosts_t h;
+    hosts_start(&h, a, b);
+    shoal_publisher_t *pa = NULL;
+    shoal_subscriber_t *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "r", NULL));
+    assert_ok(shoal_publisher_create(&pa, h.ra, "r", NULL));
+    warm_up(pa, 0, sb);
+    server_ctx_t s;
+    server_start(&s, h.rb, "echo", 9);
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, h.ra, "echo", NULL));
+    assert_int_equal(wait_server_count(cli, 1, 5000), 1);
+    uint8_t id;
+    assert_ok(call(cli, 5, &id, 5 * TH_SEC));
+
+    for (int round = 0; round < 2; round++) {
+        gw_t *victim = round == 0 ? &h.gb : &h.ga;
+        /* kill -9 a gateway, start it again: samples and calls flow within 2 s */
+        assert_int_equal(gw_stop(victim, SIGKILL), 128 + SIGKILL);
+        gw_launch(victim);
+        int64_t t0 = th_now_ns();
+        int got = 0;
+        for (uint32_t i = 0; !got && th_now_ns() - t0 < 2 * TH_SEC; i++) {
+            publish_mark(pa, 0, i, 1);
+            shoal_chunk_t *c = NULL;
+            while (shoal_subscriber_take(sb, &c, 10 * TH_MS) == SHOAL_OK) {
+                assert_ok(shoal_chunk_release(c));
+                got = 1;
+            }
+        }
+        if (!got) {
+            gw_dump(victim);
+            fail_msg("round %d: no sample within 2 s of the gateway's restart", round);
+        }
+        int ok = 0;
+        while (!ok && th_now_ns() - t0 < 2 * TH_SEC) {
+            shoal_result_t rc = call(cli, 77, &id, 200 * TH_MS);
+            ok = rc == SHOAL_OK;
+            if (!ok) th_sleep_ms(10);
+        }
+        if (!ok) {
+            gw_dump(victim);
+            fail_msg("round %d: no call answered within 2 s of the gateway's restart", round);
+        }
+        print_message("round %d: traffic and calls resumed %.0f ms after the restart\n", round,
+                      (double)(th_now_ns() - t0) / 1e6);
+    }
+    /* the server's process is killed and restarted (a new server) */
+    server_stop(&s);
+    assert_int_equal(wait_server_count(cli, 0, 3000), 0);
+    server_start(&s, h.rb, "echo", 10);
+    int64_t t0 = th_now_ns();
+    assert_int_equal(wait_server_count(cli, 1, 2000), 1);
+    assert_ok(call(cli, 1, &id, 2 * TH_SEC));
+    assert_int_equal(id, 10);
+    print_message("new server answered %.0f ms after it started\n", (double)(th_now_ns() - t0) / 1e6);
+    server_stop(&s);
+    shoal_client_destroy(cli);
+    shoal_publisher_destroy(pa);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_errors_name_file_and_line),
+        cmocka_unit_test(topics_both_ways_exactly_once),
+        cmocka_unit_test(large_samples_are_fragmented_and_exact),
+        cmocka_unit_test(services_exactly_one_server_per_call),
+        cmocka_unit_test(restart_resumes_within_2s),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
