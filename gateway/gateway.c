@@ -259,7 +259,7 @@ static dds_qos_t *topic_qos(const gw_rule_t *r, bool writer) {
     if (r->history > 0) {
         /* late joiners on other hosts get the last N */
         dds_qset_durability(q, DDS_DURABILITY_TRANSIENT_LOCAL);
-        dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)(r->history > r->depth ? r->history : r->depth));
+        dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)r->history);
     } else if (r->policy == GW_DROP_OLDEST) {
         dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)r->depth);
     } else {
