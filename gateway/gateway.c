@@ -260,6 +260,9 @@ static dds_qos_t *topic_qos(const gw_rule_t *r, bool writer) {
         /* late joiners on other hosts get the last N */
         dds_qset_durability(q, DDS_DURABILITY_TRANSIENT_LOCAL);
         dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)r->history);
+        /* Cyclone keeps what late joiners get per durability_service (default: 1) */
+        dds_qset_durability_service(q, 0, DDS_HISTORY_KEEP_LAST, (int32_t)r->history,
+                                    DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED);
     } else if (r->policy == GW_DROP_OLDEST) {
         dds_qset_history(q, DDS_HISTORY_KEEP_LAST, (int32_t)r->depth);
     } else {
@@ -1230,8 +1233,10 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
     dds_qset_reliability(q, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
     dds_qset_durability(q, DDS_DURABILITY_TRANSIENT_LOCAL);
     dds_qset_history(q, DDS_HISTORY_KEEP_LAST, 1);
-    /* a killed gateway's offers vanish within a second */
-    dds_qset_liveliness(q, DDS_LIVELINESS_AUTOMATIC, DDS_MSECS(1000));
+    /* a killed gateway's offers vanish within 3 s (a restarted one is
+     * recognised at once by its new incarnation); shorter leases expire
+     * on a merely stalled host */
+    dds_qset_liveliness(q, DDS_LIVELINESS_AUTOMATIC, DDS_MSECS(3000));
     dds_qset_writer_data_lifecycle(q, true);
     g->ann_writer = dds_create_writer(g->pp, g->t_ann, q, NULL);
     dds_qset_ignorelocal(q, DDS_IGNORELOCAL_PARTICIPANT);
