@@ -12,6 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dds/dds.h>
+
+#include "shoal_gateway.h" /* generated from gateway/shoal_gateway.idl alone */
+
 #define GW_CONFIG_POOLS                                                                    \
     "[limits]\nprocesses = 32\npublishers = 64\nsubscribers = 64\nservers = 64\n"          \
     "clients = 64\nservices = 64\nqueue_capacity = 1024\nhistory = 16\n"                   \
@@ -604,6 +608,86 @@ static void history_reaches_late_joiners_on_the_other_host(void **state) {
     hosts_stop(&h);
 }
 
+/* ---- interop: a plain Cyclone DDS participant that shoal did not write --------------- */
+
+static void plain_dds_participant_reads_and_writes(void **state) {
+    (void)state;
+    hosts_t h;
+    hosts_start(&h, "[export]\nout = policy=wait depth=64\n", "[import]\nin = policy=wait depth=64\n");
+    /* the same loopback configuration as the gateways, its own participant */
+    char xml[400], uri[420];
+    write_cyclone(&h.da, xml, sizeof xml);
+    snprintf(uri, sizeof uri, "file://%s", xml);
+    dds_entity_t dom = dds_create_domain(dds_domain_id(), uri);
+    assert_true(dom > 0);
+    dds_entity_t pp = dds_create_participant(dds_domain_id(), NULL, NULL);
+    assert_true(pp > 0);
+    dds_qos_t *q = dds_create_qos();
+    dds_qset_reliability(q, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
+    dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
+    dds_entity_t t_out = dds_create_topic(pp, &shoal_gw_Sample_desc, "shoal/out", NULL, NULL);
+    dds_entity_t t_in = dds_create_topic(pp, &shoal_gw_Sample_desc, "shoal/in", NULL, NULL);
+    dds_entity_t rd = dds_create_reader(pp, t_out, q, NULL);
+    dds_entity_t wr = dds_create_writer(pp, t_in, q, NULL);
+    dds_delete_qos(q);
+    assert_true(rd > 0 && wr > 0);
+
+    /* shoal -> plain reader */
+    shoal_publisher_t *pa = NULL;
+    assert_ok(shoal_publisher_create(&pa, h.ra, "out", NULL));
+    int got = 0;
+    for (int i = 0; i < 200 && !got; i++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pa, 5, &c));
+        memcpy(shoal_chunk_payload(c), "hello", 5);
+        assert_ok(shoal_publisher_publish(pa, c));
+        th_sleep_ms(50);
+        void *samples[1] = {NULL};
+        dds_sample_info_t si;
+        if (dds_take(rd, samples, &si, 1, 1) == 1) {
+            const shoal_gw_Sample *s = samples[0];
+            if (si.valid_data) {
+                assert_string_equal(s->origin, "hostA");
+                assert_int_equal(s->payload._length, 5);
+                assert_memory_equal(s->payload._buffer, "hello", 5);
+                assert_int_equal(s->fragments, 1);
+                got = 1;
+            }
+            dds_return_loan(rd, samples, 1);
+        }
+    }
+    assert_true(got);
+
+    /* plain writer -> shoal subscriber on host B */
+    shoal_subscriber_t *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "in", NULL));
+    got = 0;
+    for (uint32_t i = 0; i < 200 && !got; i++) {
+        uint8_t data[3] = {'d', 'd', 's'};
+        shoal_gw_Sample s;
+        memset(&s, 0, sizeof s);
+        s.serial = i;
+        s.total_size = sizeof data;
+        s.fragments = 1;
+        snprintf(s.origin, sizeof s.origin, "plain");
+        s.payload._buffer = data;
+        s.payload._length = s.payload._maximum = sizeof data;
+        assert_true(dds_write(wr, &s) == 0);
+        shoal_chunk_t *c = NULL;
+        if (shoal_subscriber_take(sb, &c, 50 * TH_MS) == SHOAL_OK) {
+            assert_int_equal(shoal_chunk_size(c), 3);
+            assert_memory_equal(shoal_chunk_payload(c), "dds", 3);
+            assert_ok(shoal_chunk_release(c));
+            got = 1;
+        }
+    }
+    assert_true(got);
+    dds_delete(dom);
+    shoal_subscriber_destroy(sb);
+    shoal_publisher_destroy(pa);
+    hosts_stop(&h);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -613,6 +697,7 @@ int main(void) {
         cmocka_unit_test(services_exactly_one_server_per_call),
         cmocka_unit_test(history_reaches_late_joiners_on_the_other_host),
         cmocka_unit_test(restart_resumes_within_2s),
+        cmocka_unit_test(plain_dds_participant_reads_and_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
