@@ -608,6 +608,93 @@ static void history_reaches_late_joiners_on_the_other_host(void **state) {
     hosts_stop(&h);
 }
 
+/* Child processes killed with SIGKILL: a publisher on host A, a server on B. */
+typedef struct child_ctx {
+    const th_daemon_t *d;
+    uint8_t id;
+} child_ctx_t;
+
+static int publisher_child(void *arg) {
+    child_ctx_t *x = arg;
+    shoal_runtime_t *rt = NULL;
+    WCHECK_OK(th_runtime_create(x->d, "pubchild", &rt));
+    shoal_publisher_t *p = NULL;
+    WCHECK_OK(shoal_publisher_create(&p, rt, "r", NULL));
+    for (uint32_t i = 0;; i++) {
+        shoal_chunk_t *c = NULL;
+        WCHECK_OK(shoal_publisher_loan(p, sizeof(mark_t), &c));
+        mark_t m = {MARK_MAGIC, x->id, i, 1};
+        memcpy(shoal_chunk_payload(c), &m, sizeof m);
+        shoal_publisher_publish(p, c);
+        th_sleep_ms(5);
+    }
+    return 0;
+}
+
+static int server_child(void *arg) {
+    child_ctx_t *x = arg;
+    shoal_runtime_t *rt = NULL;
+    WCHECK_OK(th_runtime_create(x->d, "srvchild", &rt));
+    server_ctx_t s;
+    memset(&s, 0, sizeof s);
+    s.id = x->id;
+    WCHECK_OK(shoal_server_create(&s.srv, rt, "echo", NULL));
+    server_main(&s); /* until killed */
+    return 0;
+}
+
+/* Waits up to `ms` for a sample of `host` on `sub`; returns ms taken or -1. */
+static int wait_host_sample(shoal_subscriber_t *sub, uint32_t host, int ms) {
+    int64_t t0 = th_now_ns();
+    while (th_now_ns() - t0 < ms * TH_MS) {
+        shoal_chunk_t *c = NULL;
+        if (shoal_subscriber_take(sub, &c, 20 * TH_MS) != SHOAL_OK) continue;
+        mark_t m;
+        memcpy(&m, shoal_chunk_payload(c), sizeof m);
+        shoal_chunk_release(c);
+        if (m.host == host) return (int)((th_now_ns() - t0) / TH_MS);
+    }
+    return -1;
+}
+
+static void killed_publisher_and_server_processes_resume(void **state) {
+    (void)state;
+    const char *a = "[export]\nr = policy=wait depth=64\n[services]\nimport = echo\n";
+    const char *b = "[import]\nr = policy=wait depth=64\n[services]\nexport = echo\n";
+    hosts_t h;
+    hosts_start(&h, a, b);
+    shoal_subscriber_t *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "r", NULL));
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, h.ra, "echo", NULL));
+    for (uint8_t round = 1; round <= 2; round++) {
+        child_ctx_t pc = {&h.da, round}, sc = {&h.db, (uint8_t)(10 + round)};
+        pid_t pub = th_spawn(publisher_child, &pc);
+        pid_t srv = th_spawn(server_child, &sc);
+        int64_t t0 = th_now_ns();
+        int ms = wait_host_sample(sb, round, (int)(RESUME_BOUND / TH_MS));
+        if (ms < 0) fail_msg("round %u: no sample of the new publisher process", round);
+        assert_int_equal(wait_server_count(cli, 1, (int)(RESUME_BOUND / TH_MS)), 1);
+        uint8_t id = 0;
+        assert_ok(call(cli, round, &id, 2 * TH_SEC));
+        assert_int_equal(id, 10 + round);
+        print_message("round %u: a new publisher's samples after %d ms, a new server's answer "
+                      "after %.0f ms\n", round, ms, (double)(th_now_ns() - t0) / 1e6);
+        kill(pub, SIGKILL);
+        kill(srv, SIGKILL);
+        assert_int_equal(th_join(pub, 5000), 128 + SIGKILL);
+        assert_int_equal(th_join(srv, 5000), 128 + SIGKILL);
+        /* the killed server is gone on host A too: NO_SERVER, not a hang */
+        assert_int_equal(wait_server_count(cli, 0, 3000), 0);
+        shoal_chunk_t *req = NULL;
+        assert_ok(shoal_client_loan(cli, 4, &req));
+        assert_rc(shoal_client_send(cli, req, NULL), SHOAL_ERR_NO_SERVER);
+    }
+    shoal_client_destroy(cli);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
 /* ---- interop: a plain Cyclone DDS participant that shoal did not write --------------- */
 
 static void plain_dds_participant_reads_and_writes(void **state) {
@@ -697,6 +784,7 @@ int main(void) {
         cmocka_unit_test(services_exactly_one_server_per_call),
         cmocka_unit_test(history_reaches_late_joiners_on_the_other_host),
         cmocka_unit_test(restart_resumes_within_2s),
+        cmocka_unit_test(killed_publisher_and_server_processes_resume),
         cmocka_unit_test(plain_dds_participant_reads_and_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
