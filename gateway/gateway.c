@@ -791,11 +791,6 @@ static void reconcile_proxies(gateway_t *g) {
                 LOGI("peer gateway '%s' is reachable", p->id);
             }
         }
-        for (uint32_t k = 0; k < p->offer_count || k == 0; k++) {
-            const char *svc = k < p->offer_count ? p->offers[k].name : NULL;
-            (void)svc;
-            if (k >= p->offer_count) break;
-        }
     }
     /* close proxies that lost their remote servers */
     for (uint32_t i = 0; i < MAX_PROXIES; i++) {
@@ -1281,7 +1276,7 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
         (void)w;
         close(ready_fd);
     }
-    uint64_t next_scan = 0;
+    uint64_t next_scan = 0, next_reconcile = 0;
     bool more = false;
     while (!stop_requested) {
         bool pending = false;
@@ -1307,10 +1302,14 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
                 (void)w;
             }
         }
+        /* the port table scan costs a read per slot: 10 times a second */
         uint64_t t = now_ns();
-        if (t >= next_scan) {
-            next_scan = t + 50000000ull;
-            discover_local(g);
+        if (t >= next_reconcile) {
+            next_reconcile = t + 50000000ull;
+            if (t >= next_scan) {
+                next_scan = t + 100000000ull;
+                discover_local(g);
+            }
             reconcile_proxies(g);
         }
         if (stats_requested) {
