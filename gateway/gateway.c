@@ -157,6 +157,7 @@ typedef struct call {
 /* A request a peer sent here, forwarded to a local server */
 typedef struct forward {
     bool used;
+    uint64_t since; /* when forwarded: the oldest makes room when all are used */
     uint64_t seq;
     uint64_t token;
     uint32_t peer;
@@ -984,9 +985,22 @@ static void take_requests(gateway_t *g) {
                                ? client_get(g, service)
                                : NULL;
         uint32_t f = 0;
-        if (sc)
+        if (sc) {
             for (f = 0; f < 256 && sc->fw[f].used; f++) {}
-        if (sc && f < 256) {
+            if (f == 256) {
+                /* a server that never answers must not block the service for
+                 * good: the oldest call ends (its client sees a timeout or
+                 * SERVER_GONE) and a late answer to it is released as stale */
+                uint32_t old = 0;
+                for (uint32_t i = 1; i < 256; i++)
+                    if (sc->fw[i].since < sc->fw[old].since) old = i;
+                LOGW("service '%s': 256 forwarded calls unanswered; the oldest is given up", service);
+                send_reply(g, &g->peers[sc->fw[old].peer], sc->fw[old].token, SHOAL_ERR_TIMEOUT, NULL, 0);
+                sc->fw[old].used = false;
+                f = old;
+            }
+        }
+        if (sc) {
             shoal_chunk_t *req = NULL;
             uint64_t seq = 0;
             rc = shoal_client_loan(sc->cli, len ? len : 1, &req);
@@ -996,9 +1010,8 @@ static void take_requests(gateway_t *g) {
                 rc = shoal_client_send(sc->cli, req, &seq);
             }
             if (rc == SHOAL_OK)
-                sc->fw[f] = (forward_t){.used = true, .seq = seq, .token = token, .peer = (uint32_t)(p - g->peers)};
-        } else if (sc) {
-            rc = SHOAL_ERR_QUEUE_FULL;
+                sc->fw[f] = (forward_t){.used = true, .since = now_ns(), .seq = seq, .token = token,
+                                        .peer = (uint32_t)(p - g->peers)};
         }
         ddsi_serdata_unref(sd);
         if (rc != SHOAL_OK) {
