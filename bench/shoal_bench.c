@@ -69,7 +69,7 @@ static shoal_runtime_t *g_rt; /* one per side process */
 static shoal_result_t runtime_open(shoal_runtime_t **rt, const char *role)
 {
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = g_domain;
     o.connect_timeout_ns = 5ll * 1000 * 1000 * 1000;
     char name[64];

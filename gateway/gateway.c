@@ -365,7 +365,7 @@ static void export_open(gateway_t *g, const char *name, const gw_rule_t *r) {
     snprintf(e->name, sizeof e->name, "%s", name);
     e->rule = *r;
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.ignore_own_process = 1; /* never export what we imported */
     so.history = r->history;
     shoal_result_t rc = shoal_subscriber_create(&e->sub, g->rt, name, &so);
@@ -470,7 +470,7 @@ static void import_open(gateway_t *g, const char *name, const gw_rule_t *r) {
     snprintf(m->name, sizeof m->name, "%s", name);
     m->rule = *r;
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = r->history;
     po.full_policy = r->policy == GW_REJECT ? SHOAL_FULL_REJECT
                    : r->policy == GW_WAIT   ? SHOAL_FULL_WAIT
@@ -646,7 +646,7 @@ static void discover_local(gateway_t *g) {
     offer_t offers[MAX_SERVICES];
     uint32_t noffers = 0;
     for (uint32_t s = 0; s < slots; s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         if (shoal_runtime_port_info(g->rt, s, &pi) != SHOAL_OK || pi.pid == me) continue;
         pi.service[sizeof pi.service - 1] = '\0';
         if (pi.kind == SHOAL_PORT_PUBLISHER) {
@@ -925,7 +925,7 @@ static svc_client_t *client_get(gateway_t *g, const char *service) {
     }
     if (!free_c) return NULL;
     shoal_client_options_t o;
-    shoal_client_options_init(&o);
+    shoal_client_options_init(&o, SHOAL_CLIENT_OPTIONS_VERSION);
     o.ignore_own_process = 1; /* never our own proxy servers */
     memset(free_c, 0, sizeof *free_c);
     if (shoal_client_create(&free_c->cli, g->rt, service, &o) != SHOAL_OK) {
@@ -1198,7 +1198,7 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
     dds_get_guid(g->pp, &g->own_guid);
 
     shoal_runtime_options_t ro;
-    shoal_runtime_options_init(&ro);
+    shoal_runtime_options_init(&ro, SHOAL_RUNTIME_OPTIONS_VERSION);
     ro.domain = domain;
     ro.runtime_dir = runtime_dir;
     ro.connect_timeout_ns = 5000000000LL;

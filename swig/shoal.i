@@ -68,27 +68,61 @@ SHOAL_HANDLE_TYPEMAPS(shoal_chunk_t)
 };
 %apply uint64_t *SHOAL_OUT_U64 { uint64_t *sequence_id };
 %apply int *SHOAL_OUT_INT { int *fd };
-%apply SWIGTYPE *SHOAL_OUT_STRUCT { shoal_pool_info_t *out, shoal_port_info_t *out };
+%apply SWIGTYPE *SHOAL_OUT_STRUCT {
+    shoal_pool_info_t *info,
+    shoal_port_info_t *info,
+    shoal_domain_info_t *info,
+    shoal_process_info_t *info
+};
 
 /* ---- options structs: constructed initialised, strings owned ---------------- */
 
 /* A new options object is already initialised by its shoal_*_options_init(),
  * so the version field is always right and unset fields mean "default". */
-%define SHOAL_OPTIONS(TAG, TYPE, INIT)
+%define SHOAL_OPTIONS(TAG, TYPE, INIT, VERSION)
 %extend TAG {
     TAG() {
         TYPE *opts = (TYPE *)calloc(1, sizeof(TYPE));
         if (opts)
-            INIT(opts);
+            INIT(opts, VERSION);
         return opts;
     }
 }
 %enddef
 
-SHOAL_OPTIONS(shoal_publisher_options, shoal_publisher_options_t, shoal_publisher_options_init)
-SHOAL_OPTIONS(shoal_subscriber_options, shoal_subscriber_options_t, shoal_subscriber_options_init)
-SHOAL_OPTIONS(shoal_client_options, shoal_client_options_t, shoal_client_options_init)
-SHOAL_OPTIONS(shoal_server_options, shoal_server_options_t, shoal_server_options_init)
+SHOAL_OPTIONS(shoal_publisher_options, shoal_publisher_options_t, shoal_publisher_options_init,
+              SHOAL_PUBLISHER_OPTIONS_VERSION)
+SHOAL_OPTIONS(shoal_subscriber_options, shoal_subscriber_options_t, shoal_subscriber_options_init,
+              SHOAL_SUBSCRIBER_OPTIONS_VERSION)
+SHOAL_OPTIONS(shoal_client_options, shoal_client_options_t, shoal_client_options_init,
+              SHOAL_CLIENT_OPTIONS_VERSION)
+SHOAL_OPTIONS(shoal_server_options, shoal_server_options_t, shoal_server_options_init,
+              SHOAL_SERVER_OPTIONS_VERSION)
+
+/* Info structs: constructed with the version of the header the binding was
+ * built against; out-parameter typemaps set it the same way. */
+%{
+#define SHOAL_SWIG_VERSION(T) SHOAL_SWIG_VERSION_##T
+#define SHOAL_SWIG_VERSION_shoal_pool_info_t SHOAL_POOL_INFO_VERSION
+#define SHOAL_SWIG_VERSION_shoal_port_info_t SHOAL_PORT_INFO_VERSION
+#define SHOAL_SWIG_VERSION_shoal_domain_info_t SHOAL_DOMAIN_INFO_VERSION
+#define SHOAL_SWIG_VERSION_shoal_process_info_t SHOAL_PROCESS_INFO_VERSION
+%}
+%define SHOAL_INFO(TAG, TYPE)
+%extend TAG {
+    TAG() {
+        TYPE *info = (TYPE *)calloc(1, sizeof(TYPE));
+        if (info)
+            info->version = SHOAL_SWIG_VERSION(TYPE);
+        return info;
+    }
+}
+%immutable TAG::version;
+%enddef
+SHOAL_INFO(shoal_pool_info, shoal_pool_info_t)
+SHOAL_INFO(shoal_port_info, shoal_port_info_t)
+SHOAL_INFO(shoal_domain_info, shoal_domain_info_t)
+SHOAL_INFO(shoal_process_info, shoal_process_info_t)
 
 /* The runtime options hold two strings: the object owns copies of them and
  * frees them when it is deleted (SWIG's default would leak the copies). */
@@ -96,7 +130,7 @@ SHOAL_OPTIONS(shoal_server_options, shoal_server_options_t, shoal_server_options
     shoal_runtime_options() {
         shoal_runtime_options_t *opts = (shoal_runtime_options_t *)calloc(1, sizeof(*opts));
         if (opts)
-            shoal_runtime_options_init(opts);
+            shoal_runtime_options_init(opts, SHOAL_RUNTIME_OPTIONS_VERSION);
         return opts;
     }
     ~shoal_runtime_options() {

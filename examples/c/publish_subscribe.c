@@ -55,7 +55,7 @@ static void *subscriber_main(void *arg)
     /* A short queue: the publisher's WAIT policy then paces it before the
      * queued samples could use up the pool. */
     shoal_subscriber_options_t opts;
-    shoal_subscriber_options_init(&opts);
+    shoal_subscriber_options_init(&opts, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     opts.queue_capacity = 16;
     shoal_subscriber_t *sub = NULL;
     shoal_result_t r = shoal_subscriber_create(&sub, g_rt, TOPIC, &opts);
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
     }
 
     shoal_runtime_options_t opts;
-    shoal_runtime_options_init(&opts);
+    shoal_runtime_options_init(&opts, SHOAL_RUNTIME_OPTIONS_VERSION);
     opts.domain = domain;
     opts.connect_timeout_ns = 2000000000LL;
     shoal_result_t r = shoal_runtime_create(&g_rt, "example-publish-subscribe", &opts);
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     }
 
     shoal_publisher_options_t popts;
-    shoal_publisher_options_init(&popts);
+    shoal_publisher_options_init(&popts, SHOAL_PUBLISHER_OPTIONS_VERSION);
     popts.full_policy = SHOAL_FULL_WAIT;   /* back-pressure instead of loss */
     popts.send_timeout_ns = 5000000000LL;  /* ... but never a hang */
     shoal_publisher_t *pub = NULL;

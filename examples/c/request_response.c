@@ -177,7 +177,7 @@ int main(int argc, char **argv)
     }
 
     shoal_runtime_options_t opts;
-    shoal_runtime_options_init(&opts);
+    shoal_runtime_options_init(&opts, SHOAL_RUNTIME_OPTIONS_VERSION);
     opts.domain = domain;
     opts.connect_timeout_ns = 2000000000LL;
     shoal_result_t r = shoal_runtime_create(&g_rt, "example-request-response", &opts);
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
            secs > 0 ? (double)total / secs : 0.0);
     uint32_t in_use = 0;
     for (uint32_t p = 0; p < shoal_runtime_pool_count(g_rt); p++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         if (shoal_runtime_pool_info(g_rt, p, &pi) == SHOAL_OK)
             in_use += pi.in_use;
     }

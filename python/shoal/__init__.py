@@ -27,7 +27,7 @@ from ._api import (Chunk, Client, FullPolicy, Loan, PoolInfo, PortInfo, PortKind
                    abi_version, backend_name, version)
 from ._daemon import Daemon, find_shoald  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = version()  # of the C library compiled in: capi/include/shoal.h
 
 __all__ = ["Runtime", "Publisher", "Subscriber", "Client", "Server", "WaitSet", "Chunk",
            "Loan", "Sample", "Request", "Response", "FullPolicy", "PortKind", "PoolInfo",

@@ -8,8 +8,17 @@ counts its exports), exceptions, timeouts in seconds, closing on garbage collect
 
 Threads: one port may be used from several threads; calls on one port are
 serialized by a per-port lock (the C rule is "one thread at a time per port").
-Blocking waits release the GIL, and waits without a bound are done in slices so
-that Ctrl-C (KeyboardInterrupt) still works.
+No lock is held while a take, call or waitset wait sleeps: it sleeps in the C
+library's readiness wait (``shoal_*_wait_ready``, which may overlap other calls on
+the port), so another thread's loan or release of the same port goes ahead at once.
+Every wait sleeps in slices of at most WAIT_SLICE and is cut short by a signal, so
+Ctrl-C raises KeyboardInterrupt at once; WAIT-policy sends use the C library's
+sliced sends for the same reason (a send cut short keeps its chunk: it is released,
+never lost). Waits release the GIL.
+
+asyncio: one waitset (and its file descriptor, registered with ``loop.add_reader``)
+per runtime and event loop serves every ``take_async``/``call_async``/``async for``
+of that loop, however many ports are awaited; no thread or waitset per port.
 
 Payload lifetime: ``chunk.payload`` is a memoryview of a ``_payload.Payload``. When
 the chunk is sent or released, that view is released too. Something made from it
@@ -35,7 +44,8 @@ import weakref
 
 from . import _backend
 from ._payload import Payload as _Payload
-from .errors import ClosedError, PayloadExportedError, ReleasedError, Timeout, error_class
+from .errors import (ClosedError, Error, PayloadExportedError, ReleasedError, Timeout,
+                     error_class)
 
 backend = _backend.load()
 
@@ -79,6 +89,7 @@ _ERR_POOL_EXHAUSTED = 3
 _ERR_HELD_LIMIT = 6
 _ERR_SERVER_GONE = 12
 _ERR_NOT_FOUND = 22
+_ERR_BUSY = 23            # a sliced send stopped waiting; the chunk is still ours
 
 #: Longest single blocking C call made for an unbounded or long wait (seconds): a
 #: signal (Ctrl-C) is handled by Python at most this long after it arrived.
@@ -249,6 +260,11 @@ def _lost_request(detail):
 def _raise(rc, context, port=None):
     """Raise the exception for result `rc`; call right after the failing C call. With
     `port`, a limit error says how many of its chunks wait for payload exports."""
+    raise _exception(rc, context, port)
+
+
+def _exception(rc, context, port=None):
+    """The exception _raise() raises, not raised (asyncio sets it on futures)."""
     detail = _pythonic(backend.last_error())
     name = backend.strerror(rc)
     message = "%s: %s" % (context, detail or name) if context else (detail or name)
@@ -256,7 +272,7 @@ def _raise(rc, context, port=None):
         message += (" (%d chunk(s) of %s were released but still wait for a view or numpy "
                     "array of their payload that outlived them; drop those)"
                     % (port._deferred, port._describe()))
-    raise error_class(rc)(message, code=rc, name=name, detail=detail)
+    return error_class(rc)(message, code=rc, name=name, detail=detail)
 
 
 def _check(rc, context):
@@ -292,6 +308,15 @@ def _opt_ns(seconds, what):
 
 def _opt_u32(value, what):
     return None if value is None else _int_arg(value, what, 0, _U32_MAX)
+
+
+def _opt_flag(value, what):
+    """A yes/no option: a bool (None keeps the C default); the C field takes 0 or 1."""
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TypeError("%s must be True or False, not %s" % (what, type(value).__name__))
+    return int(value)
 
 
 def _policy(value):
@@ -343,6 +368,12 @@ def _numpy():
 gc_releases = collections.Counter()
 _gc_lock = threading.Lock()
 
+# The leak check of the pytest plugin: None, or hook(event, chunk), called with "new" at
+# the end of Chunk.__init__ (every loan and take) and with "gc" when the garbage
+# collector released a chunk. Set only while a checked test runs: otherwise the cost is
+# one test of a global.
+_chunk_hook = None
+
 _live_runtimes = weakref.WeakSet()
 _exiting = False
 
@@ -367,6 +398,23 @@ def _release_deferred(arg):
 
 
 # ---- chunks --------------------------------------------------------------------------
+
+
+def _loaned_copy(loan_fn, data):
+    """The copying conveniences (publish, call, respond): a loan of len(data) bytes (at
+    least 1: an empty message is a 1-byte loan shrunk to size 0) holding a copy of `data`,
+    released again if the copy fails."""
+    data = memoryview(data).cast("B")
+    loan = loan_fn(max(1, len(data)))
+    try:
+        if len(data):
+            loan.payload[:] = data
+        else:
+            loan.set_size(0)
+    except BaseException:
+        loan.release()
+        raise
+    return loan
 
 class Chunk:
     """A loaned or taken chunk of shared memory, owned by this object until it is
@@ -406,6 +454,8 @@ class Chunk:
         # The port closes the chunks its objects still own; a weak reference so that
         # the garbage collector can still release a forgotten chunk.
         port._chunks[id(self)] = _weakref_ref(self)
+        if _chunk_hook is not None:
+            _chunk_hook("new", self)
 
     # -- state
     def _released_error(self, op):
@@ -559,6 +609,8 @@ class Chunk:
             self._end()
             with _gc_lock:
                 gc_releases[port._describe()] += 1
+            if _chunk_hook is not None:
+                _chunk_hook("gc", self)
             warnings.warn("a %s of %s was released by the garbage collector; release it "
                           "with a `with` block" % (self._what, port._describe()),
                           ResourceWarning, stacklevel=2)
@@ -666,12 +718,7 @@ class Request(Chunk):
 
     def respond(self, data):
         """Copying convenience: loan a response, copy `data` into it, send it."""
-        data = memoryview(data).cast("B")
-        with self.loan_response(max(1, len(data))) as resp:
-            if len(data):
-                resp.payload[:] = data
-            else:
-                resp.set_size(0)
+        with _loaned_copy(self.loan_response, data) as resp:
             resp.send()
 
 
@@ -692,7 +739,8 @@ class _Port:
         self._chunks = {}  # id(chunk) -> weak reference of the chunks its objects own
         self._deferred = 0  # chunks released by their objects, waiting for their exports
         self._closing = None  # the C port, closed in Python, destroyed with the last of those
-        self._async_ws = None
+        self._sleepers = set()  # tokens of threads asleep in a wait on the port, lock-free
+        self._async_hub = None  # the _AsyncHub whose waitset the port is attached to
         runtime._ports.add(self)
 
     def _describe(self):
@@ -736,16 +784,23 @@ class _Port:
                 chunk = ref()
                 if chunk is not None and chunk._handle is not None:
                     chunk._end()
-            if self._async_ws is not None:
-                self._async_ws.close()
-                self._async_ws = None
+            if self._async_hub is not None:
+                self._async_hub.forget(self, ClosedError("%s was closed while awaited"
+                                                         % self._describe()))
             handle, self._handle = self._handle, None
             if self._deferred:
                 self._closing = handle
                 self._rt._pending_ports.add(self)
                 return
+            self._wait_sleepers()
             getattr(backend, self._destroy)(handle)
         self._rt._ports.discard(self)
+
+    def _wait_sleepers(self):
+        """Wait until no thread sleeps in a wait on the C port (they see the port closed
+        within one WAIT_SLICE): its destroy must not overlap their wait_ready."""
+        while self._sleepers:
+            time.sleep(0.001)
 
     # -- deferred releases (see Chunk._end)
     def _defer(self, buf, view, handle):
@@ -767,6 +822,7 @@ class _Port:
             if self._deferred or self._closing is None:
                 return
             closing, self._closing = self._closing, None
+            self._wait_sleepers()
             getattr(backend, self._destroy)(closing)
         self._rt._port_destroyed(self)
 
@@ -829,31 +885,52 @@ class _Port:
     _send_fn = None    # backend function (port, chunk) -> rc or (rc, value)
     _send_what = "send"
 
+    _ready_fn = None   # backend function (port, timeout_ns) -> rc: the readiness wait
+
+    def _sleep(self, h, deadline, what):
+        """Sleep until the port has data, `deadline` (time.monotonic(), None: no bound)
+        or a signal, at most WAIT_SLICE, WITHOUT the port's lock: the C readiness wait
+        may overlap other threads' calls on the port. False once the deadline passed."""
+        if deadline is None:
+            step = WAIT_SLICE
+        else:
+            step = min(WAIT_SLICE, deadline - time.monotonic())
+            if step <= 0:
+                return False
+        token = object()
+        try:   # add inside: a signal raising between the two would leave a token
+            self._sleepers.add(token)   # close() waits for it before destroying the port
+            rc = self._ready_fn(h, _timeout_ns(step))
+        finally:
+            self._sleepers.discard(token)
+        if rc != _OK and rc != _ERR_TIMEOUT:
+            _raise(rc, "%s: %s" % (self._describe(), what), self)
+        return True
+
     def _take(self, timeout):
-        """Take with a timeout in seconds (None: forever), waiting in slices."""
+        """Take with a timeout in seconds (None: forever). Polls under the lock, sleeps
+        without it (see _sleep)."""
         timeout = _seconds(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if deadline is None:
-                step = WAIT_SLICE
-            else:
-                step = min(WAIT_SLICE, deadline - time.monotonic())
             with self._lock:
-                rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
+                h = self._handle
+                if h is None:
+                    self._h()
+                rc, chunk, address, n = self._take_fn(h, 0)
                 if rc == _OK:
                     return self._chunk_cls(self, chunk, address, n)
-            if rc != _ERR_TIMEOUT:
-                _raise(rc, "%s: take" % self._describe(), self)
-            if deadline is not None and time.monotonic() >= deadline:
+                if rc != _ERR_TIMEOUT:
+                    _raise(rc, "%s: take" % self._describe(), self)
+            if not self._sleep(h, deadline, "take"):
                 raise _timeout("%s: take" % self._describe(), timeout,
                                "nothing arrived %s" % _within(timeout))
 
-    async def _take_async(self, timeout, attach):
+    async def _take_async(self, timeout):
+        """asyncio take: poll, then await the runtime's waitset for this event loop."""
         timeout = _seconds(timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        ws = self._async_waitset(attach)
-        fd = ws.fileno()
         while True:
             chunk = self.try_take()
             if chunk is not None:
@@ -861,33 +938,32 @@ class _Port:
             if deadline is not None and loop.time() >= deadline:
                 raise _timeout("%s: take_async" % self._describe(), timeout,
                                "nothing arrived %s" % _within(timeout))
-            ready = loop.create_future()
+            await _AsyncHub.of(self._rt, loop).readable(self, deadline)
 
-            def on_readable():
-                if not ready.done():
-                    ready.set_result(None)
+    # -- sends that wait for queue space (policy WAIT)
+    _send_slice_fn = None  # backend function (port, chunk, slice_ns) -> like _send_fn
 
-            loop.add_reader(fd, on_readable)
+    def _use_sliced_sends(self):
+        """Policy WAIT: send in slices (so that a signal is handled within one), on this
+        instance only; the other policies never wait and keep the one-call send."""
+        slice_fn = self._send_slice_fn
+        slice_ns = _timeout_ns(WAIT_SLICE)
+
+        def sliced_send(h, chunk):
+            res = _ERR_BUSY
             try:
-                remaining = None if deadline is None else max(0.0, deadline - loop.time())
-                await asyncio.wait_for(ready, remaining)
-            except asyncio.TimeoutError:
-                pass  # one last poll above decides
-            finally:
-                loop.remove_reader(fd)
-            ws._drain()
-
-    def _async_waitset(self, attach):
-        with self._lock:
-            if self._async_ws is None:
-                ws = WaitSet(self._rt)
-                try:
-                    ws.attach(self)
-                except BaseException:
-                    ws.close()
-                    raise
-                self._async_ws = ws
-            return self._async_ws
+                while res == _ERR_BUSY:
+                    res = slice_fn(h, chunk, slice_ns)
+                    if type(res) is tuple and res[0] == _ERR_BUSY:
+                        res = _ERR_BUSY
+            except BaseException:
+                # a signal handler raised (Ctrl-C) while the chunk was still ours: give
+                # it back to its pool, never lose it
+                if res == _ERR_BUSY:
+                    _chunk_release(chunk)
+                raise
+            return res
+        self._send_fn = sliced_send
 
 
 class Publisher(_Port):
@@ -901,16 +977,12 @@ class Publisher(_Port):
                    """Loan a chunk of `size` bytes to fill and then publish (``loan.send()``).""")
 
     _send_fn = staticmethod(_publisher_publish)
+    _send_slice_fn = staticmethod(backend.publisher_publish_slice)
     _send_what = "publish"
 
     def publish(self, data):
         """Copying convenience: loan len(data) bytes, copy `data`, publish."""
-        data = memoryview(data).cast("B")
-        with self.loan(max(1, len(data))) as loan:
-            if len(data):
-                loan.payload[:] = data
-            else:
-                loan.set_size(0)
+        with _loaned_copy(self.loan, data) as loan:
             loan.send()
 
     @property
@@ -938,9 +1010,22 @@ class Subscriber(_Port):
         never raises Timeout): the cheap call for busy-poll loops. Use the sample
         as ``with``: ``s = sub.try_take()`` then ``if s: with s: ...``.""")
 
+    _ready_fn = staticmethod(backend.subscriber_wait_ready)
+
     async def take_async(self, timeout=None):
-        """asyncio: await the next sample (uses the waitset file descriptor)."""
-        return await self._take_async(timeout, "subscriber")
+        """asyncio: await the next sample (up to `timeout` seconds, None: no bound).
+        Every port of an event loop is awaited through one waitset of the runtime."""
+        return await self._take_async(timeout)
+
+    def __aiter__(self):
+        """``async for sample in subscriber:`` yields the samples as they arrive.
+
+        Take and release pair by construction: each sample is released when the loop
+        asks for the next one, or when the loop ends (``break``, an exception, or the
+        iterator being dropped). Use it inside its iteration (copy with
+        ``bytes(sample.payload)`` to keep data); releasing it earlier in the body, or a
+        ``with sample:`` block, is fine."""
+        return _SampleIterator(self)
 
 
 class Client(_Port):
@@ -955,6 +1040,8 @@ class Client(_Port):
                    """Loan a request of `size` bytes; ``send()`` returns its sequence id.""")
 
     _send_fn = staticmethod(_client_send)
+    _send_slice_fn = staticmethod(backend.client_send_slice)
+    _ready_fn = staticmethod(backend.client_wait_ready)
 
     def take(self, timeout=None):
         """Take the oldest response (see Subscriber.take)."""
@@ -966,32 +1053,63 @@ class Client(_Port):
                        """Take the oldest response or return None (see Subscriber.try_take).""")
 
     async def take_async(self, timeout=None):
-        return await self._take_async(timeout, "client")
+        """asyncio: await the next response (see Subscriber.take_async)."""
+        return await self._take_async(timeout)
 
     def _call_loan(self, loan, timeout):
-        """Send `loan`, then take responses in slices (so that Ctrl-C works) until the one
-        carrying its sequence id arrives; older ones met on the way are released and
-        counted in stale_responses (the C call helper would wait in one C call)."""
+        """Send `loan`, then take responses until the one carrying its sequence id
+        arrives; older ones met on the way are released and counted in stale_responses.
+        Sleeps without the port's lock, in slices cut short by signals (Ctrl-C)."""
         timeout = _seconds(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         seq = loan.send()
         while True:
-            step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
             with self._lock:
-                rc, chunk, address, n = self._take_fn(self._h(), _timeout_ns(step))
-                if rc == _OK:
-                    if _chunk_sequence_id(chunk) == seq:
-                        return Response(self, chunk, address, n)
-                    _chunk_release(chunk)   # a response to an earlier request
-                    self._stale += 1
-                    continue
-            if rc == _ERR_SERVER_GONE and _lost_request(backend.last_error()) not in (seq, None):
-                continue   # an earlier request was lost, not this one
-            if rc != _ERR_TIMEOUT:
-                _raise(rc, "%s: call" % self._describe(), self)
-            if deadline is not None and time.monotonic() >= deadline:
+                h = self._h()
+                resp = self._poll_response(h, seq)
+            if resp is not None:
+                return resp
+            if not self._sleep(h, deadline, "call"):
                 raise _timeout("%s: call" % self._describe(), timeout,
                                "no response to request %d %s" % (seq, _within(timeout)))
+
+    def _poll_response(self, h, seq):
+        """The response to request `seq` if it is queued (lock held), else None; stale
+        responses before it are released and counted; a lost request raises."""
+        while True:
+            rc, chunk, address, n = self._take_fn(h, 0)
+            if rc == _OK:
+                if _chunk_sequence_id(chunk) == seq:
+                    return Response(self, chunk, address, n)
+                _chunk_release(chunk)   # a response to an earlier request
+                self._stale += 1
+                continue
+            if rc == _ERR_TIMEOUT:
+                return None
+            if rc == _ERR_SERVER_GONE and _lost_request(backend.last_error()) not in (seq, None):
+                continue   # an earlier request was lost, not this one
+            _raise(rc, "%s: call" % self._describe(), self)
+
+    async def call_async(self, data, timeout=None):
+        """asyncio call(): send `data` as a request and await the response carrying its
+        sequence id (up to `timeout` seconds, None: no bound); return its bytes. Stale
+        responses met on the way are released and counted, as call() does. The send
+        itself does not await (a WAIT-policy send may block up to its send_timeout)."""
+        timeout = _seconds(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        with _loaned_copy(self.loan, data) as req:
+            seq = req.send()
+        while True:
+            with self._lock:
+                resp = self._poll_response(self._h(), seq)
+            if resp is not None:
+                with resp:
+                    return bytes(resp.payload)
+            if deadline is not None and loop.time() >= deadline:
+                raise _timeout("%s: call_async" % self._describe(), timeout,
+                               "no response to request %d %s" % (seq, _within(timeout)))
+            await _AsyncHub.of(self._rt, loop).readable(self, deadline)
 
     @property
     def stale_responses(self):
@@ -1003,12 +1121,7 @@ class Client(_Port):
         for its response and return the response's bytes. Responses to older requests
         met on the way are released (and counted as stale)."""
         timeout = _seconds(timeout)
-        data = memoryview(data).cast("B")
-        with self.loan(max(1, len(data))) as req:
-            if len(data):
-                req.payload[:] = data
-            else:
-                req.set_size(0)
+        with _loaned_copy(self.loan, data) as req:
             with req.call(timeout) as resp:
                 return bytes(resp.payload)
 
@@ -1036,10 +1149,196 @@ class Server(_Port):
                        """Take the oldest request or return None (see Subscriber.try_take).""")
 
     async def take_async(self, timeout=None):
-        return await self._take_async(timeout, "server")
+        """asyncio: await the next request (see Subscriber.take_async)."""
+        return await self._take_async(timeout)
 
+    _ready_fn = staticmethod(backend.server_wait_ready)
     _send_fn = staticmethod(_server_send)
+    _send_slice_fn = staticmethod(backend.server_send_slice)
     _send_what = "send response"
+
+
+class _SampleIterator:
+    """``async for`` over a subscriber: releases each sample before taking the next,
+    and the last one when the loop ends (or this iterator is dropped)."""
+
+    __slots__ = ("_sub", "_current")
+
+    def __init__(self, sub):
+        self._sub = sub
+        self._current = None
+
+    def __aiter__(self):
+        return self
+
+    def _drop(self):
+        sample, self._current = self._current, None
+        if sample is not None and sample._handle is not None:
+            sample.release()
+
+    async def __anext__(self):
+        self._drop()
+        if self._sub._handle is None:
+            raise StopAsyncIteration
+        try:
+            sample = await self._sub.take_async()
+        except ClosedError:
+            raise StopAsyncIteration from None
+        self._current = sample
+        return sample
+
+    def __del__(self):
+        try:
+            self._drop()
+        except Exception:  # never raise from a finalizer
+            pass
+
+
+class _AsyncHub:
+    """The asyncio side of one runtime and event loop: one WaitSet, its descriptor
+    registered once with ``loop.add_reader``, and the futures of the coroutines that
+    await a port. A port is attached while awaited (and until it is seen ready with
+    nobody waiting); no thread and no waitset per port."""
+
+    def __init__(self, runtime, loop):
+        try:
+            self._ws = WaitSet(runtime)
+        except Error as e:
+            raise type(e)("asyncio: the runtime's one waitset for this event loop could not "
+                          "be created: %s" % e, code=e.code, name=e.name,
+                          detail=e.detail) from None
+        self._loop = loop
+        self._runtime = runtime
+        self._waiters = {}   # port -> [future, ...]
+        self._fd = self._ws.fileno()
+        self._closed = False
+        loop.add_reader(self._fd, self._on_readable)
+
+    @classmethod
+    def of(cls, runtime, loop):
+        hubs = runtime._async_hubs
+        hub = hubs.get(loop)
+        if hub is None:
+            with runtime._lock:
+                for old in [lp for lp in hubs if lp.is_closed()]:
+                    hubs.pop(old).close(None)   # waitsets of event loops that ended
+                runtime._h()
+                hub = hubs.get(loop)
+                if hub is None:
+                    hub = hubs[loop] = cls(runtime, loop)
+        return hub
+
+    def readable(self, port, deadline):
+        """A future done when `port` may have data, or at `deadline` (loop.time());
+        its exception when the daemon died or the port/runtime was closed."""
+        if self._closed:
+            raise ClosedError("runtime %r is closed" % self._runtime._name)
+        if port._async_hub is not self:
+            if port._async_hub is not None:
+                raise RuntimeError("%s is awaited in another event loop; one port is awaited "
+                                   "from one event loop at a time" % port._describe())
+            try:
+                self._ws.attach(port)
+            except Error as e:
+                if e.code == 1 and "already attached" in str(e):
+                    raise type(e)("%s is attached to a WaitSet of yours; detach it before "
+                                  "awaiting it with asyncio" % port._describe(),
+                                  code=e.code, name=e.name, detail=e.detail) from None
+                raise
+            port._async_hub = self
+        fut = self._loop.create_future()
+        self._waiters.setdefault(port, []).append(fut)
+        if deadline is not None:
+            timer = self._loop.call_at(deadline, _set_none, fut)
+            fut.add_done_callback(lambda f: timer.cancel())
+        return fut
+
+    def _on_readable(self):
+        try:
+            os.read(self._fd, 8)   # quiet until the C library signals again
+        except (BlockingIOError, InterruptedError):
+            pass
+        ws = self._ws
+        handle = ws._handle
+        if handle is None:
+            return
+        rc, tags = backend.waitset_wait(handle, max(1, len(ws._ports)), 0)
+        if rc == _ERR_TIMEOUT:
+            return
+        if rc != _OK:   # the daemon died: every awaiting coroutine learns it
+            self._fail_all(_exception(rc, "asyncio wait"))
+            return
+        for tag in tags:
+            port = ws._ports.get(tag)
+            if port is None:
+                continue
+            futs = self._waiters.pop(port, None)
+            woken = False
+            for fut in futs or ():
+                if not fut.done():
+                    fut.set_result(None)
+                    woken = True
+            if not woken:   # ready and nobody waits: stop listening to it
+                self._detach(port)
+
+    def _detach(self, port):
+        if port._async_hub is self:
+            port._async_hub = None
+            try:
+                self._ws.detach(port)
+            except (Error, ValueError):
+                pass
+
+    def forget(self, port, error):
+        """The port closes (maybe on another thread): detach it, fail its waiters."""
+        self._detach(port)
+        futs = self._waiters.pop(port, ())
+        if futs:
+            self._call(_fail, futs, error)
+
+    def _call(self, fn, *args):
+        """fn(*args) on the loop's thread (futures are not thread-safe)."""
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or self._loop.is_closed():
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _fail_all(self, error):
+        waiters, self._waiters = self._waiters, {}
+        for futs in waiters.values():
+            self._call(_fail, futs, error)
+
+    def close(self, error):
+        """Stop listening and close the waitset (the runtime closes, or the loop ended)."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._loop.is_closed():
+            try:
+                self._loop.remove_reader(self._fd)
+            except Exception:  # another thread's loop: its selector drops a closed fd
+                pass
+        if error is not None:
+            self._fail_all(error)
+        for port in list(self._ws._ports.values()):
+            if port._async_hub is self:
+                port._async_hub = None
+        self._ws.close()
+
+
+def _fail(futs, error):
+    for fut in futs:
+        if not fut.done():
+            fut.set_exception(error)
+
+
+def _set_none(fut):
+    if not fut.done():
+        fut.set_result(None)
 
 
 # ---- waitset -------------------------------------------------------------------------
@@ -1059,8 +1358,10 @@ class WaitSet:
         rc, ws = backend.waitset_create(runtime._h())
         _check(rc, "creating a waitset")
         self._handle = ws
-        self._ports = {}
+        self._ports = {}   # tag -> port
+        self._tags = {}    # port -> tag
         self._next_tag = 1
+        self._sleepers = set()  # tokens of threads in a C wait (see close)
         runtime._waitsets.add(self)
 
     def _h(self):
@@ -1080,16 +1381,18 @@ class WaitSet:
                 _check(fn(self._h(), port._h(), tag), "attaching %s to a waitset" % port._describe())
             self._next_tag += 1
             self._ports[tag] = port
+            self._tags[port] = tag
             return tag
 
     def detach(self, port):
         with self._lock:
-            for tag, p in list(self._ports.items()):
-                if p is port:
-                    _check(backend.waitset_detach(self._h(), tag),
-                           "detaching %s from a waitset" % port._describe())
-                    del self._ports[tag]
-                    return
+            tag = self._tags.get(port)
+            if tag is not None:
+                _check(backend.waitset_detach(self._h(), tag),
+                       "detaching %s from a waitset" % port._describe())
+                del self._ports[tag]
+                del self._tags[port]
+                return
         raise ValueError("%s is not attached to this waitset" % port._describe())
 
     def wait(self, timeout=None):
@@ -1099,11 +1402,19 @@ class WaitSet:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
-            with self._lock:
-                rc, tags = backend.waitset_wait(self._h(), max(1, len(self._ports)),
-                                                _timeout_ns(step))
-                if rc == _OK:
-                    return [self._ports[t] for t in tags if t in self._ports]
+            # no lock while asleep: attach/detach may overlap a wait (shoal.h); close()
+            # waits for the sleepers before destroying the waitset
+            token = object()
+            try:
+                with self._lock:
+                    h = self._h()
+                    self._sleepers.add(token)
+                rc, tags = backend.waitset_wait(h, max(1, len(self._ports)), _timeout_ns(step))
+            finally:
+                self._sleepers.discard(token)
+            if rc == _OK:
+                ports = self._ports
+                return [ports[t] for t in tags if t in ports]
             if rc != _ERR_TIMEOUT:
                 _raise(rc, "waitset: wait")
             if deadline is not None and time.monotonic() >= deadline:
@@ -1140,7 +1451,10 @@ class WaitSet:
                 return
             handle, self._handle = self._handle, None
             self._ports.clear()
+            self._tags.clear()
             if self._pid == os.getpid():
+                while self._sleepers:   # another thread's wait ends within WAIT_SLICE
+                    time.sleep(0.001)
                 backend.waitset_destroy(handle)
         self._rt._waitsets.discard(self)
 
@@ -1160,6 +1474,13 @@ class WaitSet:
 
 
 # ---- runtime -------------------------------------------------------------------------
+
+def _wait_policy(port, full_policy):
+    """A port whose sends may wait for queue space sends in slices (see _Port)."""
+    if full_policy is not None and _policy(full_policy) == FullPolicy.WAIT:
+        port._use_sliced_sends()
+    return port
+
 
 def _default_name():
     base = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "") or "python"
@@ -1185,6 +1506,7 @@ class Runtime:
         # _Port.close), and the C runtime, closed in Python, destroyed after the last one.
         self._pending_ports = set()
         self._closing = None
+        self._async_hubs = {}  # event loop -> _AsyncHub (one waitset each)
         self._lock = threading.RLock()
         self._name = _default_name() if name is None else _name(name, "process name")
         domain = None if domain is None else _name(domain, "domain")
@@ -1224,23 +1546,27 @@ class Runtime:
             self._h(), _name(topic, "topic"), _opt_u32(history, "history"),
             _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
         _check(rc, "creating publisher %s" % _shown(topic))
-        return Publisher(self, topic, h)
+        return _wait_policy(Publisher(self, topic, h), full_policy)
 
-    def subscriber(self, topic, queue_capacity=None, history=None):
-        """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
+    def subscriber(self, topic, queue_capacity=None, history=None, ignore_own_process=False):
+        """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity).
+        ignore_own_process: skip samples of this process's own publishers (bridges)."""
         rc, h = backend.subscriber_create(
             self._h(), _name(topic, "topic"), _opt_u32(queue_capacity, "queue_capacity"),
-            _opt_u32(history, "history"))
+            _opt_u32(history, "history"), _opt_flag(ignore_own_process, "ignore_own_process"))
         _check(rc, "creating subscriber %s" % _shown(topic))
         return Subscriber(self, topic, h)
 
-    def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
-        """Create a Client; full_policy applies to the server's request queue."""
+    def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None,
+               ignore_own_process=False):
+        """Create a Client; full_policy applies to the server's request queue.
+        ignore_own_process: never send to (nor count) this process's own servers."""
         rc, h = backend.client_create(
             self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
-            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
+            _policy(full_policy), _opt_ns(send_timeout, "send_timeout"),
+            _opt_flag(ignore_own_process, "ignore_own_process"))
         _check(rc, "creating client %s" % _shown(service))
-        return Client(self, service, h)
+        return _wait_policy(Client(self, service, h), full_policy)
 
     def server(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
         """Create a Server; full_policy applies to the client's response queue."""
@@ -1248,7 +1574,7 @@ class Runtime:
             self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
             _policy(full_policy), _opt_ns(send_timeout, "send_timeout"))
         _check(rc, "creating server %s" % _shown(service))
-        return Server(self, service, h)
+        return _wait_policy(Server(self, service, h), full_policy)
 
     def waitset(self):
         return WaitSet(self)
@@ -1287,6 +1613,9 @@ class Runtime:
             if self._pid != os.getpid():  # inherited through fork
                 self._handle = None
                 return
+            hubs, self._async_hubs = self._async_hubs, {}
+            for hub in hubs.values():
+                hub.close(ClosedError("runtime %r was closed while awaited" % self._name))
             for ws in list(self._waitsets):
                 ws.close()
             for port in list(self._ports):

@@ -61,7 +61,7 @@ def last_error():
 
 def runtime_create(name, domain=None, runtime_dir=None, connect_timeout_ns=None):
     opts = ffi.new("shoal_runtime_options_t *")
-    lib.shoal_runtime_options_init(opts)
+    lib.shoal_runtime_options_init(opts, lib.SHOAL_RUNTIME_OPTIONS_VERSION)
     # cffi cannot store bytes in a char* field: own the strings until the call returns.
     c_domain = _NULL if domain is None else ffi.new("char[]", domain.encode("utf-8"))
     c_dir = _NULL if runtime_dir is None else ffi.new("char[]", runtime_dir.encode("utf-8"))
@@ -88,6 +88,7 @@ def pool_count(rt):
 
 def pool_info(rt, index):
     info = ffi.new("shoal_pool_info_t *")
+    info.version = lib.SHOAL_POOL_INFO_VERSION
     rc = lib.shoal_runtime_pool_info(rt, index, info)
     if rc != 0:
         return rc, None
@@ -101,6 +102,7 @@ def port_slots(rt):
 
 def port_info(rt, slot):
     info = ffi.new("shoal_port_info_t *")
+    info.version = lib.SHOAL_PORT_INFO_VERSION
     rc = lib.shoal_runtime_port_info(rt, slot, info)
     if rc != 0:
         return rc, None
@@ -113,7 +115,7 @@ def port_info(rt, slot):
 
 def publisher_create(rt, topic, history=None, full_policy=None, send_timeout_ns=None):
     opts = ffi.new("shoal_publisher_options_t *")
-    lib.shoal_publisher_options_init(opts)
+    lib.shoal_publisher_options_init(opts, lib.SHOAL_PUBLISHER_OPTIONS_VERSION)
     if history is not None:
         opts.history = history
     if full_policy is not None:
@@ -143,13 +145,15 @@ def publisher_subscriber_count(pub):
     return int(lib.shoal_publisher_subscriber_count(pub))
 
 
-def subscriber_create(rt, topic, queue_capacity=None, history=None):
+def subscriber_create(rt, topic, queue_capacity=None, history=None, ignore_own_process=None):
     opts = ffi.new("shoal_subscriber_options_t *")
-    lib.shoal_subscriber_options_init(opts)
+    lib.shoal_subscriber_options_init(opts, lib.SHOAL_SUBSCRIBER_OPTIONS_VERSION)
     if queue_capacity is not None:
         opts.queue_capacity = queue_capacity
     if history is not None:
         opts.history = history
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     out = ffi.new("shoal_subscriber_t **")
     rc = lib.shoal_subscriber_create(out, rt, _cstr(topic), opts)
     return rc, (out[0] if rc == 0 else None)
@@ -167,15 +171,18 @@ def subscriber_take(sub, timeout_ns):
 
 # ---- request / response ----------------------------------------------------------
 
-def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
+def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None,
+                  ignore_own_process=None):
     opts = ffi.new("shoal_client_options_t *")
-    lib.shoal_client_options_init(opts)
+    lib.shoal_client_options_init(opts, lib.SHOAL_CLIENT_OPTIONS_VERSION)
     if queue_capacity is not None:
         opts.queue_capacity = queue_capacity
     if full_policy is not None:
         opts.full_policy = full_policy
     if send_timeout_ns is not None:
         opts.send_timeout_ns = send_timeout_ns
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     out = ffi.new("shoal_client_t **")
     rc = lib.shoal_client_create(out, rt, _cstr(service), opts)
     return rc, (out[0] if rc == 0 else None)
@@ -215,7 +222,7 @@ def client_server_count(client):
 
 def server_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
     opts = ffi.new("shoal_server_options_t *")
-    lib.shoal_server_options_init(opts)
+    lib.shoal_server_options_init(opts, lib.SHOAL_SERVER_OPTIONS_VERSION)
     if queue_capacity is not None:
         opts.queue_capacity = queue_capacity
     if full_policy is not None:
@@ -344,3 +351,31 @@ def client_take_view(client, timeout_ns):
 
 def server_take_view(server, timeout_ns):
     return _got(lib.shoal_py_server_take(server, timeout_ns))
+
+
+# ---- waits without owning the port, sliced sends (issue 11) ----------------------
+
+def subscriber_wait_ready(sub, timeout_ns):
+    return lib.shoal_subscriber_wait_ready(sub, timeout_ns)
+
+
+def client_wait_ready(client, timeout_ns):
+    return lib.shoal_client_wait_ready(client, timeout_ns)
+
+
+def server_wait_ready(server, timeout_ns):
+    return lib.shoal_server_wait_ready(server, timeout_ns)
+
+
+def publisher_publish_slice(pub, chunk, slice_ns):
+    return lib.shoal_publisher_publish_slice(pub, chunk, slice_ns)
+
+
+def client_send_slice(client, chunk, slice_ns):
+    seq = ffi.new("uint64_t *")
+    rc = lib.shoal_client_send_slice(client, chunk, seq, slice_ns)
+    return rc, (int(seq[0]) if rc == 0 else None)
+
+
+def server_send_slice(server, chunk, slice_ns):
+    return lib.shoal_server_send_slice(server, chunk, slice_ns)

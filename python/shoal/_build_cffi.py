@@ -40,9 +40,15 @@ def header_cdef(header=HEADER):
     # bring declarations it cannot parse.
     text = re.sub(r"^\s*#\s*include\s*<[^>]*>\s*$", "", text, flags=re.M)
     cmd = _compiler() + ["-E", "-P", "-DSHOAL_API=", "-x", "c", "-"]
-    out = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+    try:
+        out = subprocess.run(cmd, input=text, capture_output=True, text=True, check=False)
+    except OSError as e:  # one line, not a traceback: setup.py says how to get a compiler
+        raise SystemExit("shoal: cannot run the C compiler %r (%s): building from source needs "
+                         "one (Debian: apt-get install gcc python3-dev; or set $CC), or install a "
+                         "prebuilt wheel" % (cmd[0], e.strerror or e))
     if out.returncode != 0:
-        raise RuntimeError("preprocessing %s failed (%s):\n%s" % (header, " ".join(cmd), out.stderr))
+        raise SystemExit("shoal: preprocessing %s with %s failed:\n%s" % (
+            header, " ".join(cmd), out.stderr.strip()))
     return out.stdout
 
 

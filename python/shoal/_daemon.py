@@ -47,6 +47,26 @@ def _is_elf(path):
         return False
 
 
+def _find_binary(name, env_var, use_path):
+    """(path, candidates): the first executable ELF file among $env_var, the copy bundled
+    in the package (shoal/_bin/NAME), the CMake build tree of a source checkout
+    (build/NAME) and, with use_path, NAME on $PATH (a console script there is skipped);
+    path is None when there is none."""
+    candidates = []
+    if os.environ.get(env_var):
+        candidates.append(os.environ[env_var])
+    candidates.append(os.path.join(_HERE, "_bin", name))
+    candidates.append(os.path.join(_HERE, os.pardir, os.pardir, "build", name))
+    if use_path:
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
+    for c in candidates:
+        if os.path.isfile(c) and os.access(c, os.X_OK) and _is_elf(c):
+            return os.path.abspath(c), candidates
+    return None, candidates
+
+
 def find_shoald(use_path=True):
     """Path of the shoald binary.
 
@@ -54,20 +74,11 @@ def find_shoald(use_path=True):
     built by ``pip install .`` or ``setup.py build_ext --inplace``); the CMake build tree
     of a source checkout (build/shoald); a ``shoald`` binary (not a script) on $PATH.
     """
-    candidates = []
-    if os.environ.get("SHOALD"):
-        candidates.append(os.environ["SHOALD"])
-    candidates.append(os.path.join(_HERE, "_bin", "shoald"))
-    candidates.append(os.path.join(_HERE, os.pardir, os.pardir, "build", "shoald"))
-    if use_path:
-        found = shutil.which("shoald")
-        if found:
-            candidates.append(found)
-    for c in candidates:
-        if os.path.isfile(c) and os.access(c, os.X_OK) and _is_elf(c):
-            return os.path.abspath(c)
-    raise DaemonError("shoald binary not found (looked at: %s); reinstall shoal with "
-                      "`pip install .`, or set $SHOALD to its path" % ", ".join(candidates))
+    path, candidates = _find_binary("shoald", "SHOALD", use_path)
+    if path is None:
+        raise DaemonError("shoald binary not found (looked at: %s); reinstall shoal with "
+                          "`pip install .`, or set $SHOALD to its path" % ", ".join(candidates))
+    return path
 
 
 def _count(value, what, minimum):
@@ -270,9 +281,11 @@ class Daemon:
             args += ["--runtime-dir", self.runtime_dir]
         try:
             logfile, preexec = self._logfile, _dies_with_parent()
+            # a child daemon must not report readiness for this process's own service
+            env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
             self._proc = _Spawner.run(lambda: subprocess.Popen(
                 args, pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=logfile,
-                stderr=logfile, preexec_fn=preexec))
+                stderr=logfile, preexec_fn=preexec, env=env))
         except BaseException:
             os.close(rfd)
             os.close(wfd)

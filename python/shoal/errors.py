@@ -11,7 +11,7 @@ __all__ = [
     "LimitError", "PortLimitError", "HeldLimitError", "ProcessLimitError", "ServiceLimitError",
     "QueueFullError", "DaemonUnavailableError", "VersionMismatchError", "AccessDeniedError",
     "NoServerError", "ServerGoneError", "ClientGoneError", "CorruptError", "NoMemoryError",
-    "SystemCallError", "ConfigError", "WrongPortError", "AlreadyExistsError", "NotFoundError",
+    "SystemCallError", "WrongPortError", "AlreadyExistsError", "NotFoundError",
     "BusyError", "ReleasedError", "ClosedError", "DaemonError", "PayloadExportedError",
 ]
 
@@ -118,11 +118,6 @@ class SystemCallError(Error, OSError):
     code = 16
 
 
-class ConfigError(Error):
-    """Bad configuration (SHOAL_ERR_CONFIG)."""
-    code = 17
-
-
 class WrongPortError(Error, ValueError):
     """A chunk used with a port that does not own it (SHOAL_ERR_WRONG_PORT)."""
     code = 18
@@ -144,12 +139,14 @@ class AlreadyExistsError(Error):
 
 
 class NotFoundError(Error, LookupError):
-    """Index out of range in an info call (SHOAL_ERR_NOT_FOUND)."""
+    """No such entry: a free or out-of-range slot in an info call, an unknown waitset
+    tag (SHOAL_ERR_NOT_FOUND)."""
     code = 22
 
 
 class BusyError(Error):
-    """Destroy with chunks still owned by the caller (SHOAL_ERR_BUSY)."""
+    """A sliced send stopped waiting for queue space, the chunk still the caller's
+    (SHOAL_ERR_BUSY); the Python layer resumes such sends itself."""
     code = 23
 
 

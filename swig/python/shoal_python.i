@@ -91,6 +91,7 @@ PyObject *shoal_swig_chunk_view(const shoal_chunk_t *chunk)
     $1 = ($1_ltype)calloc(1, sizeof($*1_ltype));
     if (!$1)
         SWIG_exception_fail(SWIG_MemoryError, "out of memory");
+    $1->version = SHOAL_SWIG_VERSION($*1_ltype);
 }
 %typemap(argout) SWIGTYPE *SHOAL_OUT_STRUCT {
     if (result == SHOAL_OK) {

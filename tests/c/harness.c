@@ -504,7 +504,7 @@ int th_run_shoald(const char *const *args, char *out, size_t outlen, char *err, 
 shoal_result_t th_runtime_create(const th_daemon_t *d, const char *name, shoal_runtime_t **out)
 {
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = d->domain;
     o.runtime_dir = d->runtime_dir;
     o.connect_timeout_ns = 2 * TH_SEC;
@@ -635,7 +635,7 @@ uint32_t th_pools_in_use(const shoal_runtime_t *rt)
     uint32_t total = 0;
     uint32_t n = shoal_runtime_pool_count(rt);
     for (uint32_t i = 0; i < n; i++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         if (shoal_runtime_pool_info(rt, i, &pi) == SHOAL_OK)
             total += pi.in_use;
     }
@@ -669,7 +669,7 @@ uint32_t th_port_count(const shoal_runtime_t *rt, int kind, pid_t pid, const cha
     uint32_t count = 0;
     uint32_t slots = shoal_runtime_port_slots(rt);
     for (uint32_t s = 0; s < slots; s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         if (shoal_runtime_port_info(rt, s, &pi) != SHOAL_OK)
             continue;
         if (port_matches(&pi, kind, pid, service))
@@ -695,7 +695,7 @@ int th_find_port(const shoal_runtime_t *rt, int kind, pid_t pid, const char *ser
 {
     uint32_t slots = shoal_runtime_port_slots(rt);
     for (uint32_t s = 0; s < slots; s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         if (shoal_runtime_port_info(rt, s, &pi) != SHOAL_OK)
             continue;
         if (port_matches(&pi, kind, pid, service)) {
@@ -711,7 +711,7 @@ int th_pool_index(const shoal_runtime_t *rt, uint64_t chunk_size, shoal_pool_inf
 {
     uint32_t n = shoal_runtime_pool_count(rt);
     for (uint32_t i = 0; i < n; i++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         if (shoal_runtime_pool_info(rt, i, &pi) == SHOAL_OK && pi.chunk_size == chunk_size) {
             if (out)
                 *out = pi;

@@ -28,7 +28,7 @@ static void test_pool_info(void **state)
     th_fixture_t *fx = *state;
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "info");
     assert_int_equal(shoal_runtime_pool_count(rt), 2);
-    shoal_pool_info_t a, b;
+    shoal_pool_info_t a = SHOAL_POOL_INFO_INIT, b = SHOAL_POOL_INFO_INIT;
     assert_ok(shoal_runtime_pool_info(rt, 0, &a));
     assert_ok(shoal_runtime_pool_info(rt, 1, &b));
     assert_int_equal(a.chunk_size, 64);
@@ -56,7 +56,7 @@ static void test_loan_picks_fitting_pool(void **state)
     assert_non_null(shoal_chunk_payload(small));
     memset(shoal_chunk_payload(big), 0x5a, 65);
     memset(shoal_chunk_payload(exact), 0x5a, 64);
-    shoal_pool_info_t a, b;
+    shoal_pool_info_t a = SHOAL_POOL_INFO_INIT, b = SHOAL_POOL_INFO_INIT;
     assert_ok(shoal_runtime_pool_info(rt, 0, &a));
     assert_ok(shoal_runtime_pool_info(rt, 1, &b));
     assert_int_equal(a.in_use, 2);
@@ -92,7 +92,7 @@ static void test_exhaustion_names_pool(void **state)
     assert_contains(msg, "24");
     /* holders can be listed: the message names this process */
     assert_contains(msg, "exhaust");
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     assert_ok(shoal_runtime_pool_info(rt, 0, &pi));
     assert_int_equal(pi.in_use, 24);
     assert_int_equal(pi.high_water, 24);
@@ -281,7 +281,7 @@ static int stress_body(shoal_runtime_t *rt, int id)
             WCHECK_OK(shoal_chunk_release(held[k]));
         }
     }
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     WCHECK(th_find_port(rt, SHOAL_PORT_PUBLISHER, getpid(), topic, &pi) == 0);
     WCHECK(pi.held == 0);
     shoal_publisher_destroy(pub);
@@ -310,7 +310,7 @@ static void test_concurrent_threads(void **state)
         assert_int_equal(ctx[i].rc, 0);
     }
     assert_int_equal(th_pools_in_use(rt), 0);
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     for (uint32_t p = 0; p < shoal_runtime_pool_count(rt); p++) {
         assert_ok(shoal_runtime_pool_info(rt, p, &pi));
         assert_true(pi.high_water <= pi.chunk_count);
@@ -420,7 +420,7 @@ static void test_crash_cleanup(void **state)
     /* The whole pool is usable again. */
     shoal_publisher_t *pub = NULL;
     assert_ok(shoal_publisher_create(&pub, rt, "after", NULL));
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     int idx = th_pool_index(rt, 64, &pi);
     assert_true(idx >= 0);
     shoal_chunk_t *cs[64];

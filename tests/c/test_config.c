@@ -649,6 +649,164 @@ static void test_machine_address_space(void **state) {
     check_refused(&cfg, &huge, 4, ov_needles);
 }
 
+
+/* ---- [access] ---------------------------------------------------------------------- */
+
+static void test_access_good(void **state) {
+    (void)state;
+    shoal_config_t cfg;
+    load_ok(&cfg, "[access]\n"
+                  "users = alice, 1001 , _svc$\n"
+                  "groups = video,2000\n"
+                  "socket_group = shoal\n"
+                  "[access.topic \"cam/#*\"]   # a '#' inside the quotes is part of the pattern\n"
+                  "publish = alice, @video\n"
+                  "subscribe = *\n"
+                  "[access.service \"say \\\"hi\\\\\"]\n"
+                  "call = @0\n");
+    const shoal_config_access_t *a = &cfg.access;
+    assert_int_equal(a->line, 1);
+    assert_int_equal(a->users.count, 3);
+    assert_string_equal(a->users.ids[0].name, "alice");
+    assert_int_equal(a->users.ids[0].numeric, 0);
+    assert_int_equal(a->users.ids[1].numeric, 1);
+    assert_int_equal(a->users.ids[1].id, 1001);
+    assert_int_equal(a->users.ids[1].group, 0);
+    assert_string_equal(a->users.ids[2].name, "_svc$");
+    assert_int_equal(a->users.line, 2);
+    assert_int_equal(a->groups.count, 2);
+    assert_int_equal(a->groups.ids[0].group, 1);
+    assert_int_equal(a->groups.ids[1].id, 2000);
+    assert_string_equal(a->socket_group.name, "shoal");
+    assert_int_equal(a->socket_group_line, 4);
+    assert_int_equal(a->rule_count, 2);
+    assert_int_equal(a->rules[0].type, SHOAL_RULE_TOPIC);
+    assert_string_equal(a->rules[0].pattern, "cam/#*");
+    assert_int_equal(a->rules[0].line, 5);
+    assert_int_equal(a->rules[0].allow[0].count, 2);
+    assert_int_equal(a->rules[0].allow[0].ids[0].group, 0);
+    assert_int_equal(a->rules[0].allow[0].ids[1].group, 1);
+    assert_string_equal(a->rules[0].allow[0].ids[1].name, "video");
+    assert_int_equal(a->rules[0].allow[1].anyone, 1);
+    assert_int_equal(a->rules[1].type, SHOAL_RULE_SERVICE);
+    assert_string_equal(a->rules[1].pattern, "say \"hi\\");
+    assert_int_equal(a->rules[1].allow[0].line, 0);
+    assert_int_equal(a->rules[1].allow[1].ids[0].group, 1);
+    assert_int_equal(a->rules[1].allow[1].ids[0].id, 0);
+
+    /* printed and parsed back: the same lists and patterns */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    shoal_config_print(&cfg, f);
+    assert_int_equal(fclose(f), 0);
+    shoal_config_t again;
+    int rc = shoal_config_load(&again, path, err, sizeof err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    const shoal_config_access_t *b = &again.access;
+    assert_int_equal(b->users.count, a->users.count);
+    assert_memory_equal(b->users.ids, a->users.ids, sizeof a->users.ids);
+    assert_memory_equal(b->groups.ids, a->groups.ids, sizeof a->groups.ids);
+    assert_memory_equal(&b->socket_group, &a->socket_group, sizeof a->socket_group);
+    assert_int_equal(b->rule_count, a->rule_count);
+    for (uint32_t i = 0; i < a->rule_count; i++) {
+        assert_string_equal(b->rules[i].pattern, a->rules[i].pattern);
+        assert_int_equal(b->rules[i].type, a->rules[i].type);
+        for (int w = 0; w < 2; w++) {
+            assert_int_equal(!b->rules[i].allow[w].line, !a->rules[i].allow[w].line);
+            assert_int_equal(b->rules[i].allow[w].anyone, a->rules[i].allow[w].anyone);
+            assert_int_equal(b->rules[i].allow[w].count, a->rules[i].allow[w].count);
+            assert_memory_equal(b->rules[i].allow[w].ids, a->rules[i].allow[w].ids,
+                                sizeof a->rules[i].allow[w].ids);
+        }
+    }
+
+    /* numbers need no lookup; names are looked up (root and its group exist everywhere) */
+    load_ok(&cfg, "[access]\nusers = root, 4294967294\ngroups = root\n"
+                  "[access.topic \"*\"]\nsubscribe = @root, root\n");
+    assert_int_equal(shoal_config_resolve_access(&cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.access.users.ids[0].id, 0);
+    assert_int_equal(cfg.access.users.ids[1].id, 4294967294u);
+    assert_int_equal(cfg.access.resolved, 1);
+    /* users = * admits every uid */
+    load_ok(&cfg, "[access]\nusers = *\n");
+    assert_int_equal(cfg.access.users.anyone, 1);
+}
+
+static void test_access_bad(void **state) {
+    (void)state;
+    load_bad("[access]\n", 1, "admits nobody", "users =");
+    load_bad("[access]\nsocket_group = x\n", 1, "admits nobody", NULL);
+    load_bad("[access]\nusers = a\n[access]\n", 3, "[access]", "line 1");
+    load_bad("[access]\nusrs = a\n", 2, "'usrs'", "did you mean 'users'");
+    load_bad("[access]\nusers = a\npublish = b\n", 3, "'publish'", "[access.topic");
+    load_bad("[access]\nusers =\n", 2, "empty value", "'*'");
+    load_bad("[access]\nusers = a,,b\n", 2, "empty entry", "extra ','");
+    /* a number keeps its value however it is written (leading zeros past the
+     * name field once printed back as another id) */
+    static shoal_config_t num;
+    load_ok(&num, "[access]\ngroups = 0000000000000000000000000000000000000000001, 007\n");
+    assert_int_equal(num.access.groups.ids[0].id, 1);
+    assert_string_equal(num.access.groups.ids[0].name, "1");
+    assert_string_equal(num.access.groups.ids[1].name, "7");
+    load_bad("[access]\nusers = 1, 01\n", 2, "'01' appears twice", NULL);
+    load_bad("[access]\nusers = a, a\n", 2, "'a' appears twice", NULL);
+    load_bad("[access]\nusers = *, a\n", 2, "'*'", "everyone");
+    load_bad("[access]\nusers = @video\n", 2, "groups = video", NULL);
+    load_bad("[access]\ngroups = @video\n", 2, "without '@'", NULL);
+    load_bad("[access]\ngroups = *\n", 2, "'*'", "users = *");
+    load_bad("[access]\nusers = alice bob\n", 2, "'alice bob'", "separate entries with ','");
+    load_bad("[access]\nusers = -x\n", 2, "'-x'", "user name");
+    load_bad("[access]\nusers = 4294967295\n", 2, "uid 4294967295", "0..4294967294");
+    load_bad("[access]\nusers = 12ab\n", 2, "'12ab'", "numeric uid");
+    load_bad("[access]\nusers = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2, "not a valid user name", "32");
+    load_bad("[access]\nusers = a\nusers = b\n", 3, "duplicate key 'users'", "line 2");
+    load_bad("[access]\nusers = a\nsocket_group = a, b\n", 3, "more than one group", NULL);
+    char many[2048] = "[access]\nusers = u0";
+    for (int i = 1; i <= SHOAL_ACCESS_MAX_IDS; i++) {
+        char e[16];
+        snprintf(e, sizeof e, ", u%d", i);
+        strcat(many, e);
+    }
+    strcat(many, "\n");
+    load_bad(many, 2, "more than 64 entries", "group");
+    /* rule sections */
+    load_bad("[access.topic]\n", 1, "quoted pattern", NULL);
+    load_bad("[access.topic \"x]\n", 1, "no closing '\"'", NULL);
+    load_bad("[access.topic \"\"]\n", 1, "empty", "\"*\"");
+    load_bad("[access.topic \"x\" y]\n", 1, "expected ']'", NULL);
+    load_bad("[access.topic \"x\"] y\n", 1, "'y'", NULL);
+    load_bad("[access.topics \"x\"]\n", 1, "[access.topic", NULL);
+    load_bad("[access.topic \"x\"]\npublish = a\n[access.topic \"x\"]\n", 3, "appears twice",
+             "line 1");
+    load_bad("[access.topic \"x\"]\n# nothing\n", 1, "sets neither publish nor subscribe", NULL);
+    load_bad("[access.service \"x\"]\npublish = a\n", 2, "serve and call", "[access.topic");
+    load_bad("[access.topic \"x\"]\nserve = a\n", 2, "publish and subscribe", "[access.service");
+    load_bad("[access.topic \"x\"]\nread = a\n", 2, "unknown key 'read'", "publish, subscribe");
+    load_bad("[access.topic \"x\"]\npublish = @a b\n", 2, "'a b'", "@name");
+    load_bad("[access.topic \"x\"]\npublish = a\npublish = b\n", 3, "duplicate key 'publish'",
+             "line 2");
+    char longpat[256] = "[access.topic \"";
+    for (int i = 0; i < SHOAL_ACCESS_PATTERN_MAX; i++) strcat(longpat, "a");
+    strcat(longpat, "\"]\npublish = a\n");
+    load_bad(longpat, 1, "longer than 127", NULL);
+    char rules[8192] = "";
+    for (int i = 0; i <= SHOAL_ACCESS_MAX_RULES; i++) {
+        char r[64];
+        snprintf(r, sizeof r, "[access.topic \"t%d\"]\npublish = a\n", i);
+        strcat(rules, r);
+    }
+    load_bad(rules, 2 * SHOAL_ACCESS_MAX_RULES + 1, "too many", "at most 32");
+    /* unknown names are found at resolve time, with their line */
+    shoal_config_t cfg;
+    load_ok(&cfg, "[access]\nusers = root\n\n[access.service \"s\"]\ncall = root, @no-such-group-x\n");
+    assert_int_equal(shoal_config_resolve_access(&cfg, err, sizeof err), -1);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s:5: unknown group 'no-such-group-x' in call of "
+                                    "[access.service \"s\"]", path);
+    assert_string_equal(strstr(err, prefix) == err ? prefix : err, prefix);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -666,6 +824,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_machine_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_machine_address_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_good, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_bad, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

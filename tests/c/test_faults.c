@@ -86,7 +86,7 @@ static int known_bugs_enabled(void)
 /* Global slot of a live port (kind, pid, service), or UINT32_MAX. */
 static uint32_t port_slot(const shoal_runtime_t *rt, int kind, pid_t pid, const char *service)
 {
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     if (th_find_port(rt, kind, pid, service, &pi) != 0)
         return UINT32_MAX;
     return map_of(rt)->hdr->kind_base[pi.kind] + pi.id;
@@ -150,7 +150,7 @@ static void audit_pool(const shoal_runtime_t *rt, uint32_t pi, pool_audit_t *a)
     shm_pool_t *p = shm_pool(m, pi);
     a->count = m->pools[pi].chunk_count;
     a->raw_in_use = atomic_load(&p->in_use);
-    shoal_pool_info_t info;
+    shoal_pool_info_t info = SHOAL_POOL_INFO_INIT;
     if (shoal_runtime_pool_info(rt, pi, &info) == SHOAL_OK)
         a->reported = info.in_use;
     uint8_t *state = calloc(a->count, 1); /* 1 free, 2 spare */
@@ -413,10 +413,10 @@ static int victim_main(void *arg)
     shoal_client_t *cl = NULL;
     shoal_server_t *sv = NULL;
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = x->history ? 2 : 0;
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.history = x->history ? 2 : 0;
     if ((rc = shoal_publisher_create(&pub, rt, "storm", &po)) != SHOAL_OK ||
         (rc = shoal_subscriber_create(&sub, rt, "storm2", &so)) != SHOAL_OK ||
@@ -589,7 +589,7 @@ static uint32_t peer_quiesce(peer_t *p)
             break;
         accept_rc(sh, "peer drain release", shoal_chunk_release(c), 1, SHOAL_OK);
     }
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     if (th_find_port(p->rt, kind, getpid(), NULL, &pi) == 0)
         return pi.queued;
     return 0;
@@ -770,7 +770,7 @@ static void dump_storm_state(const shoal_runtime_t *rt, const storm_shared_t *sh
     }
     uint32_t slots = shoal_runtime_port_slots(rt);
     for (uint32_t s = 0; s < slots; s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         if (shoal_runtime_port_info(rt, s, &pi) == SHOAL_OK)
             fprintf(stderr, "  port %u: kind %d '%s' pid %d held %u queued %u\n", s,
                     (int)pi.kind, pi.service, pi.pid, pi.held, pi.queued);
@@ -961,7 +961,7 @@ static void test_kill_storm(void **state)
             char where[256] = "";
             size_t used = 0;
             for (uint32_t p = 0; p < npools; p++) {
-                shoal_pool_info_t pi;
+                shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
                 assert_ok(shoal_runtime_pool_info(rt, p, &pi));
                 assert_true(pi.in_use <= pi.chunk_count);
                 if (pi.in_use > baseline[p]) {
@@ -1041,7 +1041,7 @@ static void test_kill_storm(void **state)
     char summary[1024] = "";
     size_t used = 0;
     for (uint32_t p = 0; p < npools; p++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         assert_ok(shoal_runtime_pool_info(rt, p, &pi));
         pool_audit_t a;
         audit_pool(rt, p, &a);
@@ -1435,12 +1435,12 @@ static int dk_child(void *arg)
     WCHECK_OK(shoal_waitset_create(&ws, rt));
     WCHECK_OK(shoal_waitset_attach_subscriber(ws, ws_sub, 7));
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.full_policy = SHOAL_FULL_WAIT;
     po.send_timeout_ns = 60 * TH_SEC;
     WCHECK_OK(shoal_publisher_create(&wait_pub, rt, "dk-full", &po));
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = 1;
     WCHECK_OK(shoal_subscriber_create(&full_sub, rt, "dk-full", &so));
     shoal_chunk_t *held = NULL;
@@ -1507,7 +1507,7 @@ static void test_daemon_killed(void **state)
     /* a new runtime in this process: the daemon is gone */
     shoal_runtime_t *rt = NULL;
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = fx->daemon.domain;
     o.runtime_dir = fx->daemon.runtime_dir;
     int64_t t = th_now_ns();
@@ -1563,7 +1563,7 @@ static int kb_subscriber(void *arg)
     WCHECK_OK(th_runtime_create(x->d, "kb-sub", &rt));
     shoal_subscriber_t *sub = NULL;
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = 8;
     WCHECK_OK(shoal_subscriber_create(&sub, rt, "kb", &so));
     th_chan_send(&x->to_parent, 'r');
@@ -1715,7 +1715,7 @@ static int kb_header_peer(void *arg)
     shoal_result_t rc = shoal_subscriber_take(sub, &c, 200 * TH_MS);
     if (rc == SHOAL_OK)
         shoal_chunk_release(c);
-    (void)shoal_runtime_pool_info(rt, 0, &(shoal_pool_info_t){ 0 });
+    (void)shoal_runtime_pool_info(rt, 0, &(shoal_pool_info_t)SHOAL_POOL_INFO_INIT);
     th_chan_send(&x->to_parent, 'd');
     shoal_runtime_destroy(rt);
     return 0;
@@ -1764,7 +1764,7 @@ static int kb_history_pub(void *arg)
     shoal_runtime_t *rt = NULL;
     WCHECK_OK(th_runtime_create(x->d, "kb-hist", &rt));
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = 2;
     shoal_publisher_t *pub = NULL;
     WCHECK_OK(shoal_publisher_create(&pub, rt, "kb-hist", &po));

@@ -359,7 +359,7 @@ static int timed_client(void *arg)
 {
     timed_arg_t *a = arg;
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = a->d->domain;
     o.runtime_dir = a->d->runtime_dir;
     o.connect_timeout_ns = a->timeout_ns;

@@ -821,7 +821,7 @@ static shoal_result_t victim_open(victim_t *w)
     int kind = w->v->kind;
     if ((kind == VK_PUB || kind == VK_PUB_HIST) && !w->pub) {
         shoal_publisher_options_t o;
-        shoal_publisher_options_init(&o);
+        shoal_publisher_options_init(&o, SHOAL_PUBLISHER_OPTIONS_VERSION);
         if (kind == VK_PUB_HIST) {
             o.history = 4;
             o.full_policy = SHOAL_FULL_WAIT;
@@ -833,7 +833,7 @@ static shoal_result_t victim_open(victim_t *w)
     }
     if ((kind == VK_SUB || kind == VK_WAITSET) && !w->sub) {
         shoal_subscriber_options_t o;
-        shoal_subscriber_options_init(&o);
+        shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
         o.queue_capacity = 8;
         o.history = kind == VK_SUB ? 4 : 0; /* the daemon delivers history */
         rc = VCALL(w, OP_PORT_CREATE, shoal_subscriber_create(&w->sub, w->rt, TOPIC, &o));
@@ -844,7 +844,7 @@ static shoal_result_t victim_open(victim_t *w)
     }
     if ((kind == VK_CLI || kind == VK_WAITSET) && !w->cl) {
         shoal_client_options_t o;
-        shoal_client_options_init(&o);
+        shoal_client_options_init(&o, SHOAL_CLIENT_OPTIONS_VERSION);
         o.queue_capacity = 8;
         rc = VCALL(w, OP_PORT_CREATE, shoal_client_create(&w->cl, w->rt, SERVICE, &o));
         if (rc != SHOAL_OK)
@@ -854,7 +854,7 @@ static shoal_result_t victim_open(victim_t *w)
     }
     if (kind == VK_SRV && !w->srv) {
         shoal_server_options_t o;
-        shoal_server_options_init(&o);
+        shoal_server_options_init(&o, SHOAL_SERVER_OPTIONS_VERSION);
         o.queue_capacity = 8;
         rc = VCALL(w, OP_PORT_CREATE, shoal_server_create(&w->srv, w->rt, SERVICE, &o));
         if (rc != SHOAL_OK)
@@ -1031,7 +1031,7 @@ static void step_waitset(victim_t *w)
 static void step_registrar(victim_t *w)
 {
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = w->d->domain;
     o.runtime_dir = w->d->runtime_dir;
     o.connect_timeout_ns = 500 * TH_MS;
@@ -1041,7 +1041,7 @@ static void step_registrar(victim_t *w)
         atomic_store(&w->v->proc_slot, rt->proc_slot);
         if (w->steps % 2) {
             shoal_subscriber_options_t so;
-            shoal_subscriber_options_init(&so);
+            shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
             so.history = 2;
             shoal_subscriber_t *sub = NULL;
             if (VCALL(w, OP_PORT_CREATE, shoal_subscriber_create(&sub, rt, TOPIC, &so)) ==
@@ -1080,20 +1080,20 @@ static shoal_result_t introspect(shoal_runtime_t *rt)
 {
     uint32_t n = shoal_runtime_pool_count(rt);
     for (uint32_t i = 0; i < n; i++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         (void)shoal_runtime_pool_info(rt, i, &pi);
     }
     uint32_t slots = shoal_runtime_port_slots(rt);
     for (uint32_t s = 0; s < slots; s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         (void)shoal_runtime_port_info(rt, s, &pi);
     }
-    shoal_domain_info_t di;
+    shoal_domain_info_t di = SHOAL_DOMAIN_INFO_INIT;
     shoal_result_t rc = shoal_runtime_domain_info(rt, &di);
     if (rc != SHOAL_OK)
         return rc;
     for (uint32_t p = 0; p < di.processes && p < 4096; p++) {
-        shoal_process_info_t pi;
+        shoal_process_info_t pi = SHOAL_PROCESS_INFO_INIT;
         (void)shoal_runtime_process_info(rt, p, &pi);
     }
     return SHOAL_OK;
@@ -1196,7 +1196,7 @@ static int probe_main(void *arg)
     install_crash_handler(&r->st);
     atomic_store(&r->st.pid, (int)getpid());
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = c->d->domain;
     o.runtime_dir = c->d->runtime_dir;
     o.connect_timeout_ns = TH_SEC;
@@ -2106,7 +2106,7 @@ static void attack_kind_on_close(attack_ctx_t *x)
 static port_base_t *history_publisher(attack_ctx_t *x, shoal_publisher_t **pub)
 {
     shoal_publisher_options_t o;
-    shoal_publisher_options_init(&o);
+    shoal_publisher_options_init(&o, SHOAL_PUBLISHER_OPTIONS_VERSION);
     o.history = 4;
     if (shoal_publisher_create(pub, x->rt, TOPIC, &o) != SHOAL_OK)
         return NULL;

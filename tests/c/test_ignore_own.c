@@ -40,7 +40,7 @@ static void subscriber_skips_own_publications(void **state) {
     th_fixture_t *f = *state;
     shoal_runtime_t *rt = th_runtime(&f->daemon, "bridge");
     shoal_subscriber_options_t o;
-    shoal_subscriber_options_init(&o);
+    shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     assert_int_equal(o.version, 2);
     assert_int_equal(o.ignore_own_process, 0);
     o.ignore_own_process = 1;
@@ -74,7 +74,7 @@ static void subscriber_skips_own_publications(void **state) {
     shoal_chunk_t *c = NULL;
     assert_rc(shoal_subscriber_take(deaf, &c, 50 * TH_MS), SHOAL_ERR_TIMEOUT);
     /* skipped samples are not counted as received and hold no chunk */
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_SUBSCRIBER, getpid(), "t", &pi), 0);
     th_chan_send(&x.go, 'q');
     assert_int_equal(th_join(child, 5000), 0);
@@ -137,7 +137,7 @@ static void client_skips_own_servers(void **state) {
     shoal_server_t *own = NULL;
     assert_ok(shoal_server_create(&own, rt, "svc", NULL));
     shoal_client_options_t o;
-    shoal_client_options_init(&o);
+    shoal_client_options_init(&o, SHOAL_CLIENT_OPTIONS_VERSION);
     assert_int_equal(o.version, 2);
     o.ignore_own_process = 1;
     shoal_client_t *cli = NULL, *plain = NULL;

@@ -308,11 +308,11 @@ static void test_held_limit(void **state)
     assert_contains(msg, "limits.chunks_per_port");
     assert_contains(msg, "8");
     /* the pool still had free chunks: the port limit came first */
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     assert_ok(shoal_runtime_pool_info(rt, 0, &pi));
     assert_true(pi.in_use < pi.chunk_count);
     assert_int_equal(pi.alloc_failures, 0);
-    shoal_port_info_t info;
+    shoal_port_info_t info = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_CLIENT, getpid(), "hoard", &info), 0);
     assert_int_equal(info.held, 8);
     /* other ports are unaffected */
@@ -352,7 +352,7 @@ static void test_seed_leak_unexpected_ids(void **state)
     shoal_client_t *cl = NULL;
     assert_ok(shoal_client_create(&cl, rt, "seed", NULL));
     wait_servers(cl, 1);
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     assert_ok(shoal_runtime_pool_info(rt, 0, &pi));
     const uint32_t iterations = 10 * pi.chunk_count;
 
@@ -391,7 +391,7 @@ static void test_seed_leak_unexpected_ids(void **state)
         assert_ok(shoal_client_call(cl, req, &resp, 5 * TH_SEC));
         assert_ok(shoal_chunk_release(resp));
     }
-    shoal_port_info_t info;
+    shoal_port_info_t info = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_CLIENT, getpid(), "seed", &info), 0);
     assert_int_equal(info.stale, iterations);
     assert_int_equal(info.held, 0);
@@ -416,7 +416,7 @@ static void test_large_chunks(void **state)
     th_fixture_t *fx = *state;
     const uint64_t big = 1200ull * 1024 * 1024;
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "large");
-    shoal_pool_info_t pi;
+    shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
     int idx = th_pool_index(rt, big, &pi);
     assert_true(idx >= 0);
     assert_int_equal(pi.chunk_count, 2);

@@ -39,7 +39,7 @@ static int subscriber_process(void *arg)
     shoal_runtime_t *rt = NULL;
     WCHECK_OK(th_runtime_create(x->d, "subscriber", &rt));
     shoal_subscriber_options_t o;
-    shoal_subscriber_options_init(&o);
+    shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     o.history = x->history;
     shoal_subscriber_t *sub = NULL;
     WCHECK_OK(shoal_subscriber_create(&sub, rt, x->topic, &o));
@@ -91,7 +91,7 @@ static void test_several_subscribers(void **state)
         th_chan_close(&ctx[i].ready);
     }
     assert_int_equal(th_wait_in_use(rt, 0, 2000), 0);
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_PUBLISHER, getpid(), "fanout", &pi), 0);
     assert_int_equal(pi.sent, N);
     assert_int_equal(shoal_publisher_subscriber_count(pub), 0);
@@ -117,7 +117,7 @@ static void test_history_for_late_subscriber(void **state)
     th_fixture_t *fx = *state;
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "historian");
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = 4;
     shoal_publisher_t *pub = NULL;
     assert_ok(shoal_publisher_create(&pub, rt, "history", &po));
@@ -168,7 +168,7 @@ static void test_history_for_late_subscriber(void **state)
 static shoal_subscriber_t *small_subscriber(shoal_runtime_t *rt, const char *topic, uint32_t cap)
 {
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = cap;
     shoal_subscriber_t *sub = NULL;
     assert_ok(shoal_subscriber_create(&sub, rt, topic, &so));
@@ -179,7 +179,7 @@ static shoal_publisher_t *policy_publisher(shoal_runtime_t *rt, const char *topi
                                            shoal_full_policy_t policy, int64_t timeout)
 {
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.full_policy = policy;
     po.send_timeout_ns = timeout;
     shoal_publisher_t *pub = NULL;
@@ -193,7 +193,7 @@ static void test_drop_oldest(void **state)
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "dropper");
     shoal_subscriber_t *sub = small_subscriber(rt, "drop", 4);
     shoal_publisher_t *pub = policy_publisher(rt, "drop", SHOAL_FULL_DROP_OLDEST, 0);
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_SUBSCRIBER, getpid(), "drop", &pi), 0);
     assert_int_equal(pi.queue_capacity, 4);
     uint64_t next = 0;
@@ -213,7 +213,7 @@ static void test_drop_oldest(void **state)
         assert_rc(shoal_subscriber_take(sub, &c, 0), SHOAL_ERR_TIMEOUT);
     }
     assert_int_equal(th_pools_in_use(rt), 0);
-    shoal_port_info_t sp, pp;
+    shoal_port_info_t sp = SHOAL_PORT_INFO_INIT, pp = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_SUBSCRIBER, getpid(), "drop", &sp), 0);
     assert_int_equal(th_find_port(rt, SHOAL_PORT_PUBLISHER, getpid(), "drop", &pp), 0);
     /* the drops are counted (on the subscriber's port, or the publisher's) */
@@ -270,7 +270,7 @@ static int slow_taker(void *arg)
     shoal_runtime_t *rt = NULL;
     WCHECK_OK(th_runtime_create(x->d, "slow", &rt));
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = 2;
     shoal_subscriber_t *sub = NULL;
     WCHECK_OK(shoal_subscriber_create(&sub, rt, "wait-proc", &so));
@@ -342,12 +342,12 @@ static void test_request_queue_reject(void **state)
     th_fixture_t *fx = *state;
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "reqfull");
     shoal_server_options_t so;
-    shoal_server_options_init(&so);
+    shoal_server_options_init(&so, SHOAL_SERVER_OPTIONS_VERSION);
     so.queue_capacity = 2;
     shoal_server_t *sv = NULL;
     assert_ok(shoal_server_create(&sv, rt, "full", &so));
     shoal_client_options_t co;
-    shoal_client_options_init(&co);
+    shoal_client_options_init(&co, SHOAL_CLIENT_OPTIONS_VERSION);
     co.full_policy = SHOAL_FULL_REJECT;
     shoal_client_t *cl = NULL;
     assert_ok(shoal_client_create(&cl, rt, "full", &co));
@@ -374,13 +374,13 @@ static void test_queue_capacity_limit(void **state)
     th_fixture_t *fx = *state;
     shoal_runtime_t *rt = th_runtime(&fx->daemon, "caps");
     shoal_subscriber_t *sub = NULL;
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_ok(shoal_subscriber_create(&sub, rt, "cap-default", NULL));
     assert_int_equal(th_find_port(rt, SHOAL_PORT_SUBSCRIBER, getpid(), "cap-default", &pi), 0);
     assert_int_equal(pi.queue_capacity, 256); /* limits.queue_capacity */
     shoal_subscriber_destroy(sub);
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = 257;
     assert_rc(shoal_subscriber_create(&sub, rt, "cap-big", &so), SHOAL_ERR_INVALID_ARGUMENT);
     assert_contains(shoal_last_error_message(), "limits.queue_capacity");

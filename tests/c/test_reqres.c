@@ -81,7 +81,7 @@ static int serve(server_ctx_t *x)
         WCHECK_OK(shoal_chunk_release(req));
         atomic_fetch_add(&x->sh->served[x->id], 1);
     }
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     WCHECK(th_find_port(rt, SHOAL_PORT_SERVER, getpid(), x->service, &pi) == 0);
     shoal_server_destroy(sv);
     if (!x->rt)
@@ -153,7 +153,7 @@ static int client_calls(client_ctx_t *x)
     /* no second response to anything */
     shoal_chunk_t *extra = NULL;
     WCHECK_RC(shoal_client_take(cl, &extra, 50 * TH_MS), SHOAL_ERR_TIMEOUT);
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     WCHECK(th_find_port(rt, SHOAL_PORT_CLIENT, getpid(), x->service, &pi) == 0);
     WCHECK(pi.held == 0);
     WCHECK(pi.stale == 0);
@@ -465,7 +465,7 @@ static void test_client_gone(void **state)
         assert_true(strlen(shoal_last_error_message()) > 0);
         assert_ok(shoal_chunk_release(req));
         assert_int_equal(th_wait_in_use(rt, 0, 2000), 0);
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         assert_int_equal(th_find_port(rt, SHOAL_PORT_SERVER, getpid(), "orphan", &pi), 0);
         assert_int_equal(pi.held, 0);
         th_chan_close(&ctx.sent);
@@ -497,7 +497,7 @@ static void test_call_releases_stale(void **state)
             assert_ok(shoal_client_send(cl, req, &last));
         }
         /* wait until the three responses are queued */
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         int64_t deadline = th_now_ns() + 5 * TH_SEC;
         do {
             assert_int_equal(th_find_port(rt, SHOAL_PORT_CLIENT, getpid(), "stale", &pi), 0);
@@ -554,7 +554,7 @@ static void test_call_timeout(void **state)
     assert_ok(shoal_chunk_release(sreq));
     assert_ok(shoal_client_loan(cl, 16, &req));
     assert_rc(shoal_client_call(cl, req, &resp, 20 * TH_MS), SHOAL_ERR_TIMEOUT);
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(rt, SHOAL_PORT_CLIENT, getpid(), "slow", &pi), 0);
     assert_int_equal(pi.stale, 1);
     assert_ok(shoal_server_take(sv, &sreq, SHOAL_TIMEOUT_POLL));

@@ -102,7 +102,7 @@ static int victim(void *arg)
     if (th_runtime_create(x->d, "victim", &rt) != SHOAL_OK)
         return 1;
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = 2;
     po.full_policy = rng(&r) % 2 ? SHOAL_FULL_DROP_OLDEST : SHOAL_FULL_WAIT;
     po.send_timeout_ns = 2 * TH_MS;

@@ -646,22 +646,22 @@ static void check_runtime(shoal_runtime_t *rt) {
     uint32_t np = shoal_runtime_pool_count(rt);
     CHECK(np == m->hdr->pool_count, "pool count");
     for (uint32_t i = 0; i <= np; i++) {
-        shoal_pool_info_t pi;
+        shoal_pool_info_t pi = SHOAL_POOL_INFO_INIT;
         shoal_result_t r = shoal_runtime_pool_info(rt, i, &pi);
         CHECK((r == SHOAL_OK) == (i < np), "pool_info(%u) = %d", i, r);
     }
     for (uint32_t s = 0; s <= shoal_runtime_port_slots(rt); s++) {
-        shoal_port_info_t pi;
+        shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
         if (shoal_runtime_port_info(rt, s, &pi) == SHOAL_OK)
             CHECK(memchr(pi.service, 0, sizeof pi.service) && memchr(pi.process, 0, sizeof pi.process),
                   "unterminated port info");
     }
-    shoal_domain_info_t di;
+    shoal_domain_info_t di = SHOAL_DOMAIN_INFO_INIT;
     CHECK(shoal_runtime_domain_info(rt, &di) == SHOAL_OK, "domain_info");
     CHECK(memchr(di.config_source, 0, sizeof di.config_source) && memchr(di.domain, 0, sizeof di.domain),
           "unterminated domain info");
     for (uint32_t s = 0; s <= m->hdr->process_limit; s++) {
-        shoal_process_info_t pi;
+        shoal_process_info_t pi = SHOAL_PROCESS_INFO_INIT;
         if (shoal_runtime_process_info(rt, s, &pi) == SHOAL_OK)
             CHECK(memchr(pi.name, 0, sizeof pi.name), "unterminated process name");
     }
@@ -689,7 +689,7 @@ static void mode_handshake(fuzz_in_t *in) {
     pthread_mutex_unlock(&H.mu);
 
     shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
     o.domain = "fz";
     o.runtime_dir = H.dir;
     shoal_runtime_t *rt = NULL;
@@ -706,7 +706,7 @@ static void mode_handshake(fuzz_in_t *in) {
             switch (kind) {
             case SHOAL_PORT_PUBLISHER: {
                 shoal_publisher_options_t po;
-                shoal_publisher_options_init(&po);
+                shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
                 po.history = plan >> 6;
                 po.full_policy = SHOAL_FULL_DROP_OLDEST;
                 shoal_publisher_t *p = NULL;
@@ -716,7 +716,7 @@ static void mode_handshake(fuzz_in_t *in) {
             }
             case SHOAL_PORT_SUBSCRIBER: {
                 shoal_subscriber_options_t so;
-                shoal_subscriber_options_init(&so);
+                shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
                 so.history = plan >> 6;
                 shoal_subscriber_t *s = NULL;
                 r = shoal_subscriber_create(&s, rt, "t", &so);
@@ -725,7 +725,7 @@ static void mode_handshake(fuzz_in_t *in) {
             }
             case SHOAL_PORT_CLIENT: {
                 shoal_client_options_t co;
-                shoal_client_options_init(&co);
+                shoal_client_options_init(&co, SHOAL_CLIENT_OPTIONS_VERSION);
                 co.full_policy = SHOAL_FULL_REJECT;
                 co.send_timeout_ns = 0;
                 shoal_client_t *c = NULL;
@@ -735,7 +735,7 @@ static void mode_handshake(fuzz_in_t *in) {
             }
             default: {
                 shoal_server_options_t so;
-                shoal_server_options_init(&so);
+                shoal_server_options_init(&so, SHOAL_SERVER_OPTIONS_VERSION);
                 so.full_policy = SHOAL_FULL_REJECT;
                 so.send_timeout_ns = 0;
                 shoal_server_t *s = NULL;

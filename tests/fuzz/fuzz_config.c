@@ -74,6 +74,25 @@ static void round_trip(const shoal_config_t *in) {
     CHECK(memcmp(&out.limits, &in->limits, sizeof in->limits) == 0);
     CHECK(out.pool_count == in->pool_count);
     CHECK(memcmp(out.pools, in->pools, sizeof out.pools) == 0);
+    /* [access]: the same entries and patterns (lines differ) */
+    const shoal_config_access_t *a = &in->access, *b = &out.access;
+    CHECK(!a->line == !b->line);
+    CHECK(a->users.count == b->users.count && a->users.anyone == b->users.anyone);
+    CHECK(memcmp(a->users.ids, b->users.ids, sizeof a->users.ids) == 0);
+    CHECK(a->groups.count == b->groups.count);
+    CHECK(memcmp(a->groups.ids, b->groups.ids, sizeof a->groups.ids) == 0);
+    CHECK(!a->socket_group_line == !b->socket_group_line);
+    CHECK(memcmp(&a->socket_group, &b->socket_group, sizeof a->socket_group) == 0);
+    CHECK(a->rule_count == b->rule_count);
+    for (uint32_t i = 0; i < a->rule_count; i++) {
+        CHECK(a->rules[i].type == b->rules[i].type);
+        CHECK(strcmp(a->rules[i].pattern, b->rules[i].pattern) == 0);
+        for (int w = 0; w < 2; w++) {
+            const shoal_access_rule_list_t *x = &a->rules[i].allow[w], *y = &b->rules[i].allow[w];
+            CHECK(!x->line == !y->line && x->anyone == y->anyone && x->count == y->count);
+            CHECK(memcmp(x->ids, y->ids, sizeof x->ids) == 0);
+        }
+    }
     free(text);
 }
 

@@ -128,6 +128,13 @@ static const struct {
     {"bad-pool-big", "[pools]\n65G = 1\n"},
     {"bad-pool-count", "[pools]\n1K = 16777217\n"},
     {"bad-nul", "[limits]\nser\0vers = 1\n"},
+    {"access",
+     "[access]\nusers = alice, 1001, _svc$\ngroups = video, 2000\nsocket_group = shoal\n"
+     "[access.topic \"cam/#*\"]  # comment\npublish = alice, @video\nsubscribe = *\n"
+     "[access.service \"say \\\"hi\\\\\"]\ncall = @0\nserve = bob\n"},
+    {"access-users-any", "[access]\nusers = *\n[access.topic \"*\"]\nsubscribe = @1\n"},
+    {"bad-access-empty", "[access]\n"},
+    {"bad-access-rule-key", "[access.service \"a\"]\npublish = 0\n"},
 };
 
 static void gen_config(void) {

@@ -286,10 +286,10 @@ static void topics_both_ways_exactly_once(void **state) {
     hosts_t h;
     hosts_start(&h, body, body);
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.queue_capacity = 1024;
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.full_policy = SHOAL_FULL_WAIT;
     shoal_publisher_t *pa = NULL, *pb = NULL;
     shoal_subscriber_t *sa = NULL, *sb = NULL;
@@ -480,7 +480,7 @@ static void services_exactly_one_server_per_call(void **state) {
     assert_int_equal(s1.answered + s2.answered, CALLS);
     assert_int_equal(by[1] + by[2], CALLS);
     assert_rc(shoal_client_take(cli, &req, 0), SHOAL_ERR_TIMEOUT);
-    shoal_port_info_t pi;
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
     assert_int_equal(th_find_port(h.ra, SHOAL_PORT_CLIENT, getpid(), "calc", &pi), 0);
     assert_int_equal(pi.stale, 0);
 
@@ -577,7 +577,7 @@ static void history_reaches_late_joiners_on_the_other_host(void **state) {
     /* host B's gateway joins only after the samples were published */
     assert_int_equal(gw_stop(&h.gb, SIGTERM), 0);
     shoal_publisher_options_t po;
-    shoal_publisher_options_init(&po);
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
     po.history = 4;
     shoal_publisher_t *pa = NULL;
     assert_ok(shoal_publisher_create(&pa, h.ra, "h", &po));
@@ -589,7 +589,7 @@ static void history_reaches_late_joiners_on_the_other_host(void **state) {
     th_sleep_ms(500);
     /* and a subscriber on B joins later still: it gets the last 4, in order */
     shoal_subscriber_options_t so;
-    shoal_subscriber_options_init(&so);
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
     so.history = 4;
     shoal_subscriber_t *sb = NULL;
     assert_ok(shoal_subscriber_create(&sb, h.rb, "h", &so));

@@ -90,6 +90,7 @@ def test_numpy_frombuffer_outlives_the_block(shoal_runtime):
         assert _held(rt, "pl/np") == 0
 
 
+@pytest.mark.shoal_allow_leaks  # releases by the garbage collector on purpose
 def test_garbage_collected_chunk_with_live_export(shoal_daemon):
     with shoal_daemon.runtime("pl-gc") as rt:
         pub = rt.publisher("pl/gc")

@@ -69,7 +69,6 @@ enum class Errc : int {
     corrupt = SHOAL_ERR_CORRUPT,
     no_memory = SHOAL_ERR_NO_MEMORY,
     system = SHOAL_ERR_SYSTEM,
-    config = SHOAL_ERR_CONFIG,
     wrong_port = SHOAL_ERR_WRONG_PORT,
     process_limit = SHOAL_ERR_PROCESS_LIMIT,
     service_limit = SHOAL_ERR_SERVICE_LIMIT,
@@ -221,12 +220,14 @@ struct PublisherOptions {
 struct SubscriberOptions {
     std::optional<uint32_t> queue_capacity;
     std::optional<uint32_t> history;
+    bool ignore_own_process = false; // skip samples of this process's publishers (bridges)
 };
 
 struct ClientOptions {
     std::optional<uint32_t> queue_capacity;
     std::optional<FullPolicy> full_policy;
     std::optional<Timeout> send_timeout;
+    bool ignore_own_process = false; // never send to (nor count) this process's servers
 };
 
 struct ServerOptions {
@@ -506,7 +507,7 @@ class Runtime {
 public:
     explicit Runtime(const std::string &name, const RuntimeOptions &options = {}) {
         shoal_runtime_options_t o;
-        shoal_runtime_options_init(&o);
+        shoal_runtime_options_init(&o, SHOAL_RUNTIME_OPTIONS_VERSION);
         if (!options.domain.empty()) o.domain = options.domain.c_str();
         if (!options.runtime_dir.empty()) o.runtime_dir = options.runtime_dir.c_str();
         if (options.connect_timeout) o.connect_timeout_ns = options.connect_timeout->ns();
@@ -528,7 +529,10 @@ public:
     std::vector<PoolInfo> pools() const {
         const uint32_t n = shoal_runtime_pool_count(get());
         std::vector<PoolInfo> out(n);
-        for (uint32_t i = 0; i < n; ++i) detail::check(shoal_runtime_pool_info(get(), i, &out[i]));
+        for (uint32_t i = 0; i < n; ++i) {
+            out[i].version = SHOAL_POOL_INFO_VERSION;
+            detail::check(shoal_runtime_pool_info(get(), i, &out[i]));
+        }
         return out;
     }
     // Chunks allocated across all pools.
@@ -542,7 +546,7 @@ public:
         std::vector<PortInfo> out;
         const uint32_t n = shoal_runtime_port_slots(get());
         for (uint32_t i = 0; i < n; ++i) {
-            PortInfo info;
+            PortInfo info = SHOAL_PORT_INFO_INIT;
             const shoal_result_t r = shoal_runtime_port_info(get(), i, &info);
             if (r == SHOAL_ERR_NOT_FOUND) continue;
             detail::check(r);
@@ -553,16 +557,16 @@ public:
 
     // The daemon's limits and where they come from.
     DomainInfo domain_info() const {
-        DomainInfo info;
+        DomainInfo info = SHOAL_DOMAIN_INFO_INIT;
         detail::check(shoal_runtime_domain_info(get(), &info));
         return info;
     }
     // The processes registered with the daemon.
     std::vector<ProcessInfo> processes() const {
         std::vector<ProcessInfo> out;
-        const uint32_t n = domain_info().processes;
+        const uint32_t n = shoal_runtime_process_slots(get());
         for (uint32_t i = 0; i < n; ++i) {
-            ProcessInfo info;
+            ProcessInfo info = SHOAL_PROCESS_INFO_INIT;
             const shoal_result_t r = shoal_runtime_process_info(get(), i, &info);
             if (r == SHOAL_ERR_NOT_FOUND) continue;
             detail::check(r);
@@ -664,7 +668,7 @@ private:
     static std::shared_ptr<shoal_publisher_t> create(const Runtime &rt, const std::string &topic,
                                                      const PublisherOptions &options) {
         shoal_publisher_options_t o;
-        shoal_publisher_options_init(&o);
+        shoal_publisher_options_init(&o, SHOAL_PUBLISHER_OPTIONS_VERSION);
         if (options.history) o.history = *options.history;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
@@ -694,9 +698,10 @@ private:
     static std::shared_ptr<shoal_subscriber_t> create(const Runtime &rt, const std::string &topic,
                                                       const SubscriberOptions &options) {
         shoal_subscriber_options_t o;
-        shoal_subscriber_options_init(&o);
+        shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         if (options.history) o.history = *options.history;
+        o.ignore_own_process = options.ignore_own_process ? 1 : 0;
         shoal_subscriber_t *h = nullptr;
         detail::check(shoal_subscriber_create(&h, rt.get(), topic.c_str(), &o));
         return detail::adopt(h, &shoal_subscriber_destroy, rt.shared());
@@ -760,10 +765,11 @@ private:
     static std::shared_ptr<shoal_client_t> create(const Runtime &rt, const std::string &service,
                                                   const ClientOptions &options) {
         shoal_client_options_t o;
-        shoal_client_options_init(&o);
+        shoal_client_options_init(&o, SHOAL_CLIENT_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
+        o.ignore_own_process = options.ignore_own_process ? 1 : 0;
         shoal_client_t *h = nullptr;
         detail::check(shoal_client_create(&h, rt.get(), service.c_str(), &o));
         return detail::adopt(h, &shoal_client_destroy, rt.shared());
@@ -812,7 +818,7 @@ private:
     static std::shared_ptr<shoal_server_t> create(const Runtime &rt, const std::string &service,
                                                   const ServerOptions &options) {
         shoal_server_options_t o;
-        shoal_server_options_init(&o);
+        shoal_server_options_init(&o, SHOAL_SERVER_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();

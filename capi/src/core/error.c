@@ -51,23 +51,24 @@ SHOAL_API const char *shoal_strerror(shoal_result_t r) {
     case SHOAL_ERR_QUEUE_FULL: return "SHOAL_ERR_QUEUE_FULL: the receiver's queue is full";
     case SHOAL_ERR_DAEMON_UNAVAILABLE: return "SHOAL_ERR_DAEMON_UNAVAILABLE: no shoald answers for the domain";
     case SHOAL_ERR_VERSION_MISMATCH: return "SHOAL_ERR_VERSION_MISMATCH: daemon and library ABI versions differ";
-    case SHOAL_ERR_PERMISSION: return "SHOAL_ERR_PERMISSION: the daemon refused this process's credentials";
+    case SHOAL_ERR_PERMISSION:
+        return "SHOAL_ERR_PERMISSION: the daemon refused this process's credentials (for the "
+               "domain, or for this port by an [access] rule)";
     case SHOAL_ERR_NO_SERVER: return "SHOAL_ERR_NO_SERVER: no server offers the service";
     case SHOAL_ERR_SERVER_GONE: return "SHOAL_ERR_SERVER_GONE: the server holding the request is gone";
     case SHOAL_ERR_CLIENT_GONE: return "SHOAL_ERR_CLIENT_GONE: the requesting client is gone";
     case SHOAL_ERR_CORRUPT: return "SHOAL_ERR_CORRUPT: shared memory failed a bounds check";
     case SHOAL_ERR_NO_MEMORY: return "SHOAL_ERR_NO_MEMORY: out of local memory";
     case SHOAL_ERR_SYSTEM: return "SHOAL_ERR_SYSTEM: a system call failed";
-    case SHOAL_ERR_CONFIG: return "SHOAL_ERR_CONFIG: bad configuration";
     case SHOAL_ERR_WRONG_PORT: return "SHOAL_ERR_WRONG_PORT: the chunk does not belong to this port";
     case SHOAL_ERR_PROCESS_LIMIT: return "SHOAL_ERR_PROCESS_LIMIT: limits.processes is reached";
     case SHOAL_ERR_SERVICE_LIMIT: return "SHOAL_ERR_SERVICE_LIMIT: limits.services is reached";
     case SHOAL_ERR_ALREADY_EXISTS: return "SHOAL_ERR_ALREADY_EXISTS: already exists";
     case SHOAL_ERR_NOT_FOUND: return "SHOAL_ERR_NOT_FOUND: no such entry";
-    case SHOAL_ERR_BUSY: return "SHOAL_ERR_BUSY: still in use";
+    case SHOAL_ERR_BUSY: return "SHOAL_ERR_BUSY: a sliced send stopped waiting; the chunk is still yours";
     }
     return "SHOAL_ERR_UNKNOWN: unknown result code";
 }
 
-SHOAL_API const char *shoal_version(void) { return "0.1.0"; }
+SHOAL_API const char *shoal_version(void) { return SHOAL_VERSION_STRING; }
 SHOAL_API uint32_t shoal_abi_version(void) { return SHOAL_ABI_VERSION; }

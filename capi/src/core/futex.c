@@ -21,6 +21,7 @@ int futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     }
     long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tp, NULL, 0);
     if (r == -1 && errno == ETIMEDOUT) return -1;
+    if (r == -1 && errno == EINTR) return 1;
     return 0;
 }
 

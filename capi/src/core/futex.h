@@ -8,7 +8,8 @@
 
 uint64_t shoal_now_ns(void);
 /* Sleeps while *word == expected, at most timeout_ns (<0 forever).
- * Returns 0 when woken or the value differs, -1 on timeout. */
+ * Returns 0 when woken or the value differs, -1 on timeout, 1 when a signal
+ * handler ran on this thread (EINTR). */
 int futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void futex_wake(_Atomic uint32_t *word, int count);
 

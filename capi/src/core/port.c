@@ -55,6 +55,14 @@ static void drop_ref(const shm_map_t *m, uint64_t ref) {
 shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen, uint32_t expect_kind,
                             uint32_t expect_service, uint32_t chunk, uint32_t policy,
                             int64_t timeout_ns) {
+    return port_deliver_ex(m, sender, slot, gen, expect_kind, expect_service, chunk, policy,
+                           timeout_ns, NULL, UINT64_MAX);
+}
+
+shoal_result_t port_deliver_ex(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen,
+                               uint32_t expect_kind, uint32_t expect_service, uint32_t chunk,
+                               uint32_t policy, int64_t timeout_ns, uint64_t *wait_deadline,
+                               uint64_t slice_deadline) {
     shm_port_t *t = shm_port(m, slot);
     if (!t) return SHOAL_ERR_NOT_FOUND;
     /* announce ourselves so the daemon does not drain under us */
@@ -84,19 +92,26 @@ shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slo
         }
         if (policy == SHOAL_FULL_WAIT && timeout_ns != 0) {
             if (!deadline_set) {
-                deadline = shoal_deadline(timeout_ns);
+                deadline = wait_deadline && *wait_deadline ? *wait_deadline : shoal_deadline(timeout_ns);
+                if (wait_deadline) *wait_deadline = deadline;
                 deadline_set = true;
             }
             int64_t left = shoal_remaining(deadline);
+            int64_t slice = shoal_remaining(slice_deadline);
             if (left == 0) {
                 rc = SHOAL_ERR_TIMEOUT;
+            } else if (slice == 0) {
+                rc = SHOAL_ERR_BUSY; /* the caller's slice is over: it calls again */
             } else {
+                int64_t nap = left < 0 || left > 10000000 ? 10000000 : left;
+                if (slice > 0 && slice < nap) nap = slice;
+                int woke = 0;
                 atomic_fetch_add(&t->space_waiters, 1);
                 uint32_t s = atomic_load(&t->space_seq);
                 if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE) {
                     /* the reference on its way is ours while we sleep */
                     if (sender) op_pause(sender, chunk);
-                    futex_wait(&t->space_seq, s, left < 0 || left > 10000000 ? 10000000 : left);
+                    woke = futex_wait(&t->space_seq, s, nap);
                     if (sender) op_resume(m, sender);
                 }
                 atomic_fetch_sub(&t->space_waiters, 1);
@@ -104,6 +119,8 @@ shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slo
                     rc = SHOAL_ERR_DAEMON_UNAVAILABLE;
                 else if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)
                     rc = SHOAL_ERR_NOT_FOUND;
+                else if (woke == 1 && slice_deadline != UINT64_MAX)
+                    rc = SHOAL_ERR_BUSY; /* a signal: let the caller's handler run */
                 else
                     continue;
             }

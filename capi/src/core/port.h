@@ -28,6 +28,17 @@ shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t tar
                             uint32_t expect_kind, uint32_t expect_service, uint32_t chunk,
                             uint32_t policy, int64_t timeout_ns);
 
+/* port_deliver with a bounded stay, for sends a binding must be able to cut
+ * short (sliced sends): a WAIT for space that outlasts `slice_deadline` (an
+ * absolute shoal_now_ns() time, UINT64_MAX for none) or is interrupted by a
+ * signal handler returns SHOAL_ERR_BUSY with nothing delivered (a transfer's
+ * reference is still the caller's). `wait_deadline` (in/out, may be NULL)
+ * carries the end of the WAIT across slices: 0 until a wait starts. */
+shoal_result_t port_deliver_ex(const shm_map_t *m, shm_port_t *sender, uint32_t target_slot,
+                               uint32_t gen, uint32_t expect_kind, uint32_t expect_service,
+                               uint32_t chunk, uint32_t policy, int64_t timeout_ns,
+                               uint64_t *wait_deadline, uint64_t slice_deadline);
+
 /* Pops every queued entry and drops its reference. Requests of a closing
  * server are reported to their clients as lost. Returns the count. */
 uint32_t port_drain(const shm_map_t *m, shm_port_t *p, bool report_lost);

@@ -1,7 +1,7 @@
 #include "core/queue.h"
 
 void queue_init(const shm_map_t *m, shm_port_t *p, uint32_t capacity) {
-    uint32_t cells = 1;
+    uint32_t cells = 2; /* see shm.c: a 1-cell ring cannot tell full from empty */
     while (cells < capacity) cells <<= 1;
     if (cells > m->hdr->queue_cells) cells = m->hdr->queue_cells;
     shm_queue_cell_t *c = shm_port_cells(m, p);

@@ -34,7 +34,9 @@ int shm_layout(const shm_layout_params_t *p, shm_header_t *h) {
     h->service_limit = p->services;
     h->chunks_per_port = p->chunks_per_port;
     h->queue_capacity = p->queue_capacity;
-    h->queue_cells = next_pow2(p->queue_capacity);
+    /* at least 2 cells: in a 1-cell ring a full cell looks like the next
+     * position's empty one, and a push would skip a position */
+    h->queue_cells = next_pow2(p->queue_capacity < 2 ? 2 : p->queue_capacity);
     h->history_max = p->history_max;
     h->waitsets_per_process = p->waitsets_per_process;
     uint32_t slots = 0, recv = 0;

@@ -7,6 +7,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -187,10 +189,27 @@ __attribute__((format(printf, 2, 3))) static int fail(parser_t *p, const char *f
         int n = p->line ? snprintf(p->err, p->errlen, "%s:%u: ", p->path, p->line)
                         : snprintf(p->err, p->errlen, "%s: ", p->path);
         if (n >= 0 && (size_t)n < p->errlen) {
+            /* a message echoes the file's text: when it does not fit, its middle goes,
+             * so the "(how to fix it)" at the end always stays */
+            char msg[8192];
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+            int m = vsnprintf(msg, sizeof msg, fmt, ap);
             va_end(ap);
+            size_t room = p->errlen - (size_t)n;
+            size_t len = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
+            if (len < room) {
+                memcpy(p->err + n, msg, len + 1);
+            } else if (room > 64) {
+                size_t tail = room / 2, head = room - tail - 6; /* " ... " + NUL */
+                memcpy(p->err + n, msg, head);
+                memcpy(p->err + n + head, " ... ", 5);
+                memcpy(p->err + n + head + 5, msg + len - (tail - 1), tail - 1);
+                p->err[n + head + 5 + tail - 1] = '\0';
+            } else {
+                memcpy(p->err + n, msg, room - 1);
+                p->err[n + room - 1] = '\0';
+            }
         }
     }
     return -1;
@@ -245,36 +264,299 @@ static const char *num_problem(num_status_t st) {
     }
 }
 
-enum { SEC_NONE = 0, SEC_LIMITS, SEC_POOLS };
+enum { SEC_NONE = 0, SEC_LIMITS, SEC_POOLS, SEC_ACCESS, SEC_RULE };
 
 typedef struct parse_state {
     int section;
-    unsigned section_line[3]; /* where [limits]/[pools] started; 0 = not seen */
+    unsigned section_line[4]; /* where [limits]/[pools]/[access] started; 0 = not seen */
     unsigned key_line[LIMIT_KEY_COUNT];
     unsigned pool_line[SHOAL_CONFIG_MAX_POOLS];
     uint32_t pool_count;
     shoal_config_pool_t pools[SHOAL_CONFIG_MAX_POOLS];
 } parse_state_t;
 
-static int parse_section(parser_t *p, parse_state_t *st, char *s) {
+/* [access.topic "PATTERN"] / [access.service "PATTERN"]: `s` points after
+ * "[access."; the pattern is a double-quoted string where \" and \\ stand
+ * for " and \. */
+static int parse_rule_section(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char *s) {
+    uint8_t type;
+    if (strncmp(s, "topic", 5) == 0 && !isalnum((unsigned char)s[5]) && s[5] != '_') {
+        type = SHOAL_RULE_TOPIC;
+        s += 5;
+    } else if (strncmp(s, "service", 7) == 0 && !isalnum((unsigned char)s[7]) && s[7] != '_') {
+        type = SHOAL_RULE_SERVICE;
+        s += 7;
+    } else {
+        return fail(p, "unknown section [access.%.40s (write [access.topic \"PATTERN\"] or "
+                       "[access.service \"PATTERN\"])",
+                    s);
+    }
+    const char *kind = type == SHOAL_RULE_TOPIC ? "topic" : "service";
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s != '"')
+        return fail(p, "[access.%s needs a quoted pattern (write [access.%s \"camera/*\"])", kind,
+                    kind);
+    char pat[SHOAL_ACCESS_PATTERN_MAX];
+    size_t n = 0;
+    for (s++;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\0')
+            return fail(p, "the pattern of [access.%s has no closing '\"' (write [access.%s "
+                           "\"PATTERN\"], with \\\" for a quote inside it)",
+                        kind, kind);
+        if (c == '"') break;
+        if (c == '\\' && (s[1] == '"' || s[1] == '\\')) c = (unsigned char)*++s;
+        if (c < 0x20 || c == 0x7f)
+            return fail(p, "the pattern of [access.%s contains a control character (topic and "
+                           "service names are printable text)",
+                        kind);
+        if (n + 1 >= sizeof pat)
+            return fail(p, "the pattern of [access.%s is longer than %d characters (the longest "
+                           "topic or service name; shorten it, '*' matches any run of characters)",
+                        kind, SHOAL_ACCESS_PATTERN_MAX - 1);
+        pat[n++] = (char)c;
+    }
+    pat[n] = '\0';
+    if (!n) return fail(p, "the pattern of [access.%s is empty (write \"*\" to match every name)", kind);
+    char *rest = trim(s + 1);
+    if (*rest != ']')
+        return fail(p, "expected ']' after the pattern of [access.%s \"%s\" (write [access.%s "
+                       "\"%s\"])",
+                    kind, pat, kind, pat);
+    rest = trim(rest + 1);
+    if (*rest)
+        return fail(p, "unexpected '%.40s' after section header [access.%s \"%s\"] (put nothing but a "
+                       "comment after it)",
+                    rest, kind, pat);
+    shoal_config_access_t *a = &cfg->access;
+    for (uint32_t i = 0; i < a->rule_count; i++)
+        if (a->rules[i].type == type && strcmp(a->rules[i].pattern, pat) == 0)
+            return fail(p, "section [access.%s \"%s\"] appears twice, first on line %u (merge them "
+                           "into one)",
+                        kind, pat, a->rules[i].line);
+    if (a->rule_count == SHOAL_ACCESS_MAX_RULES)
+        return fail(p, "too many [access.topic] and [access.service] sections (at most %d; use "
+                       "patterns that cover several names)",
+                    SHOAL_ACCESS_MAX_RULES);
+    shoal_access_rule_t *r = &a->rules[a->rule_count++];
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    r->line = p->line;
+    memcpy(r->pattern, pat, n + 1);
+    st->section = SEC_RULE;
+    return 0;
+}
+
+static int parse_section(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char *s) {
+    if (strncmp(s, "[access.", 8) == 0) return parse_rule_section(p, st, cfg, s + 8);
     char *close = strchr(s, ']');
     if (!close)
-        return fail(p, "section header '%s' has no closing ']' (write [limits] or [pools])", s);
+        return fail(p, "section header '%.40s' has no closing ']' (write [limits], [pools] or [access])", s);
     *close = '\0';
     char *rest = trim(close + 1);
     char *name = trim(s + 1);
     if (*rest)
-        return fail(p, "unexpected '%s' after section header [%s] (put nothing but a comment after it)",
+        return fail(p, "unexpected '%.40s' after section header [%.40s] (put nothing but a comment after it)",
                     rest, name);
     int sec;
     if (strcmp(name, "limits") == 0) sec = SEC_LIMITS;
     else if (strcmp(name, "pools") == 0) sec = SEC_POOLS;
-    else return fail(p, "unknown section [%s] (known: [limits], [pools])", name);
+    else if (strcmp(name, "access") == 0) sec = SEC_ACCESS;
+    else
+        return fail(p, "unknown section [%s] (known: [limits], [pools], [access], "
+                       "[access.topic \"PATTERN\"], [access.service \"PATTERN\"])",
+                    name);
     if (st->section_line[sec])
         return fail(p, "section [%s] appears twice, first on line %u (merge them into one)", name,
                     st->section_line[sec]);
     st->section = sec;
     st->section_line[sec] = p->line;
+    if (sec == SEC_ACCESS) cfg->access.line = p->line;
+    return 0;
+}
+
+/* ---- [access] lists --------------------------------------------------------- */
+
+/* What a list is, for messages: "[access] users", "publish of [access.topic \"x\"]". */
+typedef struct list_ctx {
+    const char *what;  /* "users", "groups", "socket_group", or a rule key */
+    const char *in;    /* "[access] users" or "publish of [access.topic \"cam/x\"]" */
+    int rule;          /* entries may be users or @groups */
+    int group_only;    /* [access] groups, socket_group */
+} list_ctx_t;
+
+/* A user or group name as useradd/groupadd accept them (and the '$' of
+ * machine accounts); a name of digits only is taken as a number. */
+static int valid_account_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n >= SHOAL_ACCESS_NAME_MAX || s[0] == '-') return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '_' || c == '.' || c == '-') continue;
+        if (c == '$' && i == n - 1) continue;
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_id_entry(parser_t *p, const list_ctx_t *lc, const char *e, shoal_access_id_t *out) {
+    memset(out, 0, sizeof *out);
+    int group = lc->group_only;
+    if (*e == '@') {
+        if (!lc->rule) {
+            if (lc->group_only)
+                return fail(p, "'%s' in %s: write group names without '@' here (%s = %s)", e,
+                            lc->in, lc->what, e + 1);
+            return fail(p, "'%s' in %s: groups go in their own key (groups = %s)", e, lc->in,
+                        e + 1);
+        }
+        group = 1;
+        e++;
+    }
+    const char *noun = group ? "group" : "user";
+    const char *idn = group ? "gid" : "uid";
+    if (isdigit((unsigned char)*e)) {
+        uint64_t v;
+        num_status_t ns = parse_count(e, &v);
+        if (ns == NUM_BAD_SUFFIX)
+            return fail(p, "'%s' in %s is neither a %s name nor a numeric %s (names start with "
+                           "a letter or '_')",
+                        e, lc->in, noun, idn);
+        if (ns != NUM_OK || v >= 0xffffffffULL)
+            return fail(p, "%s %s in %s is out of range (allowed 0..4294967294)", idn, e,
+                        lc->in);
+        out->numeric = 1;
+        out->id = (uint32_t)v;
+    } else if (!valid_account_name(e)) {
+        return fail(p, "'%s' in %s is not a valid %s name (letters, digits, '_', '.', '-', at "
+                       "most %d characters, or a numeric %s%s; separate entries with ',')",
+                    e, lc->in, noun, SHOAL_ACCESS_NAME_MAX - 1, idn,
+                    lc->rule ? "; groups are written @name" : "");
+    }
+    out->group = (uint8_t)group;
+    /* a number is kept as its decimal form: "0...01" longer than the name field
+     * would otherwise be cut to another id when printed */
+    if (out->numeric)
+        snprintf(out->name, sizeof out->name, "%u", out->id);
+    else
+        snprintf(out->name, sizeof out->name, "%s", e);
+    return 0;
+}
+
+/* "alice, @video, 1001" into ids[max]; '*' sets *anyone. */
+static int parse_id_list(parser_t *p, const list_ctx_t *lc, char *val, shoal_access_id_t *ids,
+                         uint32_t max, uint32_t *count, uint8_t *anyone) {
+    *count = 0;
+    *anyone = 0;
+    for (char *e = val;;) {
+        char *comma = strchr(e, ',');
+        if (comma) *comma = '\0';
+        char *t = trim(e);
+        if (!*t)
+            return fail(p, "empty entry in %s (remove the extra ',')", lc->in);
+        if (strcmp(t, "*") == 0) {
+            if (lc->group_only)
+                return fail(p, "'*' in %s: name one group here (%s)", lc->in,
+                            lc->what[0] == 's' ? "or remove the key" : "or write users = * to admit every uid");
+            *anyone = 1;
+        } else {
+            if (*count == max)
+                return fail(p, "more than %u entries in %s (at most %u; put the users in a "
+                               "group and list the group)",
+                            max, lc->in, max);
+            shoal_access_id_t *id = &ids[*count];
+            if (parse_id_entry(p, lc, t, id) != 0) return -1;
+            for (uint32_t i = 0; i < *count; i++)
+                if (ids[i].group == id->group && strcmp(ids[i].name, id->name) == 0)
+                    return fail(p, "'%s' appears twice in %s (keep one)", t, lc->in);
+            (*count)++;
+        }
+        if (!comma) break;
+        e = comma + 1;
+    }
+    if (*anyone && *count)
+        return fail(p, "'*' in %s already matches everyone (remove the other entries, or the '*')",
+                    lc->in);
+    return 0;
+}
+
+const char *shoal_access_key(uint8_t type, int which) {
+    static const char *const keys[2][2] = {{"publish", "subscribe"}, {"serve", "call"}};
+    return keys[type ? 1 : 0][which ? 1 : 0];
+}
+
+static int parse_access_key(parser_t *p, shoal_config_t *cfg, const char *key, char *val) {
+    shoal_config_access_t *a = &cfg->access;
+    char in[64];
+    snprintf(in, sizeof in, "[access] %s", key);
+    list_ctx_t lc = {key, in, 0, 0};
+    if (strcmp(key, "users") == 0 || strcmp(key, "groups") == 0) {
+        shoal_access_list_t *l = key[0] == 'u' ? &a->users : &a->groups;
+        if (l->line)
+            return fail(p, "duplicate key '%s' in [access], already set on line %u (keep one of "
+                           "them, entries separated by ',')",
+                        key, l->line);
+        lc.group_only = key[0] == 'g';
+        if (parse_id_list(p, &lc, val, l->ids, SHOAL_ACCESS_MAX_IDS, &l->count, &l->anyone) != 0)
+            return -1;
+        l->line = p->line;
+        return 0;
+    }
+    if (strcmp(key, "socket_group") == 0) {
+        if (a->socket_group_line)
+            return fail(p, "duplicate key 'socket_group' in [access], already set on line %u "
+                           "(keep one of them)",
+                        a->socket_group_line);
+        lc.group_only = 1;
+        uint32_t n;
+        uint8_t any;
+        shoal_access_id_t one[1];
+        if (strchr(val, ','))
+            return fail(p, "socket_group = %s names more than one group (the runtime directory and "
+                           "socket have one group: name one)",
+                        val);
+        if (parse_id_list(p, &lc, val, one, 1, &n, &any) != 0) return -1;
+        a->socket_group = one[0];
+        a->socket_group_line = p->line;
+        return 0;
+    }
+    const char *hint = "";
+    if (!strcmp(key, "publish") || !strcmp(key, "subscribe") || !strcmp(key, "serve") ||
+        !strcmp(key, "call"))
+        hint = "; rules go in [access.topic \"PATTERN\"] or [access.service \"PATTERN\"] sections";
+    else if (edit_distance(key, "users") <= 2) hint = "; did you mean 'users'?";
+    else if (edit_distance(key, "groups") <= 2) hint = "; did you mean 'groups'?";
+    else if (edit_distance(key, "socket_group") <= 3) hint = "; did you mean 'socket_group'?";
+    return fail(p, "unknown key '%s' in [access] (known: users, groups, socket_group%s)", key, hint);
+}
+
+static int parse_rule_key(parser_t *p, shoal_config_t *cfg, const char *key, char *val) {
+    shoal_access_rule_t *r = &cfg->access.rules[cfg->access.rule_count - 1];
+    const char *kind = r->type == SHOAL_RULE_TOPIC ? "topic" : "service";
+    int which = -1;
+    for (int w = 0; w < 2; w++)
+        if (strcmp(key, shoal_access_key(r->type, w)) == 0) which = w;
+    if (which < 0) {
+        for (int w = 0; w < 2; w++)
+            if (strcmp(key, shoal_access_key((uint8_t)!r->type, w)) == 0)
+                return fail(p, "'%s' in [access.%s \"%s\"]: a %s section takes %s and %s ('%s' "
+                               "belongs in an [access.%s \"PATTERN\"] section)",
+                            key, kind, r->pattern, kind, shoal_access_key(r->type, 0),
+                            shoal_access_key(r->type, 1), key, r->type ? "topic" : "service");
+        return fail(p, "unknown key '%s' in [access.%s \"%s\"] (known: %s, %s)", key, kind,
+                    r->pattern, shoal_access_key(r->type, 0), shoal_access_key(r->type, 1));
+    }
+    shoal_access_rule_list_t *l = &r->allow[which];
+    if (l->line)
+        return fail(p, "duplicate key '%s' in [access.%s \"%s\"], already set on line %u (keep one "
+                       "of them, entries separated by ',')",
+                    key, kind, r->pattern, l->line);
+    char in[SHOAL_ACCESS_PATTERN_MAX + 48];
+    snprintf(in, sizeof in, "%s of [access.%s \"%s\"]", key, kind, r->pattern);
+    list_ctx_t lc = {key, in, 1, 0};
+    if (parse_id_list(p, &lc, val, l->ids, SHOAL_ACCESS_RULE_IDS, &l->count, &l->anyone) != 0)
+        return -1;
+    l->line = p->line;
     return 0;
 }
 
@@ -346,22 +628,47 @@ static int parse_pool(parser_t *p, parse_state_t *st, const char *key, const cha
 }
 
 static int parse_line(parser_t *p, parse_state_t *st, shoal_config_t *cfg, char *line) {
-    char *hash = strchr(line, '#');
-    if (hash) *hash = '\0';
+    /* a '#' inside the quoted pattern of a section header is part of it */
+    int quoted = 0;
+    char *first = line;
+    while (isspace((unsigned char)*first)) first++;
+    for (char *c = line; *c; c++) {
+        if (*first != '[') {
+            if (*c == '#') {
+                *c = '\0';
+                break;
+            }
+            continue;
+        }
+        if (*c == '\\' && quoted && c[1]) c++;
+        else if (*c == '"') quoted = !quoted;
+        else if (*c == '#' && !quoted) {
+            *c = '\0';
+            break;
+        }
+    }
     char *s = trim(line);
     if (!*s) return 0;
-    if (*s == '[') return parse_section(p, st, s);
+    if (*s == '[') return parse_section(p, st, cfg, s);
     char *eq = strchr(s, '=');
     if (!eq) return fail(p, "expected 'key = value', found '%s' (add '=' and a value)", s);
     *eq = '\0';
     char *key = trim(s), *val = trim(eq + 1);
     if (!*key) return fail(p, "missing key before '=' (write 'key = value')");
     if (st->section == SEC_NONE)
-        return fail(p, "key '%s' outside any section (put it under [limits] or [pools])", key);
-    const char *where = st->section == SEC_LIMITS ? "limits" : "pools";
-    if (!*val) return fail(p, "empty value for '%s' in [%s] (write '%s = <number>')", key, where, key);
+        return fail(p, "key '%s' outside any section (put it under [limits], [pools] or [access])", key);
     if (strchr(val, '='))
         return fail(p, "more than one '=' in '%s = %s' (write one 'key = value' per line)", key, val);
+    if (st->section == SEC_ACCESS || st->section == SEC_RULE) {
+        if (!*val)
+            return fail(p, "empty value for '%s' (write '%s = NAME, @GROUP, ...', or '*' for "
+                           "everyone)",
+                        key, key);
+        return st->section == SEC_ACCESS ? parse_access_key(p, cfg, key, val)
+                                         : parse_rule_key(p, cfg, key, val);
+    }
+    const char *where = st->section == SEC_LIMITS ? "limits" : "pools";
+    if (!*val) return fail(p, "empty value for '%s' in [%s] (write '%s = <number>')", key, where, key);
     if (st->section == SEC_LIMITS) return parse_limit(p, st, &cfg->limits, key, val);
     return parse_pool(p, st, key, val);
 }
@@ -432,6 +739,20 @@ static int parse_source(shoal_config_t *cfg, parser_t *p, line_src_t *src) {
         rc = fail(p, "section [pools] defines no pools (add lines like '1K = 1024', or remove "
                      "the section to keep the default pools)");
     }
+    if (rc == 0 && tmp->access.line && !tmp->access.users.line && !tmp->access.groups.line) {
+        p->line = tmp->access.line;
+        rc = fail(p, "section [access] admits nobody besides shoald's own uid and root (add "
+                     "'users = NAME, ...' or 'groups = NAME, ...', or remove the section)");
+    }
+    for (uint32_t i = 0; rc == 0 && i < tmp->access.rule_count; i++) {
+        const shoal_access_rule_t *r = &tmp->access.rules[i];
+        if (r->allow[0].line || r->allow[1].line) continue;
+        p->line = r->line;
+        rc = fail(p, "section [access.%s \"%s\"] sets neither %s nor %s (add one, e.g. '%s = "
+                     "@GROUP', or remove the section)",
+                  r->type ? "service" : "topic", r->pattern, shoal_access_key(r->type, 0),
+                  shoal_access_key(r->type, 1), shoal_access_key(r->type, 0));
+    }
     if (rc == 0 && tmp->limits.history > tmp->limits.queue_capacity) {
         /* blame the key the user wrote; history wins if both were written */
         p->line = st->key_line[HISTORY_INDEX] ? st->key_line[HISTORY_INDEX]
@@ -491,7 +812,131 @@ int shoal_config_parse(shoal_config_t *cfg, const char *name, const char *text, 
     return parse_source(cfg, &p, &src);
 }
 
+/* ---- [access] names -------------------------------------------------------------- */
+
+/* 0 found, 1 no such name, -1 lookup failed (errno). */
+static int lookup_id(const shoal_access_id_t *e, uint32_t *out) {
+    size_t len = 16384;
+    for (;;) {
+        char *buf = malloc(len);
+        if (!buf) return errno = ENOMEM, -1;
+        int rc;
+        if (e->group) {
+            struct group g, *res = NULL;
+            rc = getgrnam_r(e->name, &g, buf, len, &res);
+            if (rc == 0 && res) *out = (uint32_t)g.gr_gid;
+            else if (rc == 0) rc = -2;
+        } else {
+            struct passwd pw, *res = NULL;
+            rc = getpwnam_r(e->name, &pw, buf, len, &res);
+            if (rc == 0 && res) *out = (uint32_t)pw.pw_uid;
+            else if (rc == 0) rc = -2;
+        }
+        free(buf);
+        if (rc == ERANGE && len < (1u << 24)) {
+            len *= 4;
+            continue;
+        }
+        if (rc == -2 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) return 1;
+        if (rc) return errno = rc, -1;
+        return 0;
+    }
+}
+
+static int resolve_entry(parser_t *p, shoal_access_id_t *e, unsigned line, const char *in) {
+    if (e->numeric) return 0;
+    int r = lookup_id(e, &e->id);
+    if (r == 0) return 0;
+    p->line = line;
+    const char *noun = e->group ? "group" : "user";
+    if (r > 0)
+        return fail(p, "unknown %s '%s' in %s (no such %s in the %s database; fix the name, "
+                       "create the %s, or write a numeric %s)",
+                    noun, e->name, in, noun, e->group ? "group" : "passwd", noun,
+                    e->group ? "gid" : "uid");
+    return fail(p, "cannot look up %s '%s' in %s: %s (check /etc/nsswitch.conf and the %s "
+                   "database, or write a numeric %s)",
+                noun, e->name, in, strerror(errno), e->group ? "group" : "passwd",
+                e->group ? "gid" : "uid");
+}
+
+int shoal_config_resolve_access(shoal_config_t *cfg, char *err, size_t errlen) {
+    parser_t p = {cfg->source, 0, err, errlen};
+    if (err && errlen) err[0] = '\0';
+    shoal_config_access_t *a = &cfg->access;
+    for (uint32_t i = 0; i < a->users.count; i++)
+        if (resolve_entry(&p, &a->users.ids[i], a->users.line, "[access] users") != 0) return -1;
+    for (uint32_t i = 0; i < a->groups.count; i++)
+        if (resolve_entry(&p, &a->groups.ids[i], a->groups.line, "[access] groups") != 0)
+            return -1;
+    if (a->socket_group_line &&
+        resolve_entry(&p, &a->socket_group, a->socket_group_line, "[access] socket_group") != 0)
+        return -1;
+    for (uint32_t i = 0; i < a->rule_count; i++) {
+        shoal_access_rule_t *r = &a->rules[i];
+        for (int w = 0; w < 2; w++)
+            for (uint32_t k = 0; k < r->allow[w].count; k++) {
+                char in[SHOAL_ACCESS_PATTERN_MAX + 48];
+                snprintf(in, sizeof in, "%s of [access.%s \"%s\"]", shoal_access_key(r->type, w),
+                         r->type ? "service" : "topic", r->pattern);
+                if (resolve_entry(&p, &r->allow[w].ids[k], r->allow[w].line, in) != 0) return -1;
+            }
+    }
+    a->resolved = 1;
+    return 0;
+}
+
 /* ---- printing ----------------------------------------------------------------- */
+
+static void print_ids(FILE *out, const char *key, uint8_t anyone, const shoal_access_id_t *ids,
+                      uint32_t count, int rule, int resolved) {
+    char line[4096];
+    size_t used = 0;
+    line[0] = '\0';
+    used += (size_t)snprintf(line, sizeof line, "%s = ", key);
+    if (anyone) used += (size_t)snprintf(line + used, sizeof line - used, "*");
+    for (uint32_t i = 0; i < count && used < sizeof line; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s%s", i ? ", " : "",
+                                 rule && ids[i].group ? "@" : "", ids[i].name);
+    fprintf(out, "%s", line);
+    uint32_t named = 0;
+    for (uint32_t i = 0; i < count; i++) named += !ids[i].numeric;
+    if (resolved && named) {
+        fprintf(out, "%*s #", used < 26 ? (int)(26 - used) : 0, "");
+        for (uint32_t i = 0; i < count; i++)
+            if (!ids[i].numeric)
+                fprintf(out, " %s=%s %u", ids[i].name, ids[i].group ? "gid" : "uid", ids[i].id);
+        if (anyone) fprintf(out, " everyone");
+    }
+    fprintf(out, "\n");
+}
+
+static void print_access(const shoal_config_t *cfg, FILE *out) {
+    const shoal_config_access_t *a = &cfg->access;
+    if (a->line) {
+        fprintf(out, "\n[access]\n# who may use the domain besides shoald's own uid and root\n");
+        if (a->users.line)
+            print_ids(out, "users", a->users.anyone, a->users.ids, a->users.count, 0, a->resolved);
+        if (a->groups.line)
+            print_ids(out, "groups", 0, a->groups.ids, a->groups.count, 0, a->resolved);
+        if (a->socket_group_line)
+            print_ids(out, "socket_group", 0, &a->socket_group, 1, 0, a->resolved);
+    }
+    for (uint32_t i = 0; i < a->rule_count; i++) {
+        const shoal_access_rule_t *r = &a->rules[i];
+        fprintf(out, "\n[access.%s \"", r->type ? "service" : "topic");
+        for (const char *c = r->pattern; *c; c++) {
+            if (*c == '"' || *c == '\\') fputc('\\', out);
+            fputc(*c, out);
+        }
+        fprintf(out, "\"]\n");
+        for (int w = 0; w < 2; w++)
+            if (r->allow[w].line)
+                print_ids(out, shoal_access_key(r->type, w), r->allow[w].anyone, r->allow[w].ids,
+                          r->allow[w].count, 1, a->resolved);
+    }
+}
+
 
 void shoal_config_print(const shoal_config_t *cfg, FILE *out) {
     char src[sizeof cfg->source];
@@ -537,6 +982,7 @@ void shoal_config_print(const shoal_config_t *cfg, FILE *out) {
         fprintf(out, "# management segment: %s of memory (%zu bytes per chunk, %s per port slot)\n",
                 mgmt, sizeof(shm_chunk_t), stride);
     }
+    print_access(cfg, out);
 }
 
 /* ---- cost of a config on a machine ------------------------------------------------ */

@@ -29,6 +29,58 @@ typedef struct shoal_config_limits {
     uint32_t memory_share;     /* limits.memory_share: % of physical memory the segments may commit */
 } shoal_config_limits_t;
 
+/* ---- [access]: who may use the domain, and per-name rules ---- */
+
+#define SHOAL_ACCESS_MAX_IDS 64    /* entries of [access] users, and of groups */
+#define SHOAL_ACCESS_RULE_IDS 16   /* entries of one rule key */
+#define SHOAL_ACCESS_MAX_RULES 32  /* [access.topic "..."] and [access.service "..."] sections */
+#define SHOAL_ACCESS_NAME_MAX 33   /* user or group name, NUL included (Linux allows 32) */
+#define SHOAL_ACCESS_PATTERN_MAX 128 /* = SHM_NAME_MAX: a pattern may be a whole name */
+
+typedef struct shoal_access_id {
+    uint8_t group;   /* a gid (an [access] groups entry, or "@name" in a rule) */
+    uint8_t numeric; /* written as a number: used as is, never looked up */
+    uint32_t id;     /* uid or gid; for names set by shoal_config_resolve_access */
+    char name[SHOAL_ACCESS_NAME_MAX]; /* as written, without '@' */
+} shoal_access_id_t;
+
+typedef struct shoal_access_list {
+    unsigned line;   /* where written; 0 = not written */
+    uint8_t anyone;  /* '*' */
+    uint32_t count;
+    shoal_access_id_t ids[SHOAL_ACCESS_MAX_IDS];
+} shoal_access_list_t;
+
+typedef struct shoal_access_rule_list {
+    unsigned line;
+    uint8_t anyone;
+    uint32_t count;
+    shoal_access_id_t ids[SHOAL_ACCESS_RULE_IDS];
+} shoal_access_rule_list_t;
+
+enum { SHOAL_RULE_TOPIC = 0, SHOAL_RULE_SERVICE = 1 };
+/* which list of a rule applies to a port kind */
+enum { SHOAL_RULE_SEND = 0, SHOAL_RULE_RECEIVE = 1 }; /* publish|serve, subscribe|call */
+
+typedef struct shoal_access_rule {
+    uint8_t type;     /* SHOAL_RULE_TOPIC or SHOAL_RULE_SERVICE */
+    unsigned line;    /* of the section header */
+    char pattern[SHOAL_ACCESS_PATTERN_MAX]; /* fnmatch(3) pattern, flags 0 */
+    /* topic: [0] publish, [1] subscribe; service: [0] serve, [1] call */
+    shoal_access_rule_list_t allow[2];
+} shoal_access_rule_t;
+
+typedef struct shoal_config_access {
+    unsigned line;              /* of [access]; 0 = no such section */
+    uint8_t resolved;           /* names looked up (shoal_config_resolve_access) */
+    shoal_access_list_t users;  /* uids admitted besides shoald's own and root */
+    shoal_access_list_t groups; /* gids whose members (primary or supplementary) are admitted */
+    shoal_access_id_t socket_group; /* group of the runtime dir and socket */
+    unsigned socket_group_line;     /* 0 = not set */
+    uint32_t rule_count;
+    shoal_access_rule_t rules[SHOAL_ACCESS_MAX_RULES]; /* in file order */
+} shoal_config_access_t;
+
 typedef struct shoal_config {
     shoal_config_pool_t pools[SHOAL_CONFIG_MAX_POOLS]; /* sorted by chunk_size, unique */
     uint32_t pool_count;
@@ -38,6 +90,7 @@ typedef struct shoal_config {
      * after loading can still name FILE:LINE */
     unsigned pool_line[SHOAL_CONFIG_MAX_POOLS];
     shoal_config_limits_t limit_line;
+    shoal_config_access_t access;
 } shoal_config_t;
 
 /* Fills the documented defaults. */
@@ -55,6 +108,15 @@ int shoal_config_parse(shoal_config_t *cfg, const char *name, const char *text, 
 
 /* Parses "64", "4K", "1M", "1G", "1200M" (powers of 1024). 0 on success. */
 int shoal_config_parse_size(const char *text, uint64_t *out);
+
+/* Looks up every user and group name of [access] and its rules (passwd and
+ * group databases, through NSS) and stores the ids. Numeric entries are
+ * kept as written. Returns 0, or -1 with "FILE:LINE: unknown user ..." in
+ * err. shoald calls it once at start; a renamed user needs a restart. */
+int shoal_config_resolve_access(shoal_config_t *cfg, char *err, size_t errlen);
+
+/* The key name of a rule list: "publish", "subscribe", "serve", "call". */
+const char *shoal_access_key(uint8_t type, int which);
 
 /* Writes the effective configuration in the file format (parseable again). */
 void shoal_config_print(const shoal_config_t *cfg, FILE *out);

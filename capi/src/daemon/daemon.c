@@ -25,7 +25,9 @@
 #include "core/queue.h"
 #include "core/shm.h"
 #include "core/sweep.h"
+#include "daemon/access.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 
 #define EXIT_ALREADY_RUNNING 2
 #define EXIT_STARTUP 3
@@ -36,6 +38,7 @@ typedef struct conn {
     uint32_t proc;  /* process slot */
     pid_t pid;
     uid_t uid;
+    access_peer_t peer;    /* credentials at connect(): [access] decides with them */
     char name[SHM_PROC_NAME_MAX];
     size_t idx;            /* in daemon_t.conns */
     int refused;           /* told it may not connect; kept until it has read that */
@@ -126,7 +129,7 @@ typedef struct daemon {
     uint64_t accept_resume_ns;
     struct epoll_event *batch; /* events being handled; closed conns are cleared */
     int batch_n;
-    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted;
+    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted, log_denied;
     uint64_t refused_no_fd; /* clients refused for want of fds, not yet logged */
 } daemon_t;
 
@@ -510,6 +513,14 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
                  SHM_NAME_MAX - 1);
         return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
     }
+    if (!access_port_allowed(d->cfg, &c->peer, (uint32_t)geteuid(), kind, msg->name, text,
+                             sizeof text)) {
+        uint64_t n = ratelog_due(&d->log_denied, 1);
+        if (n)
+            LOGW("refused a %s port to '%s' (pid %d) (%llu refusal(s) since the last report): %s",
+                 kn, c->name, (int)c->pid, (unsigned long long)n, text);
+        return reply_error(c->fd, SHOAL_ERR_PERMISSION, text);
+    }
     uint32_t cap = msg->capacity ? msg->capacity : m->hdr->queue_capacity;
     if (cap > m->hdr->queue_capacity) {
         snprintf(text, sizeof text,
@@ -766,6 +777,7 @@ static void conn_close(daemon_t *d, size_t idx) {
     /* events of this batch must not reach a later conn at the same address */
     for (int i = 0; i < d->batch_n; i++)
         if (d->batch[i].data.ptr == c) d->batch[i].data.ptr = NULL;
+    access_peer_free(&c->peer);
     free(c);
     d->conns[idx] = d->conns[--d->conn_count];
     if (idx < d->conn_count) d->conns[idx]->idx = idx;
@@ -851,26 +863,18 @@ static void accept_conn(daemon_t *d) {
         }
         return;
     }
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    access_peer_t peer;
+    if (access_peer_read(fd, d->cfg, &peer) != 0) {
+        LOGD("cannot read the credentials of a new connection: %s", strerror(errno));
         close(fd);
         return;
     }
-    int refused = cred.uid != geteuid() && cred.uid != 0;
+    char text[PROTO_TEXT_MAX];
+    int refused = !access_admit(d->cfg, &peer, (uint32_t)geteuid(), d->domain, text, sizeof text);
     if (refused) {
-        char text[PROTO_TEXT_MAX];
-        snprintf(text, sizeof text,
-                 "uid %d may not use domain '%s': its shoald (pid %d) runs as uid %d and serves "
-                 "only uid %d and root (uid 0), because the segments it shares are private to "
-                 "that uid; run this process as uid %d or root, or run a shoald of your own: "
-                 "shoald --domain %s --runtime-dir DIR (a directory of yours), and point this "
-                 "process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir option)",
-                 (int)cred.uid, d->domain, (int)getpid(), (int)geteuid(), (int)geteuid(),
-                 (int)geteuid(), d->domain);
         uint64_t n = ratelog_due(&d->log_refused, 1);
         if (n)
-            LOGW("refused pid %d (%llu refusal(s) since the last report): %s", (int)cred.pid,
+            LOGW("refused pid %d (%llu refusal(s) since the last report): %s", (int)peer.pid,
                  (unsigned long long)n, text);
         reply_error(fd, SHOAL_ERR_PERMISSION, text);
         reply_failed_fd = -1;
@@ -880,6 +884,7 @@ static void accept_conn(daemon_t *d) {
     }
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
+        access_peer_free(&peer);
         close(fd);
         return;
     }
@@ -887,6 +892,7 @@ static void accept_conn(daemon_t *d) {
         size_t cap = d->conn_cap ? d->conn_cap * 2 : 64;
         conn_t **n = realloc(d->conns, cap * sizeof *n);
         if (!n) {
+            access_peer_free(&peer);
             free(c);
             close(fd);
             return;
@@ -895,12 +901,14 @@ static void accept_conn(daemon_t *d) {
         d->conn_cap = cap;
     }
     c->fd = fd;
-    c->pid = cred.pid;
-    c->uid = cred.uid;
+    c->pid = peer.pid;
+    c->uid = (uid_t)peer.uid;
+    c->peer = peer;
     c->refused = refused;
-    snprintf(c->name, sizeof c->name, "pid%d", (int)cred.pid);
+    snprintf(c->name, sizeof c->name, "pid%d", (int)peer.pid);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        access_peer_free(&c->peer);
         free(c);
         close(fd);
         return;
@@ -1010,21 +1018,84 @@ static void conn_event(daemon_t *d, conn_t *c, uint32_t events) {
 
 /* ---- start-up and shutdown ------------------------------------------------------- */
 
-static int make_dir(const char *dir) {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+/* Modes of the runtime directory and socket: private without [access];
+ * with it, reachable by every uid (the daemon's check decides, and answers
+ * with the reason), or only by socket_group's members. */
+static mode_t dir_mode(const shoal_config_t *cfg) {
+    if (!access_open(cfg)) return 0700;
+    return cfg->access.socket_group_line ? 0750 : 0755;
+}
+
+static mode_t sock_mode(const shoal_config_t *cfg) {
+    if (!access_open(cfg)) return 0700;
+    return cfg->access.socket_group_line ? 0660 : 0666;
+}
+
+/* A parent that others cannot traverse hides the socket from every user
+ * [access] admits: say so at start rather than let them get EACCES. */
+static void check_parents(const daemon_t *d) {
+    char p[sizeof d->dir];
+    const shoal_config_access_t *a = &d->cfg->access;
+    snprintf(p, sizeof p, "%s", d->dir);
+    for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
+        if (slash == p) slash[1] = '\0';
+        else *slash = '\0';
+        struct stat st;
+        if (stat(p, &st) != 0) break;
+        int others = (st.st_mode & S_IXOTH) != 0;
+        int group = a->socket_group_line && (st.st_mode & S_IXGRP) && st.st_gid == a->socket_group.id;
+        if (!others && !group)
+            LOGW("%s (owner uid %d, group %d, mode %04o) cannot be traversed by the users [access] "
+                 "admits, so they cannot reach %s: give it o+x (chmod o+x %s) or use a "
+                 "--runtime-dir under a directory they can enter (e.g. /run/shoal)",
+                 p, (int)st.st_uid, (int)st.st_gid, (unsigned)(st.st_mode & 07777), d->sock_path, p);
+        if (slash == p) break;
+    }
+}
+
+static int make_dir(daemon_t *d) {
+    const char *dir = d->dir;
+    int open_to_others = access_open(d->cfg);
+    mode_t want = dir_mode(d->cfg);
+    if (mkdir(dir, want) != 0 && errno != EEXIST) {
         LOGE("cannot create runtime directory %s: %s", dir, strerror(errno));
         return -1;
     }
+    /* by descriptor: the checks and changes apply to the same directory */
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        LOGE("runtime directory %s is not a directory", dir);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        LOGE("runtime directory %s is not a directory%s%s", dir, fd < 0 ? ": " : "",
+             fd < 0 ? strerror(errno) : "");
+        if (fd >= 0) close(fd);
         return -1;
     }
     if (st.st_uid != geteuid()) {
         LOGE("runtime directory %s belongs to uid %d, not to us (uid %d); use --runtime-dir",
              dir, (int)st.st_uid, (int)geteuid());
+        close(fd);
         return -1;
     }
+    if (open_to_others) {
+        const shoal_config_access_t *a = &d->cfg->access;
+        if (a->socket_group_line && st.st_gid != a->socket_group.id &&
+            fchown(fd, (uid_t)-1, (gid_t)a->socket_group.id) != 0) {
+            LOGE("cannot give runtime directory %s to group %s (gid %u), [access] socket_group "
+                 "of %s:%u: %s (shoald, uid %d, must be root or a member of that group)",
+                 dir, a->socket_group.name, a->socket_group.id, d->cfg->source,
+                 a->socket_group_line, strerror(errno), (int)geteuid());
+            close(fd);
+            return -1;
+        }
+        if ((st.st_mode & 07777) != want && fchmod(fd, want) != 0) {
+            LOGE("cannot set mode %04o on runtime directory %s: %s", (unsigned)want, dir,
+                 strerror(errno));
+            close(fd);
+            return -1;
+        }
+        check_parents(d);
+    }
+    close(fd);
     return 0;
 }
 
@@ -1212,6 +1283,21 @@ static int listen_socket(daemon_t *d) {
         LOGE("cannot listen on %s: %s", d->sock_path, strerror(errno));
         return -1;
     }
+    if (!access_open(d->cfg)) return 0;
+    /* made 0700 by the umask above: widened only now that it is ours */
+    const shoal_config_access_t *acc = &d->cfg->access;
+    if (acc->socket_group_line && chown(d->sock_path, (uid_t)-1, (gid_t)acc->socket_group.id) != 0) {
+        LOGE("cannot give %s to group %s (gid %u), [access] socket_group of %s:%u: %s (shoald, "
+             "uid %d, must be root or a member of that group)",
+             d->sock_path, acc->socket_group.name, acc->socket_group.id, d->cfg->source,
+             acc->socket_group_line, strerror(errno), (int)geteuid());
+        return -1;
+    }
+    if (chmod(d->sock_path, sock_mode(d->cfg)) != 0) {
+        LOGE("cannot set mode %04o on %s: %s", (unsigned)sock_mode(d->cfg), d->sock_path,
+             strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -1286,12 +1372,13 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* not a reload: see the signal handling below */
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int code = EXIT_STARTUP;
     raise_nofile();
-    if (make_dir(d.dir) != 0) goto out;
+    if (make_dir(&d) != 0) goto out;
     int lr = take_lock(&d);
     if (lr != 0) {
         code = lr;
@@ -1314,10 +1401,32 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
 
     LOGI("shoald %s listening on %s (domain '%s', config %s)", shoal_version(), d.sock_path,
          d.domain, cfg->source);
+    if (access_open(cfg)) {
+        char users[512], groups[512];
+        const shoal_config_access_t *a = &cfg->access;
+        access_format_ids(a->users.ids, a->users.count, a->users.anyone, 0, users, sizeof users);
+        access_format_ids(a->groups.ids, a->groups.count, 0, 0, groups, sizeof groups);
+        char self[32] = "";
+        if (geteuid() != 0) snprintf(self, sizeof self, "uid %d, ", (int)geteuid());
+        LOGI("access: %sroot, users = %s, groups = %s; %s mode %04o, socket mode %04o%s%s; "
+             "%u topic/service rule(s)",
+             self, a->users.line ? users : "(none)", a->groups.line ? groups : "(none)",
+             d.dir, (unsigned)dir_mode(cfg), (unsigned)sock_mode(cfg),
+             a->socket_group_line ? ", group " : "", a->socket_group_line ? a->socket_group.name : "",
+             a->rule_count);
+    }
     if (opts->ready_fd >= 0) {
         ssize_t w = write(opts->ready_fd, "ready\n", 6);
         (void)w;
         close(opts->ready_fd);
+    }
+    if (notify_enabled()) {
+        char state[256];
+        snprintf(state, sizeof state, "READY=1\nSTATUS=serving domain '%s' on %s\nMAINPID=%d",
+                 d.domain, d.sock_path, (int)getpid());
+        if (notify_send(state) != 0)
+            LOGW("could not tell the service manager we are ready (NOTIFY_SOCKET): %s",
+                 strerror(errno));
     }
     while (!d.stopping) {
         struct epoll_event evs[32];
@@ -1336,8 +1445,18 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 accept_conn(&d);
             } else if (p == &d.signal_fd) {
                 struct signalfd_siginfo si;
-                if (read(d.signal_fd, &si, sizeof si) == sizeof si)
-                    LOGI("signal %u: stopping", si.ssi_signo);
+                if (read(d.signal_fd, &si, sizeof si) != sizeof si) continue;
+                if (si.ssi_signo == SIGHUP) {
+                    /* pools and limits size the live segments: a reload could not
+                     * apply them without a restart, so say so instead of pretending */
+                    LOGW("SIGHUP: the configuration is not reloaded; the daemon keeps running with "
+                         "the one read at start (%s); restart shoald to apply a changed file",
+                         cfg->source);
+                    notify_send("STATUS=SIGHUP ignored: configuration changes need a restart");
+                    continue;
+                }
+                LOGI("signal %u: stopping", si.ssi_signo);
+                notify_send("STOPPING=1");
                 d.stopping = 1;
             } else if (p == &d.timer_fd) {
                 uint64_t ticks;

@@ -22,6 +22,13 @@ struct shoal_chunk {
     uint32_t held_slot; /* index in the port's held table */
     uint32_t state;
     uint32_t pool;
+    /* a sliced send in progress (shoal_*_send_slice): where it resumes */
+    uint32_t send_started;   /* the sequence id is stamped; 0 after held_add */
+    uint32_t send_next;      /* publish: the next receiver index */
+    uint32_t send_failed, send_cap;
+    shoal_result_t send_first;
+    uint32_t send_gone;
+    uint64_t send_wait;      /* end of the WAIT for space that a slice started */
 };
 
 struct port_base {
@@ -39,6 +46,7 @@ struct port_base {
     uint32_t free_top;
     uint32_t held_count;
     struct shoal_waitset *waitset;
+    uint32_t ws_index; /* its entry in that waitset */
     port_base_t *next, *prev;
 };
 

@@ -9,6 +9,7 @@
 #include "core/port.h"
 #include "core/queue.h"
 #include "core/sweep.h"
+#include "runtime/abi.h"
 #include "runtime/internal.h"
 
 /* Our own copy of the name: the service table is peers' to scribble on. */
@@ -168,6 +169,7 @@ static shoal_result_t held_add(port_base_t *b, uint32_t chunk, uint32_t state, s
     c->chunk = chunk;
     c->held_slot = hs;
     c->state = state;
+    c->send_started = 0;
     *out = c;
     return SHOAL_OK;
 }
@@ -181,6 +183,25 @@ static void held_remove(shoal_chunk_t *c) {
     atomic_store_explicit(&b->p->held, --b->held_count, memory_order_relaxed);
     b->free_stack[b->free_top++] = c->held_slot;
     c->state = CHUNK_IDLE;
+}
+
+/* Undoes the held_remove() just made by a send that stopped short (a sliced
+ * send's BUSY): nothing ran on the port in between, so the slot it freed is
+ * on top of the free stack. */
+static void held_restore(shoal_chunk_t *c) {
+    port_base_t *b = c->owner;
+    b->free_top--;
+    atomic_store_explicit(&shm_port_held(&b->rt->map, b->p)[c->held_slot], (uint64_t)c->chunk + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&b->p->held, ++b->held_count, memory_order_relaxed);
+    c->state = CHUNK_LOANED;
+}
+
+static shoal_result_t busy_error(const port_base_t *b) {
+    return shoal_error_set(SHOAL_ERR_BUSY,
+                           "the %s's send to '%s' still waits for queue space (policy WAIT); the "
+                           "chunk is still the caller's: call the sliced send again",
+                           shm_kind_name(b->kind), svc_name(b));
 }
 
 static void release_held(shoal_chunk_t *c);
@@ -333,6 +354,10 @@ SHOAL_API uint64_t shoal_chunk_size(const shoal_chunk_t *c) {
 SHOAL_API shoal_result_t shoal_chunk_set_size(shoal_chunk_t *c, uint64_t size) {
     shoal_result_t rc = check_chunk(NULL, c, CHUNK_LOANED);
     if (rc != SHOAL_OK) return rc;
+    if (c->send_started)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "a send of this chunk is in progress (a sliced send stopped short); "
+                               "its size can no longer change");
     uint64_t loaned = c->loaned;
     if (size > loaned)
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
@@ -380,9 +405,11 @@ static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns
         }
         if (atomic_load(&p->state) != PORT_ACTIVE) {
             atomic_fetch_sub(&p->waiters, 1);
-            /* only a stopping daemon closes a port under its owner */
+            /* only a stopping daemon closes a port under its owner; its
+             * hang-up may not have reached the monitor thread yet */
             if (rt_daemon_gone(b->rt)) return gone_error(b);
-            return shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                   "the daemon closed this port while waiting (it is stopping)");
         }
         if (b->kind == SHOAL_PORT_CLIENT) {
             shm_service_t *sv = shm_service(m, b->service);
@@ -404,6 +431,44 @@ static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns
 got:
     if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed)) port_space_notify(p);
     return SHOAL_OK;
+}
+
+/* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
+ * reads shared words only, so other threads may use the port meanwhile. */
+static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
+    const shm_map_t *m = &b->rt->map;
+    shm_port_t *p = b->p;
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        atomic_fetch_add(&p->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t s = atomic_load(&p->futex_seq);
+        shoal_result_t rc = SHOAL_OK;
+        bool stop = true;
+        if (daemon_gone(b)) rc = gone_error(b);
+        else if (queue_ready(m, p)) rc = SHOAL_OK;
+        else if (atomic_load(&p->state) != PORT_ACTIVE)
+            rc = rt_daemon_gone(b->rt) ? gone_error(b)
+                                       : shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+        else if (b->kind == SHOAL_PORT_CLIENT && shm_service(m, b->service) &&
+                 atomic_load(&shm_service(m, b->service)->servers) == 0)
+            rc = shoal_error_set(SHOAL_ERR_NO_SERVER,
+                                 "no server offers service '%s' any more; no response can come",
+                                 svc_name(b));
+        else
+            stop = false;
+        if (stop) {
+            atomic_fetch_sub(&p->waiters, 1);
+            return rc;
+        }
+        int64_t left = shoal_remaining(deadline);
+        int woke = left == 0 ? -1 : futex_wait(&p->futex_seq, s, left);
+        atomic_fetch_sub(&p->waiters, 1);
+        if (woke == -1 || woke == 1)
+            return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
+                                   shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
+                                   woke == 1 ? " (a signal cut the wait short)" : "");
+    }
 }
 
 static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
@@ -486,38 +551,55 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
 
 /* ---- publish / subscribe --------------------------------------------------- */
 
-SHOAL_API void shoal_publisher_options_init(shoal_publisher_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_PUBLISHER_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_DROP_OLDEST;
-    o->send_timeout_ns = 1000000000;
-}
-SHOAL_API void shoal_subscriber_options_init(shoal_subscriber_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_SUBSCRIBER_OPTIONS_VERSION;
-}
-SHOAL_API void shoal_client_options_init(shoal_client_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_CLIENT_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_REJECT;
-    o->send_timeout_ns = 1000000000;
-}
-SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_SERVER_OPTIONS_VERSION;
-    o->full_policy = SHOAL_FULL_REJECT;
-    o->send_timeout_ns = 1000000000;
-}
+/* Options: the caller's layout version decides what is read and written
+ * (runtime/abi.h); fields beyond it keep the defaults of *_OPTIONS_INIT. */
+#define OPTIONS_ABI(name, T, EXTENTS, VER, INIT, init_fn)                                   \
+    static const size_t name##_extent[] = EXTENTS;                                        \
+    _Static_assert(sizeof name##_extent / sizeof name##_extent[0] == (VER) + 1,           \
+                   #T ": one extent per version");                                       \
+    static const abi_struct_t name##_abi = {                                              \
+        #T, "initialise it with " #init_fn "(&opts, " #VER ") or " #INIT, VER,             \
+        name##_extent};                                                                   \
+    SHOAL_API shoal_result_t init_fn(T *o, uint32_t version) {                            \
+        if (!o) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "opts is NULL");       \
+        T d = INIT;                                                                       \
+        return abi_write(&name##_abi, o, &d, version);                                    \
+    }                                                                                     \
+    static shoal_result_t name##_read(T *o, const T *opts) {                              \
+        T d = INIT;                                                                       \
+        *o = d;                                                                           \
+        return opts ? abi_read(&name##_abi, o, opts) : SHOAL_OK;                          \
+    }
 
-#define CHECK_VERSION(opts, max, type)                                                        \
-    if ((opts) && ((opts)->version < 1 || (opts)->version > (max)))                           \
+OPTIONS_ABI(pub_opts, shoal_publisher_options_t, ABI_EXTENTS(shoal_publisher_options_t, send_timeout_ns),
+            SHOAL_PUBLISHER_OPTIONS_VERSION, SHOAL_PUBLISHER_OPTIONS_INIT, shoal_publisher_options_init)
+OPTIONS_ABI(sub_opts, shoal_subscriber_options_t,
+            ABI_EXTENTS2(shoal_subscriber_options_t, history, ignore_own_process),
+            SHOAL_SUBSCRIBER_OPTIONS_VERSION, SHOAL_SUBSCRIBER_OPTIONS_INIT,
+            shoal_subscriber_options_init)
+OPTIONS_ABI(cli_opts, shoal_client_options_t,
+            ABI_EXTENTS2(shoal_client_options_t, send_timeout_ns, ignore_own_process),
+            SHOAL_CLIENT_OPTIONS_VERSION, SHOAL_CLIENT_OPTIONS_INIT, shoal_client_options_init)
+OPTIONS_ABI(srv_opts, shoal_server_options_t, ABI_EXTENTS(shoal_server_options_t, send_timeout_ns),
+            SHOAL_SERVER_OPTIONS_VERSION, SHOAL_SERVER_OPTIONS_INIT, shoal_server_options_init)
+
+/* ignore_own_process is a flag: other values stay free for later meanings
+ * (and a caller's garbage there is caught, not taken as "on"). */
+#define CHECK_IGNORE_OWN(o, type)                                                             \
+    if ((o).ignore_own_process > 1)                                                           \
     return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,                                        \
-                           type " version %u is not supported (1..%d); call its _init()",     \
-                           (opts)->version, (max))
+                           type ".ignore_own_process is %u: it must be 0 or 1 (initialise "  \
+                           "the struct with its _init() or INIT macro, then set 0 or 1)",    \
+                           (o).ignore_own_process)
+
+#ifdef SHOAL_ABI_TEST_V2
+/* the test field of version 2 is read: 0xBAD is refused (tests/c/test_abi_versions.c) */
+#define CHECK_TEST_V2(o)                                                                      \
+    if ((o).test_v2 == 0xBAD) /* stays 0 unless the caller is v2 */                       \
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "test_v2 is 0xBAD")
+#else
+#define CHECK_TEST_V2(o) (void)0
+#endif
 
 #define CREATE_PORT(T, kind, cap, policy, hist, tmo, ign)                                     \
     do {                                                                                      \
@@ -535,44 +617,43 @@ SHOAL_API void shoal_server_options_init(shoal_server_options_t *o) {
         return SHOAL_OK;                                                                      \
     } while (0)
 
+#define READ_OPTIONS(name, o)                                                                 \
+    do {                                                                                      \
+        if (out) *out = NULL;                                                                 \
+        shoal_result_t orc = name##_read(&o, opts);                                           \
+        if (orc != SHOAL_OK) return orc;                                                      \
+        CHECK_TEST_V2(o);                                                                     \
+    } while (0)
+
 SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
                                                 const char *name,
                                                 const shoal_publisher_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_PUBLISHER_OPTIONS_VERSION, "shoal_publisher_options_t");
     shoal_publisher_options_t o;
-    shoal_publisher_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(pub_opts, o);
     CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns, 0);
 }
 
 SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
                                                  const char *name,
                                                  const shoal_subscriber_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_SUBSCRIBER_OPTIONS_VERSION, "shoal_subscriber_options_t");
     shoal_subscriber_options_t o;
-    shoal_subscriber_options_init(&o);
-    /* a version 1 caller's struct ends before ignore_own_process */
-    if (opts) memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(shoal_subscriber_options_t, ignore_own_process));
-    o.version = SHOAL_SUBSCRIBER_OPTIONS_VERSION;
+    READ_OPTIONS(sub_opts, o);
+    CHECK_IGNORE_OWN(o, "shoal_subscriber_options_t");
     CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_client_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_CLIENT_OPTIONS_VERSION, "shoal_client_options_t");
     shoal_client_options_t o;
-    shoal_client_options_init(&o);
-    if (opts) memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(shoal_client_options_t, ignore_own_process));
-    o.version = SHOAL_CLIENT_OPTIONS_VERSION;
+    READ_OPTIONS(cli_opts, o);
+    CHECK_IGNORE_OWN(o, "shoal_client_options_t");
     CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_server_options_t *opts) {
-    CHECK_VERSION(opts, SHOAL_SERVER_OPTIONS_VERSION, "shoal_server_options_t");
     shoal_server_options_t o;
-    shoal_server_options_init(&o);
-    if (opts) o = *opts;
+    READ_OPTIONS(srv_opts, o);
     CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, 0);
 }
 
@@ -624,37 +705,53 @@ static void history_add(port_base_t *b, uint32_t ci) {
     spin_unlock(&p->history_lock);
 }
 
-SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    port_base_t *b = &pub->b;
+/* A publish, resumable: a sliced one (slice_deadline != UINT64_MAX) that
+ * must wait longer for a subscriber's queue space returns SHOAL_ERR_BUSY
+ * with the chunk still held, and the next call goes on from that
+ * subscriber (those before it are not sent the sample twice). */
+static shoal_result_t publish(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
     shoal_result_t rc = check_send(b, c);
     if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
     op_begin(m, b->p);
-    c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
-    shoal_result_t first = SHOAL_OK;
-    uint32_t failed = 0, cap = 0;
-    bool gone = false;
+    if (!c->send_started) {
+        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
+        c->send_started = 1;
+        c->send_next = 0;
+        c->send_first = SHOAL_OK;
+        c->send_failed = c->send_cap = c->send_gone = 0;
+        c->send_wait = 0;
+    }
     if (sv) {
         _Atomic uint32_t *rv = shm_service_receivers(m, sv);
         uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
         if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        for (uint32_t i = 0; i < hi; i++) {
+        for (uint32_t i = c->send_next; i < hi; i++) {
             uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
             if (!s) continue;
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
             uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
-                                            c->chunk, b->policy, b->send_timeout_ns);
-            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
-                if (first == SHOAL_OK) first = r, cap = t->queue_capacity;
-                failed++;
+            shoal_result_t r = port_deliver_ex(m, b->p, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
+                                               c->chunk, b->policy, b->send_timeout_ns, &c->send_wait,
+                                               slice_deadline);
+            if (r == SHOAL_ERR_BUSY) {
+                c->send_next = i;
+                op_end(b->p);
+                return busy_error(b);
             }
-            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) gone = true;
+            c->send_wait = 0;
+            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
+                if (c->send_first == SHOAL_OK) c->send_first = r, c->send_cap = t->queue_capacity;
+                c->send_failed++;
+            }
+            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) c->send_gone = 1;
         }
     }
+    shoal_result_t first = c->send_first;
+    uint32_t failed = c->send_failed, cap = c->send_cap;
+    bool gone = c->send_gone != 0;
     if (b->history) history_add(b, c->chunk);
     own_add(&b->p->sent, 1);
     release_held(c);
@@ -669,6 +766,17 @@ SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_c
                                : b->policy == SHOAL_FULL_REJECT ? "REJECT"
                                                                 : "DROP_OLDEST (nothing could be dropped)");
     return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return publish(&pub->b, c, UINT64_MAX);
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
+                                                       int64_t slice_ns) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return publish(&pub->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
 }
 
 SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
@@ -702,15 +810,22 @@ SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
     return n;
 }
 
-static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out) {
+/* Resumable like publish(): a sliced send that must wait longer for a
+ * server's queue space returns SHOAL_ERR_BUSY with the request held. */
+static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out,
+                                   uint64_t slice_deadline) {
     const shm_map_t *m = &b->rt->map;
     shm_service_t *sv = shm_service(m, b->service);
     op_begin(m, b->p);
-    uint64_t seq = own_add(&b->p->next_sequence, 1);
-    c->hdr->sequence_id = seq;
-    c->hdr->flags = CHUNK_FLAG_REQUEST;
-    c->hdr->origin_slot = b->slot;
-    c->hdr->origin_gen = b->gen;
+    if (!c->send_started) {
+        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
+        c->hdr->flags = CHUNK_FLAG_REQUEST;
+        c->hdr->origin_slot = b->slot;
+        c->hdr->origin_gen = b->gen;
+        c->send_started = 1;
+        c->send_wait = 0;
+    }
+    uint64_t seq = c->hdr->sequence_id;
     /* one receiver: our reference travels with the request. Forget it first,
      * so a crash in between can only leak it, never free it twice. */
     uint32_t ci = c->chunk;
@@ -742,17 +857,25 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             }
         }
         if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
-            rc = port_deliver(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
-                              b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
+            rc = port_deliver_ex(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
+                                 b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
+                                 slice_deadline);
             if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
         }
+    }
+    if (rc == SHOAL_ERR_BUSY) {
+        held_restore(c);
+        op_end(b->p);
+        return busy_error(b);
     }
     if (rc != SHOAL_OK) chunk_unref(m, ci); /* a failed send consumes the chunk */
     op_end(b->p);
     if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
     if (rc == SHOAL_ERR_NO_SERVER)
-        return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
-                               svc_name(b));
+        return shoal_error_set(rc, "no server offers service '%s'%s; start one (or check the name)",
+                               svc_name(b),
+                               b->ignore_own ? " (this client ignores its own process's servers: "
+                                               "ignore_own_process)" : "");
     if (rc == SHOAL_ERR_QUEUE_FULL || rc == SHOAL_ERR_TIMEOUT)
         return shoal_error_set(rc,
                                "every server of service '%s' has a full request queue; the "
@@ -769,7 +892,16 @@ SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
     shoal_result_t rc = check_send(&client->b, c);
     if (rc != SHOAL_OK) return rc;
-    return send_request(&client->b, c, sequence_id);
+    return send_request(&client->b, c, sequence_id, UINT64_MAX);
+}
+
+SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
+                                                 uint64_t *sequence_id, int64_t slice_ns) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    shoal_result_t rc = check_send(&client->b, c);
+    if (rc != SHOAL_OK) return rc;
+    return send_request(&client->b, c, sequence_id,
+                        slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
 }
 
 SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t **out,
@@ -790,7 +922,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     shoal_result_t rc = check_send(b, request);
     if (rc != SHOAL_OK) return rc;
     uint64_t seq = 0;
-    rc = send_request(b, request, &seq);
+    rc = send_request(b, request, &seq, UINT64_MAX);
     if (rc != SHOAL_OK) return rc;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
@@ -852,9 +984,7 @@ SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
     return SHOAL_OK;
 }
 
-SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    port_base_t *b = &server->b;
+static shoal_result_t server_send(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
     shoal_result_t rc = check_send(b, c);
     if (rc != SHOAL_OK) return rc;
     if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
@@ -866,9 +996,19 @@ SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t
     op_begin(m, b->p);
     uint64_t seq = c->hdr->sequence_id;
     uint32_t ci = c->chunk, to_slot = c->hdr->origin_slot, to_gen = c->hdr->origin_gen;
+    if (!c->send_started) {
+        c->send_started = 1;
+        c->send_wait = 0;
+    }
     held_remove(c); /* our reference travels with the response (see send_request) */
-    rc = port_deliver(m, b->p, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
-                      b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns);
+    rc = port_deliver_ex(m, b->p, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
+                         b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
+                         slice_deadline);
+    if (rc == SHOAL_ERR_BUSY) {
+        held_restore(c);
+        op_end(b->p);
+        return busy_error(b);
+    }
     if (rc != SHOAL_OK) chunk_unref(m, ci);
     op_end(b->p);
     if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
@@ -884,4 +1024,30 @@ SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t
                                svc_name(b), (unsigned long long)seq);
     own_add(&b->p->sent, 1);
     return SHOAL_OK;
+}
+
+SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return server_send(&server->b, c, UINT64_MAX);
+}
+
+SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
+                                                 int64_t slice_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return server_send(&server->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
+}
+
+/* ---- waiting without taking (any thread, see shoal.h) ---------------------------- */
+
+SHOAL_API shoal_result_t shoal_subscriber_wait_ready(shoal_subscriber_t *sub, int64_t timeout_ns) {
+    if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
+    return ready_wait(&sub->b, timeout_ns);
+}
+SHOAL_API shoal_result_t shoal_client_wait_ready(shoal_client_t *client, int64_t timeout_ns) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return ready_wait(&client->b, timeout_ns);
+}
+SHOAL_API shoal_result_t shoal_server_wait_ready(shoal_server_t *server, int64_t timeout_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return ready_wait(&server->b, timeout_ns);
 }

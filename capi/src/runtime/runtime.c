@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,20 @@
 #include "core/proto.h"
 #include "core/queue.h"
 #include "core/sweep.h"
+#include "runtime/abi.h"
 #include "runtime/internal.h"
 
-SHOAL_API void shoal_runtime_options_init(shoal_runtime_options_t *o) {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->version = SHOAL_RUNTIME_OPTIONS_VERSION;
+static const size_t rt_opts_extent[] = ABI_EXTENTS(shoal_runtime_options_t, connect_timeout_ns);
+static const abi_struct_t rt_opts_abi = {
+    "shoal_runtime_options_t",
+    "initialise it with shoal_runtime_options_init(&opts, SHOAL_RUNTIME_OPTIONS_VERSION) or "
+    "SHOAL_RUNTIME_OPTIONS_INIT",
+    SHOAL_RUNTIME_OPTIONS_VERSION, rt_opts_extent};
+
+SHOAL_API shoal_result_t shoal_runtime_options_init(shoal_runtime_options_t *o, uint32_t version) {
+    if (!o) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "opts is NULL");
+    shoal_runtime_options_t d = SHOAL_RUNTIME_OPTIONS_INIT;
+    return abi_write(&rt_opts_abi, o, &d, version);
 }
 
 static void unmap_all(shm_map_t *m) {
@@ -170,20 +179,24 @@ static shoal_result_t unreachable_error(const shoal_runtime_t *rt, const char *d
                 return shoal_error_set(
                     SHOAL_ERR_PERMISSION,
                     "the runtime directory %s of domain '%s' is not reachable for uid %d: %s "
-                    "belongs to uid %d and has mode %04o; run as uid %d or root, or run a shoald "
-                    "of your own: shoald --domain %s --runtime-dir DIR (a directory of yours), "
-                    "and point this process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir option)",
-                    dir, rt->domain, (int)geteuid(), p, (int)st.st_uid,
-                    (unsigned)(st.st_mode & 07777), (int)st.st_uid, rt->domain);
+                    "belongs to uid %d, group %d, and has mode %04o; run as uid %d or root, or "
+                    "as a member of group %d if the shoald's [access] socket_group grants it, "
+                    "or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a "
+                    "directory of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or "
+                    "the runtime_dir option)",
+                    dir, rt->domain, (int)geteuid(), p, (int)st.st_uid, (int)st.st_gid,
+                    (unsigned)(st.st_mode & 07777), (int)st.st_uid, (int)st.st_gid, rt->domain);
             return shoal_error_set(
                 SHOAL_ERR_PERMISSION,
-                "the socket %s of domain '%s' is not writable for uid %d: it belongs to uid %d "
-                "and has mode %04o (a shoald serves only its own uid and root); run as uid %d or "
-                "root, or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a "
-                "directory of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or the "
-                "runtime_dir option)",
-                p, rt->domain, (int)geteuid(), (int)st.st_uid, (unsigned)(st.st_mode & 07777),
-                (int)st.st_uid, rt->domain);
+                "the socket %s of domain '%s' is not writable for uid %d: it belongs to uid %d, "
+                "group %d, and has mode %04o (a shoald serves only its own uid and root unless "
+                "its config grants others in [access]; with socket_group only that group's "
+                "members reach the socket); run as uid %d or root, or as a member of group %d, "
+                "or run a shoald of your own: shoald --domain %s --runtime-dir DIR (a directory "
+                "of yours), and point this process at DIR (SHOAL_RUNTIME_DIR or the runtime_dir "
+                "option)",
+                p, rt->domain, (int)geteuid(), (int)st.st_uid, (int)st.st_gid,
+                (unsigned)(st.st_mode & 07777), (int)st.st_uid, (int)st.st_gid, rt->domain);
         }
         *s = c;
         if (!c) break;
@@ -258,16 +271,15 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     if (!name || !*name || strlen(name) >= SHM_PROC_NAME_MAX)
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                "runtime name must be 1..%d characters", SHM_PROC_NAME_MAX - 1);
-    shoal_runtime_options_t o;
-    shoal_runtime_options_init(&o);
+    shoal_runtime_options_t o = SHOAL_RUNTIME_OPTIONS_INIT;
     if (opts) {
-        if (opts->version < 1 || opts->version > SHOAL_RUNTIME_OPTIONS_VERSION)
-            return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
-                                   "shoal_runtime_options_t version %u is not supported (this "
-                                   "library knows 1..%d); call shoal_runtime_options_init()",
-                                   opts->version, SHOAL_RUNTIME_OPTIONS_VERSION);
-        o = *opts;
+        shoal_result_t vrc = abi_read(&rt_opts_abi, &o, opts);
+        if (vrc != SHOAL_OK) return vrc;
     }
+#ifdef SHOAL_ABI_TEST_V2
+    if (o.test_v2 == 0xBAD) /* stays 0 unless the caller is v2 */
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "test_v2 is 0xBAD");
+#endif
     const char *domain = o.domain ? o.domain : getenv("SHOAL_DOMAIN");
     if (!domain || !*domain) domain = "default";
     if (!proto_valid_domain(domain))
@@ -408,7 +420,13 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     int perr = rt->stop_fd < 0 || rt->done_fd < 0 ? errno : pthread_attr_init(&attr);
     if (!perr) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* the monitor takes no signals, so that a process-directed one (Ctrl-C)
+         * interrupts the application's own waits */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         perr = pthread_create(&th, &attr, monitor_main, rt);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
     }
     if (perr) {
@@ -558,26 +576,50 @@ void rt_port_close(port_base_t *b) {
 
 /* ---- introspection ---------------------------------------------------------- */
 
+#define INFO_ABI(name, T, last, VER, INIT)                                                \
+    static const size_t name##_extent[] = ABI_EXTENTS(T, last);                           \
+    static const abi_struct_t name##_abi = {                                              \
+        #T, "set info.version = " #VER " before the call (or initialise it with " #INIT ")", \
+        VER, name##_extent}
+INFO_ABI(pool_info, shoal_pool_info_t, alloc_failures, SHOAL_POOL_INFO_VERSION, SHOAL_POOL_INFO_INIT);
+INFO_ABI(port_info, shoal_port_info_t, process, SHOAL_PORT_INFO_VERSION, SHOAL_PORT_INFO_INIT);
+INFO_ABI(domain_info, shoal_domain_info_t, domain, SHOAL_DOMAIN_INFO_VERSION, SHOAL_DOMAIN_INFO_INIT);
+INFO_ABI(process_info, shoal_process_info_t, name, SHOAL_PROCESS_INFO_VERSION, SHOAL_PROCESS_INFO_INIT);
+
+/* Checks the caller's info version before anything is looked up, so a bad
+ * version is reported as such even for a free slot. */
+static shoal_result_t info_start(const shoal_runtime_t *rt, const void *info,
+                                 const abi_struct_t *abi) {
+    if (!rt || !info) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or info is NULL");
+    return abi_check(abi, abi_struct_version(info));
+}
+
 SHOAL_API uint32_t shoal_runtime_pool_count(const shoal_runtime_t *rt) {
     return rt ? rt->map.hdr->pool_count : 0;
 }
 
 SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint32_t index,
-                                                 shoal_pool_info_t *out) {
-    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+                                                 shoal_pool_info_t *info) {
+    shoal_result_t rc = info_start(rt, info, &pool_info_abi);
+    if (rc != SHOAL_OK) return rc;
     shm_pool_t *p = shm_pool(&rt->map, index);
     const shm_pool_geom_t *g = shm_pool_geom(&rt->map, index);
-    if (!p)
+    if (!p || !g)
         return shoal_error_set(SHOAL_ERR_NOT_FOUND, "pool index %u out of range (%u pools)", index,
                                rt->map.hdr->pool_count);
-    out->chunk_size = g->chunk_size;
-    out->chunk_count = g->chunk_count;
+    shoal_pool_info_t out;
+    memset(&out, 0, sizeof out);
+    out.chunk_size = g->chunk_size;
+    out.chunk_count = g->chunk_count;
     /* spares parked in ports are free for any loan: not in use */
     uint32_t used = atomic_load(&p->in_use), spares = pool_spares(&rt->map, index);
-    out->in_use = used > spares ? used - spares : 0;
-    out->high_water = atomic_load(&p->high_water);
-    out->alloc_failures = atomic_load(&p->alloc_failures);
-    return SHOAL_OK;
+    out.in_use = used > spares ? used - spares : 0;
+    out.high_water = atomic_load(&p->high_water);
+    out.alloc_failures = atomic_load(&p->alloc_failures);
+#ifdef SHOAL_ABI_TEST_V2
+    out.test_v2 = 0x5eed;
+#endif
+    return abi_write(&pool_info_abi, info, &out, abi_struct_version(info));
 }
 
 SHOAL_API uint32_t shoal_runtime_port_slots(const shoal_runtime_t *rt) {
@@ -585,63 +627,82 @@ SHOAL_API uint32_t shoal_runtime_port_slots(const shoal_runtime_t *rt) {
 }
 
 SHOAL_API shoal_result_t shoal_runtime_port_info(const shoal_runtime_t *rt, uint32_t slot,
-                                                 shoal_port_info_t *out) {
-    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+                                                 shoal_port_info_t *info) {
+    shoal_result_t rc = info_start(rt, info, &port_info_abi);
+    if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &rt->map;
     shm_port_t *p = shm_port(m, slot);
-    if (!p || atomic_load(&p->state) != PORT_ACTIVE) return SHOAL_ERR_NOT_FOUND;
-    memset(out, 0, sizeof *out);
+    if (!p || atomic_load(&p->state) != PORT_ACTIVE)
+        return shoal_error_set_literal(SHOAL_ERR_NOT_FOUND, "free or out-of-range port slot");
+    shoal_port_info_t out;
+    memset(&out, 0, sizeof out);
     uint32_t kind = shm_slot_kind(m, slot);
-    out->kind = (shoal_port_kind_t)kind;
-    out->id = slot - m->hdr->kind_base[kind];
-    out->pid = p->pid;
-    out->held = atomic_load(&p->held);
-    out->queued = queue_depth(p);
-    out->queue_capacity = p->queue_capacity;
-    out->sent = atomic_load(&p->sent);
-    out->received = atomic_load(&p->received);
-    out->dropped = atomic_load(&p->dropped);
-    out->stale = atomic_load(&p->stale);
+    out.kind = (shoal_port_kind_t)kind;
+    out.id = slot - m->hdr->kind_base[kind];
+    out.pid = p->pid;
+    out.held = atomic_load(&p->held);
+    out.queued = queue_depth(p);
+    out.queue_capacity = p->queue_capacity;
+    out.sent = atomic_load(&p->sent);
+    out.received = atomic_load(&p->received);
+    out.dropped = atomic_load(&p->dropped);
+    out.stale = atomic_load(&p->stale);
     shm_service_t *s = shm_service(m, p->service);
-    if (s) memcpy(out->service, s->name, sizeof out->service - 1);
+    if (s) memcpy(out.service, s->name, sizeof out.service - 1);
     shm_process_t *pr = shm_process(m, p->process);
-    if (pr) memcpy(out->process, pr->name, sizeof out->process - 1);
-    out->service[sizeof out->service - 1] = '\0';
-    out->process[sizeof out->process - 1] = '\0';
-    return SHOAL_OK;
+    if (pr) memcpy(out.process, pr->name, sizeof out.process - 1);
+#ifdef SHOAL_ABI_TEST_V2
+    out.test_v2 = 0x5eed;
+#endif
+    return abi_write(&port_info_abi, info, &out, abi_struct_version(info));
 }
 
 SHOAL_API shoal_result_t shoal_runtime_domain_info(const shoal_runtime_t *rt,
-                                                   shoal_domain_info_t *out) {
-    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+                                                   shoal_domain_info_t *info) {
+    shoal_result_t rc = info_start(rt, info, &domain_info_abi);
+    if (rc != SHOAL_OK) return rc;
     const shm_header_t *h = rt->map.shared_hdr; /* text fields only from here */
-    memset(out, 0, sizeof *out);
-    out->daemon_pid = (int32_t)atomic_load(&h->daemon_pid);
+    shoal_domain_info_t out;
+    memset(&out, 0, sizeof out);
+    out.daemon_pid = (int32_t)atomic_load(&h->daemon_pid);
     h = rt->map.hdr; /* limits from the validated copy */
-    out->processes = h->process_limit;
-    out->publishers = h->kind_limit[SHOAL_PORT_PUBLISHER];
-    out->subscribers = h->kind_limit[SHOAL_PORT_SUBSCRIBER];
-    out->clients = h->kind_limit[SHOAL_PORT_CLIENT];
-    out->servers = h->kind_limit[SHOAL_PORT_SERVER];
-    out->services = h->service_limit;
-    out->chunks_per_port = h->chunks_per_port;
-    out->queue_capacity = h->queue_capacity;
-    out->history = h->history_max;
-    out->waitsets_per_process = h->waitsets_per_process;
-    out->management_bytes = h->mgmt_size;
-    memcpy(out->config_source, h->config_source, sizeof out->config_source - 1);
-    memcpy(out->domain, h->domain, sizeof out->domain - 1);
-    return SHOAL_OK;
+    out.processes = h->process_limit;
+    out.publishers = h->kind_limit[SHOAL_PORT_PUBLISHER];
+    out.subscribers = h->kind_limit[SHOAL_PORT_SUBSCRIBER];
+    out.clients = h->kind_limit[SHOAL_PORT_CLIENT];
+    out.servers = h->kind_limit[SHOAL_PORT_SERVER];
+    out.services = h->service_limit;
+    out.chunks_per_port = h->chunks_per_port;
+    out.queue_capacity = h->queue_capacity;
+    out.history = h->history_max;
+    out.waitsets_per_process = h->waitsets_per_process;
+    out.management_bytes = h->mgmt_size;
+    memcpy(out.config_source, h->config_source, sizeof out.config_source - 1);
+    memcpy(out.domain, h->domain, sizeof out.domain - 1);
+#ifdef SHOAL_ABI_TEST_V2
+    out.test_v2 = 0x5eed;
+#endif
+    return abi_write(&domain_info_abi, info, &out, abi_struct_version(info));
+}
+
+SHOAL_API uint32_t shoal_runtime_process_slots(const shoal_runtime_t *rt) {
+    return rt ? rt->map.hdr->process_limit : 0;
 }
 
 SHOAL_API shoal_result_t shoal_runtime_process_info(const shoal_runtime_t *rt, uint32_t slot,
-                                                    shoal_process_info_t *out) {
-    if (!rt || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "runtime or out is NULL");
+                                                    shoal_process_info_t *info) {
+    shoal_result_t rc = info_start(rt, info, &process_info_abi);
+    if (rc != SHOAL_OK) return rc;
     shm_process_t *p = shm_process(&rt->map, slot);
-    if (!p || atomic_load(&p->state) != PROC_ACTIVE) return SHOAL_ERR_NOT_FOUND;
-    memset(out, 0, sizeof *out);
-    out->pid = p->pid;
-    out->uid = p->uid;
-    memcpy(out->name, p->name, sizeof out->name - 1);
-    return SHOAL_OK;
+    if (!p || atomic_load(&p->state) != PROC_ACTIVE)
+        return shoal_error_set_literal(SHOAL_ERR_NOT_FOUND, "free or out-of-range process slot");
+    shoal_process_info_t out;
+    memset(&out, 0, sizeof out);
+    out.pid = p->pid;
+    out.uid = p->uid;
+    memcpy(out.name, p->name, sizeof out.name - 1);
+#ifdef SHOAL_ABI_TEST_V2
+    out.test_v2 = 0x5eed;
+#endif
+    return abi_write(&process_info_abi, info, &out, abi_struct_version(info));
 }

@@ -3,6 +3,7 @@
  * thread for event loops. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,10 @@ struct shoal_waitset {
     pthread_mutex_t lock; /* entries vs. the fd thread */
     ws_entry_t *entries;
     size_t count, cap;
+    /* tag -> entry index + 1 (open addressing, linear probing): attach,
+     * detach and a port's close stay O(1) with thousands of ports */
+    uint32_t *index;
+    size_t index_cap; /* a power of two, > 2 * count; 0 before the first attach */
     int efd;
     pthread_t thread;
     int thread_started;
@@ -76,11 +81,76 @@ SHOAL_API shoal_result_t shoal_waitset_create(shoal_waitset_t **out, shoal_runti
     return SHOAL_OK;
 }
 
+static size_t tag_hash(uint64_t tag, size_t cap) {
+    tag ^= tag >> 33;
+    tag *= 0xff51afd7ed558ccdull;
+    tag ^= tag >> 33;
+    return (size_t)tag & (cap - 1);
+}
+
+/* The index slot holding `tag`, or the empty slot where it would go. */
+static size_t tag_slot(const shoal_waitset_t *ws, uint64_t tag) {
+    size_t i = tag_hash(tag, ws->index_cap);
+    while (ws->index[i] && ws->entries[ws->index[i] - 1].tag != tag) i = (i + 1) & (ws->index_cap - 1);
+    return i;
+}
+
+static bool tag_find(const shoal_waitset_t *ws, uint64_t tag, size_t *entry) {
+    if (!ws->index_cap) return false;
+    size_t i = tag_slot(ws, tag);
+    if (!ws->index[i]) return false;
+    *entry = ws->index[i] - 1;
+    return true;
+}
+
+/* Room for one more entry in both tables; false when out of memory. */
+static bool reserve_one(shoal_waitset_t *ws) {
+    if (ws->count == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 8;
+        ws_entry_t *n = realloc(ws->entries, cap * sizeof *n);
+        if (!n) return false;
+        ws->entries = n;
+        ws->cap = cap;
+    }
+    if ((ws->count + 1) * 2 < ws->index_cap) return true;
+    size_t cap = ws->index_cap ? ws->index_cap * 2 : 16;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx) return false;
+    free(ws->index);
+    ws->index = idx;
+    ws->index_cap = cap;
+    for (size_t e = 0; e < ws->count; e++) ws->index[tag_slot(ws, ws->entries[e].tag)] = (uint32_t)e + 1;
+    return true;
+}
+
+/* Empties index slot `i`, moving later entries of its probe run back
+ * (backward-shift deletion keeps lookups free of tombstones). */
+static void index_remove(shoal_waitset_t *ws, size_t i) {
+    size_t mask = ws->index_cap - 1, j = i;
+    ws->index[i] = 0;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!ws->index[j]) return;
+        size_t home = tag_hash(ws->entries[ws->index[j] - 1].tag, ws->index_cap);
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) continue;
+        ws->index[i] = ws->index[j];
+        ws->index[j] = 0;
+        i = j;
+    }
+}
+
 static void detach_at(shoal_waitset_t *ws, size_t i) {
     port_base_t *b = ws->entries[i].port;
     atomic_store(&b->p->waitset, 0);
     b->waitset = NULL;
-    ws->entries[i] = ws->entries[--ws->count];
+    index_remove(ws, tag_slot(ws, ws->entries[i].tag));
+    size_t last = --ws->count;
+    if (i != last) { /* the last entry fills the hole: repoint its index slot */
+        ws->entries[i] = ws->entries[last];
+        ws->index[tag_slot(ws, ws->entries[i].tag)] = (uint32_t)i + 1;
+        ws->entries[i].port->ws_index = (uint32_t)i;
+    }
 }
 
 SHOAL_API void shoal_waitset_destroy(shoal_waitset_t *ws) {
@@ -101,6 +171,7 @@ SHOAL_API void shoal_waitset_destroy(shoal_waitset_t *ws) {
     pthread_mutex_unlock(&ws->rt->lock);
     if (ws->efd >= 0) close(ws->efd);
     pthread_mutex_destroy(&ws->lock);
+    free(ws->index);
     free(ws->entries);
     free(ws);
 }
@@ -109,11 +180,7 @@ void waitset_forget_port(port_base_t *b) {
     shoal_waitset_t *ws = b->waitset;
     if (!ws) return;
     pthread_mutex_lock(&ws->lock);
-    for (size_t i = 0; i < ws->count; i++)
-        if (ws->entries[i].port == b) {
-            detach_at(ws, i);
-            break;
-        }
+    if (b->ws_index < ws->count && ws->entries[b->ws_index].port == b) detach_at(ws, b->ws_index);
     pthread_mutex_unlock(&ws->lock);
 }
 
@@ -125,24 +192,20 @@ static shoal_result_t attach(shoal_waitset_t *ws, port_base_t *b, uint64_t tag) 
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                "the port is already attached to a waitset; detach it first");
     pthread_mutex_lock(&ws->lock);
-    for (size_t i = 0; i < ws->count; i++)
-        if (ws->entries[i].tag == tag) {
-            pthread_mutex_unlock(&ws->lock);
-            return shoal_error_set(SHOAL_ERR_ALREADY_EXISTS, "tag %llu is already used in this waitset",
-                                   (unsigned long long)tag);
-        }
-    if (ws->count == ws->cap) {
-        size_t cap = ws->cap ? ws->cap * 2 : 8;
-        ws_entry_t *n = realloc(ws->entries, cap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&ws->lock);
-            return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a waitset entry");
-        }
-        ws->entries = n;
-        ws->cap = cap;
+    size_t found;
+    if (tag_find(ws, tag, &found)) {
+        pthread_mutex_unlock(&ws->lock);
+        return shoal_error_set(SHOAL_ERR_ALREADY_EXISTS, "tag %llu is already used in this waitset",
+                               (unsigned long long)tag);
+    }
+    if (ws->count >= UINT32_MAX - 1 || !reserve_one(ws)) {
+        pthread_mutex_unlock(&ws->lock);
+        return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a waitset entry");
     }
     ws->entries[ws->count].port = b;
     ws->entries[ws->count].tag = tag;
+    ws->index[tag_slot(ws, tag)] = (uint32_t)ws->count + 1;
+    b->ws_index = (uint32_t)ws->count;
     ws->count++;
     b->waitset = ws;
     atomic_store(&b->p->waitset, ws->word + 1);
@@ -169,12 +232,12 @@ SHOAL_API shoal_result_t shoal_waitset_attach_client(shoal_waitset_t *ws, shoal_
 SHOAL_API shoal_result_t shoal_waitset_detach(shoal_waitset_t *ws, uint64_t tag) {
     if (!ws) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "waitset is NULL");
     pthread_mutex_lock(&ws->lock);
-    for (size_t i = 0; i < ws->count; i++)
-        if (ws->entries[i].tag == tag) {
-            detach_at(ws, i);
-            pthread_mutex_unlock(&ws->lock);
-            return SHOAL_OK;
-        }
+    size_t i;
+    if (tag_find(ws, tag, &i)) {
+        detach_at(ws, i);
+        pthread_mutex_unlock(&ws->lock);
+        return SHOAL_OK;
+    }
     pthread_mutex_unlock(&ws->lock);
     return shoal_error_set(SHOAL_ERR_NOT_FOUND, "no port with tag %llu in this waitset",
                            (unsigned long long)tag);
@@ -276,7 +339,13 @@ SHOAL_API shoal_result_t shoal_waitset_fd(shoal_waitset_t *ws, int *fd) {
             return shoal_error_set(SHOAL_ERR_SYSTEM, "eventfd: %s", strerror(errno));
         }
         ws->efd = efd;
-        if (pthread_create(&ws->thread, NULL, fd_thread, ws) != 0) {
+        /* the helper takes no signals: they belong to the application's threads */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int perr = pthread_create(&ws->thread, NULL, fd_thread, ws);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (perr != 0) {
             close(ws->efd);
             ws->efd = -1;
             pthread_mutex_unlock(&ws->lock);

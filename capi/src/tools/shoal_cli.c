@@ -82,6 +82,7 @@ static int snapshot_take(const shoal_runtime_t *rt, snapshot_t *s) {
         if (!s->pools) goto oom;
     }
     for (uint32_t i = 0; i < s->pool_count; i++) {
+        s->pools[i].version = SHOAL_POOL_INFO_VERSION;
         shoal_result_t rc = shoal_runtime_pool_info(rt, i, &s->pools[i]);
         if (rc != SHOAL_OK) {
             report_failure("reading pool info", rc);
@@ -92,7 +93,7 @@ static int snapshot_take(const shoal_runtime_t *rt, snapshot_t *s) {
     s->port_slots = shoal_runtime_port_slots(rt);
     uint32_t cap = 0;
     for (uint32_t slot = 0; slot < s->port_slots; slot++) {
-        shoal_port_info_t info;
+        shoal_port_info_t info = SHOAL_PORT_INFO_INIT;
         shoal_result_t rc = shoal_runtime_port_info(rt, slot, &info);
         if (rc == SHOAL_ERR_NOT_FOUND) continue; /* free slot */
         if (rc != SHOAL_OK) {
@@ -528,7 +529,7 @@ int main(int argc, char **argv) {
         return usage_error("--interval and --count only apply to 'top'");
 
     shoal_runtime_options_t opts;
-    shoal_runtime_options_init(&opts);
+    shoal_runtime_options_init(&opts, SHOAL_RUNTIME_OPTIONS_VERSION);
     opts.domain = domain;
     opts.runtime_dir = runtime_dir;
     shoal_runtime_t *rt = NULL;

@@ -33,6 +33,12 @@ mod tests {
                 v.to_str().unwrap(),
                 format!("{}.{}.{}", SHOAL_VERSION_MAJOR, SHOAL_VERSION_MINOR, SHOAL_VERSION_PATCH)
             );
+            // the crate's version (Cargo.toml) is the header's: one version source
+            assert_eq!(
+                env!("CARGO_PKG_VERSION"),
+                format!("{}.{}.{}", SHOAL_VERSION_MAJOR, SHOAL_VERSION_MINOR, SHOAL_VERSION_PATCH),
+                "bindings/rust/Cargo.toml's version differs from capi/include/shoal.h"
+            );
         }
     }
 }

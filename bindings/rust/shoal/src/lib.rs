@@ -101,7 +101,6 @@ pub enum ErrorCode {
     Corrupt,
     NoMemory,
     System,
-    Config,
     WrongPort,
     ProcessLimit,
     ServiceLimit,
@@ -112,7 +111,7 @@ pub enum ErrorCode {
     Other(u32),
 }
 
-const CODES: [(sys::shoal_result_t, ErrorCode); 23] = [
+const CODES: [(sys::shoal_result_t, ErrorCode); 22] = [
     (sys::SHOAL_ERR_INVALID_ARGUMENT, ErrorCode::InvalidArgument),
     (sys::SHOAL_ERR_TIMEOUT, ErrorCode::Timeout),
     (sys::SHOAL_ERR_POOL_EXHAUSTED, ErrorCode::PoolExhausted),
@@ -129,7 +128,6 @@ const CODES: [(sys::shoal_result_t, ErrorCode); 23] = [
     (sys::SHOAL_ERR_CORRUPT, ErrorCode::Corrupt),
     (sys::SHOAL_ERR_NO_MEMORY, ErrorCode::NoMemory),
     (sys::SHOAL_ERR_SYSTEM, ErrorCode::System),
-    (sys::SHOAL_ERR_CONFIG, ErrorCode::Config),
     (sys::SHOAL_ERR_WRONG_PORT, ErrorCode::WrongPort),
     (sys::SHOAL_ERR_PROCESS_LIMIT, ErrorCode::ProcessLimit),
     (sys::SHOAL_ERR_SERVICE_LIMIT, ErrorCode::ServiceLimit),
@@ -410,7 +408,7 @@ impl Runtime {
         // SAFETY: init fills every field; the strings outlive the call.
         unsafe {
             let mut o: sys::shoal_runtime_options_t = std::mem::zeroed();
-            sys::shoal_runtime_options_init(&mut o);
+            check(sys::shoal_runtime_options_init(&mut o, sys::SHOAL_RUNTIME_OPTIONS_VERSION as u32))?;
             if let Some(d) = &domain {
                 o.domain = d.as_ptr();
             }
@@ -445,6 +443,7 @@ impl Runtime {
             let mut out = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let mut info: sys::shoal_pool_info_t = std::mem::zeroed();
+                info.version = sys::SHOAL_POOL_INFO_VERSION as u32;
                 check(sys::shoal_runtime_pool_info(self.as_raw(), i, &mut info))?;
                 out.push(PoolInfo {
                     chunk_size: info.chunk_size,
@@ -468,6 +467,7 @@ impl Runtime {
         // SAFETY: valid handle, out-pointer to a local.
         let i = unsafe {
             let mut i: sys::shoal_domain_info_t = std::mem::zeroed();
+                i.version = sys::SHOAL_DOMAIN_INFO_VERSION as u32;
             check(sys::shoal_runtime_domain_info(self.as_raw(), &mut i))?;
             i
         };
@@ -491,10 +491,12 @@ impl Runtime {
     /// The processes registered with the daemon.
     pub fn processes(&self) -> Result<Vec<ProcessInfo>> {
         let mut out = Vec::new();
-        for slot in 0..self.domain_info()?.processes {
+        // SAFETY: valid handle.
+        for slot in 0..unsafe { sys::shoal_runtime_process_slots(self.as_raw()) } {
             // SAFETY: valid handle, out-pointer to a local.
             let (r, i) = unsafe {
                 let mut i: sys::shoal_process_info_t = std::mem::zeroed();
+                i.version = sys::SHOAL_PROCESS_INFO_VERSION as u32;
                 (sys::shoal_runtime_process_info(self.as_raw(), slot, &mut i), i)
             };
             if r == sys::SHOAL_ERR_NOT_FOUND {
@@ -514,6 +516,7 @@ impl Runtime {
             let mut out = Vec::new();
             for slot in 0..n {
                 let mut info: sys::shoal_port_info_t = std::mem::zeroed();
+                info.version = sys::SHOAL_PORT_INFO_VERSION as u32;
                 let r = sys::shoal_runtime_port_info(self.as_raw(), slot, &mut info);
                 if r == sys::SHOAL_ERR_NOT_FOUND {
                     continue;
@@ -615,6 +618,8 @@ pub struct PublisherOptions {
 pub struct SubscriberOptions {
     pub queue_capacity: Option<u32>,
     pub history: Option<u32>,
+    /// Skip samples of this process's own publishers (a bridge that republishes).
+    pub ignore_own_process: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -622,6 +627,8 @@ pub struct ClientOptions {
     pub queue_capacity: Option<u32>,
     pub full_policy: Option<FullPolicy>,
     pub send_timeout: Option<Duration>,
+    /// Never send to (nor count) this process's own servers.
+    pub ignore_own_process: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -705,7 +712,7 @@ impl Publisher {
         // SAFETY: init fills the struct; valid runtime; topic outlives the call.
         unsafe {
             let mut o: sys::shoal_publisher_options_t = std::mem::zeroed();
-            sys::shoal_publisher_options_init(&mut o);
+            check(sys::shoal_publisher_options_init(&mut o, sys::SHOAL_PUBLISHER_OPTIONS_VERSION as u32))?;
             if let Some(h) = options.history {
                 o.history = h;
             }
@@ -756,13 +763,14 @@ impl Subscriber {
         // SAFETY: as for Publisher::new.
         unsafe {
             let mut o: sys::shoal_subscriber_options_t = std::mem::zeroed();
-            sys::shoal_subscriber_options_init(&mut o);
+            check(sys::shoal_subscriber_options_init(&mut o, sys::SHOAL_SUBSCRIBER_OPTIONS_VERSION as u32))?;
             if let Some(q) = options.queue_capacity {
                 o.queue_capacity = q;
             }
             if let Some(h) = options.history {
                 o.history = h;
             }
+            o.ignore_own_process = options.ignore_own_process as u32;
             let mut raw = ptr::null_mut();
             check(sys::shoal_subscriber_create(&mut raw, runtime.as_raw(), topic.as_ptr(), &o))?;
             Subscriber::wrap(runtime, raw)
@@ -790,7 +798,7 @@ impl Client {
         // SAFETY: as for Publisher::new.
         unsafe {
             let mut o: sys::shoal_client_options_t = std::mem::zeroed();
-            sys::shoal_client_options_init(&mut o);
+            check(sys::shoal_client_options_init(&mut o, sys::SHOAL_CLIENT_OPTIONS_VERSION as u32))?;
             if let Some(q) = options.queue_capacity {
                 o.queue_capacity = q;
             }
@@ -800,6 +808,7 @@ impl Client {
             if let Some(t) = options.send_timeout {
                 o.send_timeout_ns = timeout_ns(t);
             }
+            o.ignore_own_process = options.ignore_own_process as u32;
             let mut raw = ptr::null_mut();
             check(sys::shoal_client_create(&mut raw, runtime.as_raw(), service.as_ptr(), &o))?;
             Client::wrap(runtime, raw)
@@ -869,7 +878,7 @@ impl Server {
         // SAFETY: as for Publisher::new.
         unsafe {
             let mut o: sys::shoal_server_options_t = std::mem::zeroed();
-            sys::shoal_server_options_init(&mut o);
+            check(sys::shoal_server_options_init(&mut o, sys::SHOAL_SERVER_OPTIONS_VERSION as u32))?;
             if let Some(q) = options.queue_capacity {
                 o.queue_capacity = q;
             }

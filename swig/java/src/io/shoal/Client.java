@@ -14,9 +14,11 @@ public final class Client extends Port {
 
     /** Options for {@link Runtime#client(String, Options)}. */
     public static final class Options {
-        int queueCapacity;
-        FullPolicy fullPolicy = FullPolicy.DROP_OLDEST;
-        long sendTimeoutNs;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer queueCapacity;
+        FullPolicy fullPolicy;
+        Long sendTimeoutNs;
+        Boolean ignoreOwnProcess;
 
         /** Responses queued; 0 = limits.queue_capacity. */
         public Options queueCapacity(int capacity) {
@@ -32,6 +34,12 @@ public final class Client extends Port {
 
         public Options sendTimeout(Duration timeout) {
             this.sendTimeoutNs = Shoal.nanos(timeout);
+            return this;
+        }
+
+        /** Never send to (nor count) this process's own servers. */
+        public Options ignoreOwnProcess(boolean ignore) {
+            this.ignoreOwnProcess = ignore;
             return this;
         }
     }

@@ -10,9 +10,10 @@ public final class Publisher extends Port {
 
     /** Options for {@link Runtime#publisher(String, Options)}. */
     public static final class Options {
-        int history;
-        FullPolicy fullPolicy = FullPolicy.DROP_OLDEST;
-        long sendTimeoutNs;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer history;
+        FullPolicy fullPolicy;
+        Long sendTimeoutNs;
 
         /** Samples kept for subscribers that join later. */
         public Options history(int samples) {

@@ -38,9 +38,10 @@ public final class Runtime implements AutoCloseable {
 
     /** Options for {@link Runtime#create(String, Options)}. */
     public static final class Options {
+        // null = unset: the C library's default (shoal_*_options_init) is kept
         String domain;
         String runtimeDir;
-        long connectTimeoutNs;
+        Long connectTimeoutNs;
 
         /** Domain name; default $SHOAL_DOMAIN, else "default". */
         public Options domain(String domain) {
@@ -77,7 +78,7 @@ public final class Runtime implements AutoCloseable {
             if (options != null) {
                 opts.setDomain(options.domain);
                 opts.setRuntime_dir(options.runtimeDir);
-                opts.setConnect_timeout_ns(options.connectTimeoutNs);
+                if (options.connectTimeoutNs != null) opts.setConnect_timeout_ns(options.connectTimeoutNs);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_runtime_create(out, name, opts));
@@ -128,9 +129,9 @@ public final class Runtime implements AutoCloseable {
         shoal_publisher_options_t opts = new shoal_publisher_options_t();
         try {
             if (options != null) {
-                opts.setHistory(options.history);
-                opts.setFull_policy(options.fullPolicy.value);
-                opts.setSend_timeout_ns(options.sendTimeoutNs);
+                if (options.history != null) opts.setHistory(options.history);
+                if (options.fullPolicy != null) opts.setFull_policy(options.fullPolicy.value);
+                if (options.sendTimeoutNs != null) opts.setSend_timeout_ns(options.sendTimeoutNs);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_publisher_create(out, handle(), topic, opts));
@@ -148,8 +149,9 @@ public final class Runtime implements AutoCloseable {
         shoal_subscriber_options_t opts = new shoal_subscriber_options_t();
         try {
             if (options != null) {
-                opts.setQueue_capacity(options.queueCapacity);
-                opts.setHistory(options.history);
+                if (options.queueCapacity != null) opts.setQueue_capacity(options.queueCapacity);
+                if (options.history != null) opts.setHistory(options.history);
+                if (options.ignoreOwnProcess != null) opts.setIgnore_own_process(options.ignoreOwnProcess ? 1 : 0);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_subscriber_create(out, handle(), topic, opts));
@@ -167,9 +169,10 @@ public final class Runtime implements AutoCloseable {
         shoal_client_options_t opts = new shoal_client_options_t();
         try {
             if (options != null) {
-                opts.setQueue_capacity(options.queueCapacity);
-                opts.setFull_policy(options.fullPolicy.value);
-                opts.setSend_timeout_ns(options.sendTimeoutNs);
+                if (options.queueCapacity != null) opts.setQueue_capacity(options.queueCapacity);
+                if (options.fullPolicy != null) opts.setFull_policy(options.fullPolicy.value);
+                if (options.sendTimeoutNs != null) opts.setSend_timeout_ns(options.sendTimeoutNs);
+                if (options.ignoreOwnProcess != null) opts.setIgnore_own_process(options.ignoreOwnProcess ? 1 : 0);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_client_create(out, handle(), service, opts));
@@ -187,9 +190,9 @@ public final class Runtime implements AutoCloseable {
         shoal_server_options_t opts = new shoal_server_options_t();
         try {
             if (options != null) {
-                opts.setQueue_capacity(options.queueCapacity);
-                opts.setFull_policy(options.fullPolicy.value);
-                opts.setSend_timeout_ns(options.sendTimeoutNs);
+                if (options.queueCapacity != null) opts.setQueue_capacity(options.queueCapacity);
+                if (options.fullPolicy != null) opts.setFull_policy(options.fullPolicy.value);
+                if (options.sendTimeoutNs != null) opts.setSend_timeout_ns(options.sendTimeoutNs);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_server_create(out, handle(), service, opts));

@@ -14,9 +14,10 @@ public final class Server extends Port {
 
     /** Options for {@link Runtime#server(String, Options)}. */
     public static final class Options {
-        int queueCapacity;
-        FullPolicy fullPolicy = FullPolicy.DROP_OLDEST;
-        long sendTimeoutNs;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer queueCapacity;
+        FullPolicy fullPolicy;
+        Long sendTimeoutNs;
 
         /** Requests queued; 0 = limits.queue_capacity. */
         public Options queueCapacity(int capacity) {

@@ -27,7 +27,6 @@ public class ShoalException extends RuntimeException {
     public static final int CORRUPT = shoal_result_t.SHOAL_ERR_CORRUPT;
     public static final int NO_MEMORY = shoal_result_t.SHOAL_ERR_NO_MEMORY;
     public static final int SYSTEM = shoal_result_t.SHOAL_ERR_SYSTEM;
-    public static final int CONFIG = shoal_result_t.SHOAL_ERR_CONFIG;
     public static final int WRONG_PORT = shoal_result_t.SHOAL_ERR_WRONG_PORT;
     public static final int PROCESS_LIMIT = shoal_result_t.SHOAL_ERR_PROCESS_LIMIT;
     public static final int SERVICE_LIMIT = shoal_result_t.SHOAL_ERR_SERVICE_LIMIT;

@@ -11,8 +11,10 @@ public final class Subscriber extends Port {
 
     /** Options for {@link Runtime#subscriber(String, Options)}. */
     public static final class Options {
-        int queueCapacity;
-        int history;
+        // null = unset: the C library's default (shoal_*_options_init) is kept
+        Integer queueCapacity;
+        Integer history;
+        Boolean ignoreOwnProcess;
 
         /** 0 = limits.queue_capacity of the daemon's config. */
         public Options queueCapacity(int capacity) {
@@ -23,6 +25,12 @@ public final class Subscriber extends Port {
         /** Ask for up to this many past samples. */
         public Options history(int samples) {
             this.history = samples;
+            return this;
+        }
+
+        /** Skip samples of this process's own publishers (a bridge that republishes). */
+        public Options ignoreOwnProcess(boolean ignore) {
+            this.ignoreOwnProcess = ignore;
             return this;
         }
     }

@@ -1,6 +1,7 @@
 package io.shoal.test;
 
 import io.shoal.Client;
+import io.shoal.FullPolicy;
 import io.shoal.Loan;
 import io.shoal.PoolInfo;
 import io.shoal.PortInfo;
@@ -138,6 +139,7 @@ public final class ShoalJavaTest {
             localPubSub(rt);
             localWaitSet(rt);
             localErrors(rt);
+            localIgnoreOwnProcess(rt);
             closingReleases(rt);
             waitUntil(() -> poolsIdle(rt), WAIT, "pools idle after the local checks");
 
@@ -211,6 +213,30 @@ public final class ShoalJavaTest {
                 waitUntil(() -> client.serverCount() == 0, WAIT, "the child's server is gone");
                 expectShoalException(ShoalException.NO_SERVER, () -> client.call(utf8("anyone?"), WAIT).close(),
                         "call without a server");
+            }
+            // Options with one field set keep the C defaults of the others
+            // (client/server REJECT and 1 s, publisher DROP_OLDEST and 1 s).
+            try (Server srv = rt.server("java/opts", new Server.Options().queueCapacity(1));
+                 Client cli = rt.client("java/opts", new Client.Options().queueCapacity(4))) {
+                cli.send(cli.loan(8));
+                expectShoalException(ShoalException.QUEUE_FULL, () -> cli.send(cli.loan(8)),
+                        "client options with only queueCapacity set keep REJECT");
+                try (Request r = srv.take(WAIT)) {
+                    check(r != null, "the queued request");
+                }
+            }
+            try (Subscriber sub = rt.subscriber("java/opts-ps", new Subscriber.Options().queueCapacity(1));
+                 Publisher pub = rt.publisher("java/opts-ps", new Publisher.Options().fullPolicy(FullPolicy.WAIT))) {
+                pub.publish(pub.loan(8));
+                long t0 = System.nanoTime();
+                expectShoalException(ShoalException.TIMEOUT, () -> pub.publish(pub.loan(8)),
+                        "WAIT with a full queue times out");
+                long waitedMs = (System.nanoTime() - t0) / 1_000_000;
+                check(waitedMs >= 500, "publisher options with only fullPolicy set keep the 1 s send timeout (waited "
+                        + waitedMs + " ms)");
+                try (Sample s = sub.take(WAIT)) {
+                    check(s != null, "the queued sample");
+                }
             }
             waitUntil(() -> poolsIdle(rt), WAIT, "every pool back to in_use 0");
             for (PoolInfo pool : rt.pools()) {
@@ -297,6 +323,26 @@ public final class ShoalJavaTest {
                 () -> Runtime.create("nobody", new Runtime.Options().domain("javatest-no-such-domain")
                         .runtimeDir(System.getProperty("java.io.tmpdir"))).close(),
                 "runtime without daemon");
+    }
+
+    static void localIgnoreOwnProcess(Runtime rt) {
+        try (Subscriber deaf = rt.subscriber("java.own", new Subscriber.Options().ignoreOwnProcess(true));
+             Subscriber plain = rt.subscriber("java.own");
+             Publisher pub = rt.publisher("java.own")) {
+            pub.publish(utf8("mine"));
+            try (Sample s = plain.take(WAIT)) {
+                check(s != null, "a plain subscriber sees its own process's sample");
+            }
+            check(deaf.take(Duration.ofMillis(50)) == null, "ignoreOwnProcess skips it");
+        }
+        try (Server srv = rt.server("java.own-svc");
+             Client deaf = rt.client("java.own-svc", new Client.Options().ignoreOwnProcess(true));
+             Client plain = rt.client("java.own-svc")) {
+            check(srv.heldChunks() == 0, "server idle");
+            check(plain.serverCount() == 1 && deaf.serverCount() == 0, "own server not counted");
+            expectShoalException(ShoalException.NO_SERVER, () -> deaf.send(deaf.loan(8)),
+                    "ignoreOwnProcess sends to no server of this process");
+        }
     }
 
     static void closingReleases(Runtime rt) throws InterruptedException {
