@@ -4,6 +4,10 @@
  * One thread owns every shoal port and every DDS entity. It sleeps in a DDS
  * waitset; a helper thread only polls the shoal waitset's fd and raises a
  * DDS guard condition, then waits for the main thread to drain the ports.
+ * Idle, both sleep: the main thread wakes 4 times a second for the port
+ * table scan and its liveness checks. The gateway never outlives its
+ * shoald (exit status 4), nor, when started with --ready-fd, the process
+ * that started it (exit status 5).
  * See docs/gateway.md for the mapping, the types and the limits. */
 #include <ctype.h>
 #include <errno.h>
@@ -190,12 +194,33 @@ typedef struct gateway {
     offer_t local_offers[MAX_SERVICES];
     uint32_t local_offer_count;
     bool announced;
+    bool offers_changed;  /* announcements or peers changed: proxies to reconcile */
+    bool daemon_gone;     /* shoald died or stopped: the gateway exits */
+    shoal_waitset_t *probe; /* no ports: its wait only says whether shoald is there */
+    pid_t parent;         /* with --ready-fd: the process that started us, else 0 */
     counters_t c;
 } gateway_t;
 
+/* Exit statuses beyond usage (1) and start-up (3) failures */
+#define EXIT_DAEMON_GONE 4
+#define EXIT_PARENT_GONE 5
+
+/* Notes a shoal failure that means the daemon is gone: the loop then ends. */
+static void check_daemon(gateway_t *g, shoal_result_t rc) {
+    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) g->daemon_gone = true;
+}
+
 static volatile sig_atomic_t stop_requested, stats_requested;
-static void on_stop(int sig) { (void)sig; stop_requested = 1; }
-static void on_stats(int sig) { (void)sig; stats_requested = 1; }
+static int signal_fd = -1; /* written by the handlers: the helper wakes the loop */
+static void wake_on_signal(void) {
+    uint64_t one = 1;
+    if (signal_fd >= 0) {
+        ssize_t w = write(signal_fd, &one, sizeof one);
+        (void)w;
+    }
+}
+static void on_stop(int sig) { (void)sig; stop_requested = 1; wake_on_signal(); }
+static void on_stats(int sig) { (void)sig; stats_requested = 1; wake_on_signal(); }
 
 static void log_counters(const gateway_t *g) {
     uint32_t remote = 0;
@@ -438,16 +463,22 @@ static bool export_flush(gateway_t *g, export_topic_t *e) {
     return true;
 }
 
-/* Returns true when the subscriber may still have samples. */
-static bool export_drain(gateway_t *g, export_topic_t *e) {
+enum { DRAINED, MORE, BLOCKED };
+/* MORE when the subscriber may still have samples, BLOCKED while DDS is full
+ * (retried on a timer: its queued samples must not wake us again and again). */
+static int export_drain(gateway_t *g, export_topic_t *e) {
     for (int i = 0; i < 64; i++) {
-        if (e->pending && !export_flush(g, e)) return false;
+        if (e->pending && !export_flush(g, e)) return BLOCKED;
         shoal_chunk_t *c = NULL;
-        if (shoal_subscriber_take(e->sub, &c, 0) != SHOAL_OK) return false;
+        shoal_result_t rc = shoal_subscriber_take(e->sub, &c, 0);
+        if (rc != SHOAL_OK) {
+            check_daemon(g, rc);
+            return DRAINED;
+        }
         e->pending = c;
         e->pending_frag = 0;
     }
-    return true;
+    return MORE;
 }
 
 /* ---- imports: DDS -> shoal ------------------------------------------------------------ */
@@ -509,6 +540,7 @@ static void import_publish(gateway_t *g, import_topic_t *m, shoal_chunk_t *c, ui
         g->c.bytes_in += size;
     }
     if (rc != SHOAL_OK) {
+        check_daemon(g, rc);
         g->c.dropped++;
         LOGD("topic '%s': %s", m->name, shoal_last_error_message());
     }
@@ -537,6 +569,7 @@ static void import_sample(gateway_t *g, import_topic_t *m, struct ddsi_serdata *
         shoal_chunk_t *ch = NULL;
         shoal_result_t rc = shoal_publisher_loan(m->pub, size ? size : 1, &ch);
         if (rc != SHOAL_OK) {
+            check_daemon(g, rc);
             g->c.dropped++;
             LOGW("topic '%s': cannot loan %llu bytes: %s", m->name, (unsigned long long)size,
                  shoal_last_error_message());
@@ -576,6 +609,7 @@ static void import_sample(gateway_t *g, import_topic_t *m, struct ddsi_serdata *
         memset(ra, 0, sizeof *ra);
         shoal_result_t rc = shoal_publisher_loan(m->pub, size, &ra->chunk);
         if (rc != SHOAL_OK) {
+            check_daemon(g, rc);
             LOGW("topic '%s': cannot loan %llu bytes: %s", m->name, (unsigned long long)size,
                  shoal_last_error_message());
             g->c.dropped++;
@@ -641,6 +675,8 @@ static void discover_publications(gateway_t *g) {
 
 /* Local publishers of topics [export] names: export them. */
 static void discover_local(gateway_t *g) {
+    /* nothing to export: the (empty) announcement is all there is to do */
+    if (!g->cfg.export_count && !g->cfg.service_export_count && g->announced) return;
     uint32_t slots = shoal_runtime_port_slots(g->rt);
     pid_t me = getpid();
     offer_t offers[MAX_SERVICES];
@@ -741,6 +777,7 @@ static void proxy_close(gateway_t *g, uint32_t i, bool lost) {
     shoal_waitset_detach(g->ws, TAG(TAG_PROXY, i));
     shoal_server_destroy(x->srv); /* releases the requests it holds */
     memset(x, 0, sizeof *x);
+    g->offers_changed = true; /* reopened at the next reconcile if still offered */
 }
 
 static void proxy_open(gateway_t *g, const char *service, uint32_t peer) {
@@ -749,6 +786,7 @@ static void proxy_open(gateway_t *g, const char *service, uint32_t peer) {
         proxy_t *x = &g->proxies[i];
         shoal_result_t rc = shoal_server_create(&x->srv, g->rt, service, NULL);
         if (rc != SHOAL_OK) {
+            check_daemon(g, rc);
             LOGW("cannot offer remote service '%s' of '%s': %s", service, g->peers[peer].id,
                  shoal_last_error_message());
             return;
@@ -777,8 +815,17 @@ static bool participant_matched(gateway_t *g, dds_entity_t reader, const dds_gui
     return false;
 }
 
+/* Whether a peer announced itself but is not reachable both ways yet: its
+ * matching is polled at the fast rate until it is. */
+static bool peers_settling(const gateway_t *g) {
+    for (uint32_t pi = 0; pi < MAX_PEERS; pi++)
+        if (g->peers[pi].used && g->peers[pi].alive && !g->peers[pi].ready) return true;
+    return false;
+}
+
 /* Proxies follow the announcements: as many local servers per remote
- * service as the remote host has, none once it has none. */
+ * service as the remote host has, none once it has none. Only peers still
+ * settling are polled; the proxy tables are walked only after a change. */
 static void reconcile_proxies(gateway_t *g) {
     for (uint32_t pi = 0; pi < MAX_PEERS; pi++) {
         peer_t *p = &g->peers[pi];
@@ -789,10 +836,13 @@ static void reconcile_proxies(gateway_t *g) {
             if (dds_get_publication_matched_status(p->req_writer, &st) == 0 && st.current_count > 0 &&
                 participant_matched(g, g->rep_reader, &p->participant)) {
                 p->ready = true;
+                g->offers_changed = true;
                 LOGI("peer gateway '%s' is reachable", p->id);
             }
         }
     }
+    if (!g->offers_changed) return;
+    g->offers_changed = false;
     /* close proxies that lost their remote servers */
     for (uint32_t i = 0; i < MAX_PROXIES; i++) {
         proxy_t *x = &g->proxies[i];
@@ -876,6 +926,7 @@ static void take_announcements(gateway_t *g) {
             }
         }
         dds_return_loan(g->ann_reader, samples, n);
+        g->offers_changed = true;
     }
 }
 
@@ -885,7 +936,11 @@ static void proxy_drain(gateway_t *g, uint32_t i) {
         proxy_t *x = &g->proxies[i];
         if (!x->used) return;
         shoal_chunk_t *req = NULL;
-        if (shoal_server_take(x->srv, &req, 0) != SHOAL_OK) return;
+        shoal_result_t trc = shoal_server_take(x->srv, &req, 0);
+        if (trc != SHOAL_OK) {
+            check_daemon(g, trc);
+            return;
+        }
         peer_t *p = &g->peers[x->peer];
         uint32_t slot;
         for (slot = 0; slot < MAX_CALLS && g->calls[slot].used; slot++) {}
@@ -1015,6 +1070,7 @@ static void take_requests(gateway_t *g) {
         }
         ddsi_serdata_unref(sd);
         if (rc != SHOAL_OK) {
+            check_daemon(g, rc);
             LOGD("request for '%s' from '%s': %s", service, origin, shoal_strerror(rc));
             send_reply(g, p, token, (int32_t)rc, NULL, 0);
         }
@@ -1035,7 +1091,10 @@ static void client_drain(gateway_t *g, svc_client_t *sc) {
         uint64_t seq;
         if (rc == SHOAL_ERR_SERVER_GONE) seq = lost_sequence();
         else if (rc == SHOAL_OK) seq = shoal_chunk_sequence_id(resp);
-        else return;
+        else {
+            check_daemon(g, rc);
+            return;
+        }
         for (uint32_t f = 0; f < 256; f++) {
             forward_t *fw = &sc->fw[f];
             if (!fw->used || fw->seq != seq) continue;
@@ -1114,15 +1173,21 @@ typedef struct helper_arg {
     gateway_t *g;
 } helper_arg_t;
 
-/* Sleeps on the shoal waitset's fd and wakes the main thread; then waits
- * until the main thread drained the ports (the fd stays readable till then). */
+/* Sleeps on the shoal waitset's fd (and the signal fd) and wakes the main
+ * thread; then waits until the main thread drained the ports (the fd stays
+ * readable till then). No timeout: it sleeps until there is work. */
 static void *helper_main(void *arg) {
     gateway_t *g = ((helper_arg_t *)arg)->g;
     for (;;) {
-        struct pollfd fds[2] = {{g->ws_fd, POLLIN, 0}, {g->stop_fd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        struct pollfd fds[3] = {{g->ws_fd, POLLIN, 0}, {g->stop_fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+        if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
         if (fds[1].revents) break;
-        if (!fds[0].revents) continue;
+        if (fds[2].revents) {
+            uint64_t v;
+            ssize_t r = read(signal_fd, &v, sizeof v);
+            (void)r;
+        }
+        if (!fds[0].revents && !fds[2].revents) continue;
         dds_set_guardcondition(g->guard, true);
         struct pollfd ack[2] = {{g->ack_fd, POLLIN, 0}, {g->stop_fd, POLLIN, 0}};
         while (poll(ack, 2, -1) < 0 && errno == EINTR) {}
@@ -1134,20 +1199,29 @@ static void *helper_main(void *arg) {
     return NULL;
 }
 
-/* Drains every ready shoal port; true when some may still have data. */
+/* Drains every ready shoal port; true when some may still have data. A
+ * port whose export is blocked by DDS stays ready in the waitset but does
+ * not count: the main loop retries it on a timer. */
 static bool shoal_side(gateway_t *g) {
     bool more = false;
     for (int round = 0; round < 8; round++) {
         uint64_t tags[64];
-        size_t n = 0;
-        if (shoal_waitset_wait(g->ws, tags, 64, &n, 0) != SHOAL_OK || n == 0) return more;
+        size_t n = 0, blocked = 0;
+        shoal_result_t rc = shoal_waitset_wait(g->ws, tags, 64, &n, 0);
+        check_daemon(g, rc);
+        if (rc != SHOAL_OK || n == 0) return more;
         more = false;
         for (size_t i = 0; i < n; i++) {
             uint32_t kind = (uint32_t)(tags[i] >> 32), idx = (uint32_t)tags[i];
-            if (kind == TAG_EXPORT && idx < g->export_count) more |= export_drain(g, &g->exports[idx]);
-            else if (kind == TAG_PROXY && idx < MAX_PROXIES) proxy_drain(g, idx);
+            if (kind == TAG_EXPORT && idx < g->export_count) {
+                int r = export_drain(g, &g->exports[idx]);
+                more |= r == MORE;
+                blocked += r == BLOCKED;
+            } else if (kind == TAG_PROXY && idx < MAX_PROXIES) proxy_drain(g, idx);
             else if (kind == TAG_CLIENT && idx < MAX_SERVICES && g->clients[idx].used) client_drain(g, &g->clients[idx]);
         }
+        if (g->daemon_gone) return false;
+        if (blocked == n) return more; /* only blocked ports left */
     }
     return true;
 }
@@ -1175,7 +1249,7 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
     /* Cyclone: the user's configuration, then the buffer we insist on */
     char *xml = NULL;
     if (asprintf(&xml, "%s%s<CycloneDDS><Domain id=\"any\"><Internal><SocketReceiveBufferSize "
-                       "min=\"%llu\"/></Internal></Domain></CycloneDDS>",
+                       "min=\"%lluB\"/></Internal></Domain></CycloneDDS>",
                  cfg->cyclonedds_uri, cfg->cyclonedds_uri[0] ? "," : "",
                  (unsigned long long)cfg->rcvbuf) < 0)
         return 3;
@@ -1216,6 +1290,7 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
         dds_delete(dom);
         return 3;
     }
+    if (shoal_waitset_create(&g->probe, g->rt) != SHOAL_OK) g->probe = NULL; /* a backstop only */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     g->incarnation = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
@@ -1289,13 +1364,25 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
         (void)w;
         close(ready_fd);
     }
-    uint64_t next_scan = 0, next_reconcile = 0;
+    /* Timers, not polling: idle, the loop sleeps until the next slow tick
+     * (scan, liveness checks); the fast tick runs only while a peer's
+     * matching settles, the backoff only while DDS holds an export back. */
+    const uint64_t slow_tick = 250000000ull, fast_tick = 20000000ull;
+    const uint64_t backoff_min = 1000000ull, backoff_max = 32000000ull;
+    uint64_t next_tick = 0, next_scan = 0, backoff = backoff_min;
     bool more = false;
-    while (!stop_requested) {
+    while (!stop_requested && !g->daemon_gone) {
         bool pending = false;
         for (uint32_t i = 0; i < g->export_count; i++) pending |= g->exports[i].pending != NULL;
+        uint64_t t = now_ns();
+        dds_duration_t wait = 0;
+        if (!more) {
+            uint64_t until = next_tick > t ? next_tick - t : 0;
+            if (pending && backoff < until) until = backoff;
+            wait = (dds_duration_t)until;
+        }
         dds_attach_t xs[64];
-        dds_return_t n = dds_waitset_wait(g->dws, xs, 64, more ? 0 : pending ? DDS_MSECS(1) : DDS_MSECS(50));
+        dds_return_t n = dds_waitset_wait(g->dws, xs, 64, wait);
         bool guard = false;
         for (int i = 0; i < n && i < 64; i++) {
             uint32_t kind = (uint32_t)((int64_t)xs[i] >> 32), idx = (uint32_t)xs[i];
@@ -1307,28 +1394,68 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
             else if (kind == ATT_PUBS) discover_publications(g);
         }
         if (guard || more || pending) {
+            uint64_t before = g->c.samples_out + g->c.dropped;
             more = shoal_side(g);
+            bool blocked = false;
+            for (uint32_t i = 0; i < g->export_count; i++) blocked |= g->exports[i].pending != NULL;
+            /* progress resets the backoff; DDS still full doubles it */
+            if (!blocked || g->c.samples_out + g->c.dropped != before) backoff = backoff_min;
+            else if (backoff < backoff_max) backoff *= 2;
             if (!more && guard) {
                 dds_set_guardcondition(g->guard, false);
+                if (blocked) {
+                    /* its queued samples keep the fd readable: quiet it, so
+                     * the helper sleeps until new data (the timer retries) */
+                    uint64_t v;
+                    ssize_t r = read(g->ws_fd, &v, sizeof v);
+                    (void)r;
+                }
                 uint64_t one = 1;
                 ssize_t w = write(g->ack_fd, &one, sizeof one);
                 (void)w;
             }
         }
-        /* the port table scan costs a read per slot: 10 times a second */
-        uint64_t t = now_ns();
-        if (t >= next_reconcile) {
-            next_reconcile = t + 50000000ull;
+        t = now_ns();
+        /* a new announcement or a closed proxy: reconcile now, not at the tick */
+        if (g->offers_changed && t < next_tick) {
+            reconcile_proxies(g);
+            if (peers_settling(g) && next_tick > t + fast_tick) next_tick = t + fast_tick;
+        }
+        if (t >= next_tick) {
             if (t >= next_scan) {
-                next_scan = t + 100000000ull;
+                next_scan = t + slow_tick;
                 discover_local(g);
+                /* the daemon's death also wakes the loop through the waitset;
+                 * this probe (a waitset with no ports, no fd) is the backstop */
+                size_t none = 0;
+                if (g->probe) check_daemon(g, shoal_waitset_wait(g->probe, NULL, 0, &none, 0));
+                if (g->parent && getppid() != g->parent) {
+                    LOGE("the process that started this gateway with --ready-fd (pid %d) has "
+                         "exited; exiting with status %d (a gateway started for a test or by a "
+                         "supervisor must not outlive it; start it without --ready-fd to keep it "
+                         "running on its own)",
+                         (int)g->parent, EXIT_PARENT_GONE);
+                    break;
+                }
             }
             reconcile_proxies(g);
+            next_tick = t + (peers_settling(g) ? fast_tick : slow_tick);
+            if (next_tick > next_scan) next_tick = next_scan;
         }
         if (stats_requested) {
             stats_requested = 0;
             log_counters(g);
         }
+    }
+    int status = 0;
+    if (g->daemon_gone) {
+        status = EXIT_DAEMON_GONE;
+        LOGE("shoald of domain '%s' is gone (it died or was stopped); exiting with status %d: "
+             "restart shoal-gateway once shoald runs again (a supervisor does that, e.g. "
+             "systemd's Restart=on-failure)",
+             shoal_runtime_domain(g->rt), EXIT_DAEMON_GONE);
+    } else if (!stop_requested) {
+        status = EXIT_PARENT_GONE;
     }
     LOGI("stopping");
     log_counters(g);
@@ -1338,11 +1465,12 @@ static int run(gateway_t *g, const char *domain, const char *runtime_dir, int re
     pthread_join(helper, NULL);
     for (uint32_t i = 0; i < g->export_count; i++)
         if (g->exports[i].pending) shoal_chunk_release(g->exports[i].pending);
+    if (g->probe) shoal_waitset_destroy(g->probe);
     shoal_runtime_destroy(g->rt); /* closes every port: proxies report their calls lost */
     dds_delete(dom);
     close(g->ack_fd);
     close(g->stop_fd);
-    return 0;
+    return status;
 }
 
 static void usage(FILE *f) {
@@ -1353,14 +1481,17 @@ static void usage(FILE *f) {
             "  --runtime-dir DIR    shoald socket directory (default $SHOAL_RUNTIME_DIR)\n"
             "  --log-level LEVEL    off|error|warn|info|debug|trace (default info)\n"
             "  --print-config       print the effective configuration and exit\n"
-            "  --ready-fd N         write \"ready\\n\" to fd N once bridging\n"
+            "  --ready-fd N         write \"ready\\n\" to fd N once bridging; then exit (status 5)\n"
+            "                       when the process that started the gateway exits\n"
             "  --version            print the version and exit\n"
             "  --help               this text\n"
             "signals: SIGTERM/SIGINT stop, SIGUSR1 logs the counters\n"
-            "exit codes: 0 clean stop, 1 bad usage or config, 3 start-up failure\n");
+            "exit codes: 0 clean stop, 1 bad usage or config, 3 start-up failure,\n"
+            "            4 shoald went away, 5 the starter of a --ready-fd gateway exited\n");
 }
 
 int main(int argc, char **argv) {
+    pid_t starter = getppid(); /* first thing: it may die any time from now */
     const char *config_path = NULL, *domain = getenv("SHOAL_DOMAIN");
     const char *runtime_dir = getenv("SHOAL_RUNTIME_DIR");
     int print_config = 0, ready_fd = -1;
@@ -1423,6 +1554,7 @@ int main(int argc, char **argv) {
     }
     if (rmem_check(&g.cfg) != 0) return 1;
     snprintf(log_id, sizeof log_id, "%s", g.cfg.id);
+    signal_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -1431,5 +1563,7 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_stats;
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a harness or supervisor waiting for "ready" owns the gateway */
+    if (ready_fd >= 0) g.parent = starter;
     return run(&g, domain, runtime_dir, ready_fd);
 }

@@ -4,11 +4,13 @@
  * both domains and plays the applications of both hosts. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +32,50 @@ typedef struct gw {
     char log[400];
     const th_daemon_t *d;
 } gw_t;
+
+/* ---- what this process started: nothing outlives a test ---------------------------
+ *
+ * A failing assertion jumps out of a test; the teardown of every test (and
+ * an atexit handler) then kills whatever gateways and daemons it left. Each
+ * gateway also runs in its own process group and gets SIGKILL when this
+ * process dies (PR_SET_PDEATHSIG), and exits by itself once its shoald is
+ * gone; the harness gives each shoald PR_SET_PDEATHSIG too. */
+#define MAX_OWNED 32
+static pid_t owned[MAX_OWNED];
+static pid_t owner; /* the test process: forked children never reap its processes */
+
+static void own(pid_t pid) {
+    for (int i = 0; i < MAX_OWNED; i++)
+        if (!owned[i]) {
+            owned[i] = pid;
+            return;
+        }
+    kill(pid, SIGKILL);
+    fail_msg("more than %d processes started by one test (raise MAX_OWNED)", MAX_OWNED);
+}
+
+static void disown(pid_t pid) {
+    for (int i = 0; i < MAX_OWNED; i++)
+        if (owned[i] == pid) owned[i] = 0;
+}
+
+/* Kills (process group first) and reaps every process still owned. */
+static void reap_owned(void) {
+    if (getpid() != owner) return;
+    for (int i = 0; i < MAX_OWNED; i++) {
+        if (!owned[i]) continue;
+        kill(-owned[i], SIGKILL); /* a gateway leads its group; a shoald does not */
+        kill(owned[i], SIGKILL);
+        waitpid(owned[i], NULL, 0);
+        owned[i] = 0;
+    }
+}
+
+static int teardown_owned(void **state) {
+    (void)state;
+    reap_owned();
+    return 0;
+}
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -69,14 +115,26 @@ static void gw_dump(const gw_t *g) {
     if (system(cmd)) {}
 }
 
-/* Starts the gateway; returns once it wrote "ready" (10 s at most). */
-static void gw_launch(gw_t *g) {
+/* Forks and execs the gateway with --ready-fd (the write end of *ready_rd's
+ * pipe); `tied`: it gets SIGKILL when its parent dies (the fixtures; the
+ * test of the gateway's own parent watch passes 0). Returns its pid. */
+static pid_t gw_spawn(const gw_t *g, int *ready_rd, int tied) {
     int p[2];
-    assert_int_equal(pipe(p), 0);
+    if (pipe(p) != 0) return -1;
+    pid_t parent = getpid();
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
     if (pid == 0) {
         close(p[0]);
+        setpgid(0, 0); /* its own group: the cleanup kills the group */
+        if (tied) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(127); /* the parent died before the prctl */
+        }
         int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -89,37 +147,62 @@ static void gw_launch(gw_t *g) {
               (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid); /* also here: no window in which a kill of the group misses it */
     close(p[1]);
-    struct pollfd pf = {p[0], POLLIN, 0};
+    *ready_rd = p[0];
+    return pid;
+}
+
+/* Reads "ready" from the gateway's pipe within `ms`; closes it. */
+static int gw_ready(int rd, int ms) {
+    struct pollfd pf = {rd, POLLIN, 0};
     char buf[16] = {0};
-    int ok = poll(&pf, 1, 10000) == 1 && read(p[0], buf, sizeof buf - 1) > 0 && !strncmp(buf, "ready", 5);
-    close(p[0]);
+    int ok = poll(&pf, 1, ms) == 1 && read(rd, buf, sizeof buf - 1) > 0 && !strncmp(buf, "ready", 5);
+    close(rd);
+    return ok;
+}
+
+/* Starts the gateway; returns once it wrote "ready" (10 s at most). */
+static void gw_launch(gw_t *g) {
+    int rd = -1;
+    pid_t pid = gw_spawn(g, &rd, 1);
+    assert_true(pid > 0);
+    own(pid);
     g->pid = pid;
-    if (!ok) {
+    if (!gw_ready(rd, 10000)) {
         gw_dump(g);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        disown(pid);
         g->pid = 0;
         fail_msg("gateway %s did not start", g->id);
     }
 }
 
+/* Waits up to `ms` for the gateway to exit by itself: its exit status (128 +
+ * signal when killed), or -1 when it still runs (it is killed then). */
+static int gw_wait(gw_t *g, int ms) {
+    int st = 0;
+    for (int64_t end = th_now_ns() + ms * TH_MS;; th_sleep_ms(5)) {
+        if (waitpid(g->pid, &st, WNOHANG) == g->pid) break;
+        if (th_now_ns() > end) {
+            kill(g->pid, SIGKILL);
+            waitpid(g->pid, &st, 0);
+            disown(g->pid);
+            g->pid = 0;
+            gw_dump(g);
+            return -1;
+        }
+    }
+    disown(g->pid);
+    g->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int gw_stop(gw_t *g, int sig) {
     if (!g->pid) return 0;
     kill(g->pid, sig);
-    int st = 0;
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-            g->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        th_sleep_ms(10);
-    }
-    kill(g->pid, SIGKILL);
-    waitpid(g->pid, &st, 0);
-    g->pid = 0;
-    gw_dump(g);
-    return -1;
+    return gw_wait(g, 10000);
 }
 
 /* Two hosts: daemons, runtimes of the test process, gateways. */
@@ -132,7 +215,9 @@ typedef struct hosts {
 static void hosts_start(hosts_t *h, const char *body_a, const char *body_b) {
     memset(h, 0, sizeof *h);
     th_daemon_start(&h->da, GW_CONFIG_POOLS);
+    own(h->da.pid);
     th_daemon_start(&h->db, GW_CONFIG_POOLS);
+    own(h->db.pid);
     h->ra = th_runtime(&h->da, "appA");
     h->rb = th_runtime(&h->db, "appB");
     gw_prepare(&h->ga, &h->da, "hostA", body_a);
@@ -149,6 +234,8 @@ static void hosts_stop(hosts_t *h) {
     assert_int_equal(th_wait_in_use(h->rb, 0, 3000), 0);
     shoal_runtime_destroy(h->ra);
     shoal_runtime_destroy(h->rb);
+    disown(h->da.pid);
+    disown(h->db.pid);
     th_daemon_stop(&h->da);
     th_daemon_stop(&h->db);
 }
@@ -277,6 +364,259 @@ static void collect(shoal_subscriber_t *sub, uint8_t *seen, uint32_t n, int ms, 
         assert_true(m.host < 2 && m.index < n);
         if (seen[m.host * n + m.index]++) (*dups)++;
     }
+}
+
+/* ---- never orphaned, never busy ----------------------------------------------------- */
+
+static int file_contains(const char *path, const char *text) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+#define BRIDGE_ALL "[export]\nt = default\n[import]\nt = default\n[services]\nexport = s\nimport = s\n"
+
+/* Issue 12's orphans: gateways outlived their test and its shoald and spun.
+ * Whether shoald is killed (SIGKILL) or stopped (SIGTERM), its gateway
+ * exits within a few seconds, with status 4 and a line saying why. */
+static void gateway_exits_when_its_shoald_goes_away(void **state) {
+    (void)state;
+    static const int sigs[] = {SIGKILL, SIGTERM};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        th_daemon_t d;
+        th_daemon_start(&d, GW_CONFIG_POOLS);
+        own(d.pid);
+        gw_t g;
+        gw_prepare(&g, &d, "lone", BRIDGE_ALL);
+        gw_launch(&g);
+        th_sleep_ms(200);
+        int64_t t0 = th_now_ns();
+        kill(d.pid, sigs[k]);
+        int st = gw_wait(&g, 10000);
+        double ms = (double)(th_now_ns() - t0) / 1e6;
+        waitpid(d.pid, NULL, 0);
+        disown(d.pid);
+        d.pid = 0;
+        print_message("shoald stopped by signal %d: its gateway exited %.0f ms later, status %d\n",
+                      sigs[k], ms, st);
+        if (st != 4) {
+            gw_dump(&g);
+            fail_msg("the gateway's exit status was %d after shoald got signal %d (expected 4; -1: "
+                     "still running after 10 s)", st, sigs[k]);
+        }
+        assert_true(ms < 3000);
+        assert_true(file_contains(g.log, "shoald of domain"));
+        assert_true(file_contains(g.log, "is gone"));
+        th_daemon_cleanup(&d);
+    }
+}
+
+/* A gateway started with --ready-fd exits (status 5) once the process that
+ * started it died, even while its shoald lives on. The starter here is a
+ * child of the test; the test is the subreaper that inherits the gateway,
+ * so it can reap it and read its status. */
+static void gateway_exits_when_its_starter_dies(void **state) {
+    (void)state;
+    th_daemon_t d;
+    th_daemon_start(&d, GW_CONFIG_POOLS);
+    own(d.pid);
+    gw_t g;
+    gw_prepare(&g, &d, "orphan", BRIDGE_ALL);
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t starter = fork();
+    assert_true(starter >= 0);
+    if (starter == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int rd = -1;
+        pid_t gp = gw_spawn(&g, &rd, 0); /* not tied: the gateway's own watch is tested */
+        if (gp > 0 && !gw_ready(rd, 10000)) gp = -1;
+        ssize_t w = write(p[1], &gp, sizeof gp);
+        (void)w;
+        for (;;) pause();
+    }
+    own(starter);
+    close(p[1]);
+    pid_t gp = -1;
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (poll(&pf, 1, 15000) == 1 && read(p[0], &gp, sizeof gp) != (ssize_t)sizeof gp) gp = -1;
+    close(p[0]);
+    if (gp <= 0) {
+        gw_dump(&g);
+        fail_msg("the starter could not start the gateway");
+    }
+    own(gp);
+    g.pid = gp;
+    th_sleep_ms(200);
+    int64_t t0 = th_now_ns();
+    kill(starter, SIGKILL);
+    waitpid(starter, NULL, 0);
+    disown(starter);
+    int st = gw_wait(&g, 10000); /* ours now: PR_SET_CHILD_SUBREAPER */
+    double ms = (double)(th_now_ns() - t0) / 1e6;
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    print_message("the gateway's starter was killed: the gateway exited %.0f ms later, status %d\n",
+                  ms, st);
+    if (st != 5) {
+        gw_dump(&g);
+        fail_msg("exit status %d after its starter died (expected 5; -1: still running after 10 s)", st);
+    }
+    assert_true(ms < 3000);
+    assert_true(file_contains(g.log, "has exited; exiting with status 5"));
+    disown(d.pid);
+    th_daemon_stop(&d);
+}
+
+/* CPU time of every thread of `pid`, in ns (/proc/PID/task/N/schedstat). */
+static uint64_t cpu_ns(pid_t pid) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    uint64_t sum = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s/schedstat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long run = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &run) == 1) sum += run;
+            fclose(f);
+        }
+    }
+    closedir(dp);
+    return sum;
+}
+
+/* Idle gateways sleep: with topics and a remote service bridged (a proxy
+ * server open) and no traffic, each uses < 1% of a core. */
+static void idle_gateways_use_little_cpu(void **state) {
+    (void)state;
+    hosts_t h;
+    hosts_start(&h, BRIDGE_ALL, BRIDGE_ALL);
+    shoal_publisher_t *pa = NULL;
+    shoal_subscriber_t *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "t", NULL));
+    assert_ok(shoal_publisher_create(&pa, h.ra, "t", NULL));
+    warm_up(pa, 0, sb);
+    shoal_server_t *srv = NULL;
+    assert_ok(shoal_server_create(&srv, h.rb, "s", NULL));
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, h.ra, "s", NULL));
+    int64_t end = th_now_ns() + 5 * TH_SEC;
+    while (shoal_client_server_count(cli) != 1 && th_now_ns() < end) th_sleep_ms(10);
+    assert_int_equal(shoal_client_server_count(cli), 1);
+    th_sleep_ms(1000); /* settle: discovery done, nothing in flight */
+    enum { SECONDS = 4 };
+    uint64_t a0 = cpu_ns(h.ga.pid), b0 = cpu_ns(h.gb.pid);
+    int64_t t0 = th_now_ns();
+    th_sleep_ms(SECONDS * 1000);
+    double wall = (double)(th_now_ns() - t0);
+    double pa_ = 100.0 * (double)(cpu_ns(h.ga.pid) - a0) / wall;
+    double pb_ = 100.0 * (double)(cpu_ns(h.gb.pid) - b0) / wall;
+    print_message("idle CPU over %d s: gateway hostA %.3f%%, hostB %.3f%% of a core\n", SECONDS,
+                  pa_, pb_);
+    assert_true(a0 > 0 && b0 > 0);
+    if (pa_ >= 1.0 || pb_ >= 1.0) fail_msg("an idle gateway used %.2f%% of a core (limit 1%%)", pa_ > pb_ ? pa_ : pb_);
+    shoal_client_destroy(cli);
+    shoal_server_destroy(srv);
+    shoal_publisher_destroy(pa);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
+/* A DDS participant that never reads shoal/bp (KEEP_ALL, room for one
+ * sample), in a child process so that no Cyclone state of it stays in the
+ * test process; it is killed at the end. */
+typedef struct stubborn {
+    const th_daemon_t *d;
+    unsigned dds_domain; /* the test's: dds_domain_id() differs in a child */
+    th_chan_t matched;
+} stubborn_t;
+
+static int stubborn_reader(void *arg) {
+    stubborn_t *x = arg;
+    char xml[400], uri[420];
+    snprintf(xml, sizeof xml, "%s/cyclone.xml", x->d->base_dir);
+    snprintf(uri, sizeof uri, "file://%s", xml);
+    dds_entity_t dom = dds_create_domain(x->dds_domain, uri);
+    dds_entity_t pp = dds_create_participant(x->dds_domain, NULL, NULL);
+    dds_qos_t *q = dds_create_qos();
+    dds_qset_reliability(q, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
+    dds_qset_history(q, DDS_HISTORY_KEEP_ALL, 0);
+    dds_qset_resource_limits(q, 1, DDS_LENGTH_UNLIMITED, DDS_LENGTH_UNLIMITED);
+    dds_entity_t t = dds_create_topic(pp, &shoal_gw_Sample_desc, "shoal/bp", NULL, NULL);
+    dds_entity_t rd = dds_create_reader(pp, t, q, NULL);
+    dds_delete_qos(q);
+    if (dom <= 0 || rd <= 0) return 1;
+    dds_subscription_matched_status_t st = {0};
+    for (int i = 0; i < 1000 && st.current_count == 0; i++) {
+        dds_get_subscription_matched_status(rd, &st);
+        th_sleep_ms(10);
+    }
+    th_chan_send(&x->matched, st.current_count ? 'm' : 'n');
+    for (;;) pause();
+}
+
+/* Held back: with a reader that never reads, the export's DDS writer is
+ * full; the gateway keeps the samples queued in shoal and retries on a
+ * backoff timer instead of spinning. */
+static void gateway_held_back_by_dds_sleeps(void **state) {
+    (void)state;
+    th_daemon_t d;
+    th_daemon_start(&d, GW_CONFIG_POOLS);
+    own(d.pid);
+    gw_t g;
+    gw_prepare(&g, &d, "held", "[export]\nbp = policy=reject depth=4\n");
+    gw_launch(&g);
+    stubborn_t sx = {&d, dds_domain_id(), {0, 0}};
+    th_chan_open(&sx.matched);
+    pid_t reader = th_spawn(stubborn_reader, &sx);
+    assert_true(reader > 0);
+    own(reader);
+    shoal_runtime_t *rt = th_runtime(&d, "app");
+    shoal_publisher_t *pub = NULL;
+    assert_ok(shoal_publisher_create(&pub, rt, "bp", NULL));
+    assert_int_equal(th_wait_port_count(rt, SHOAL_PORT_SUBSCRIBER, g.pid, "bp", 1, 5000), 1);
+    assert_int_equal(th_chan_recv(&sx.matched, 15000), 'm'); /* matched the gateway's writer */
+    th_chan_close(&sx.matched);
+    /* 40 x 60 KB: far beyond what Cyclone keeps unacknowledged */
+    for (int i = 0; i < 40; i++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pub, 60000, &c));
+        memset(shoal_chunk_payload(c), i, 60000);
+        assert_ok(shoal_publisher_publish(pub, c));
+    }
+    th_sleep_ms(1000);
+    shoal_port_info_t pi = SHOAL_PORT_INFO_INIT;
+    assert_int_equal(th_find_port(rt, SHOAL_PORT_SUBSCRIBER, g.pid, "bp", &pi), 0);
+    print_message("held back: the gateway's export queue holds %u of 40 samples\n", pi.queued);
+    assert_true(pi.queued > 0); /* DDS really is full */
+    uint64_t c0 = cpu_ns(g.pid);
+    int64_t t0 = th_now_ns();
+    th_sleep_ms(3000);
+    double pct = 100.0 * (double)(cpu_ns(g.pid) - c0) / (double)(th_now_ns() - t0);
+    print_message("CPU of a gateway held back by DDS for 3 s: %.3f%% of a core\n", pct);
+    if (pct >= 2.0) fail_msg("a gateway waiting for DDS used %.2f%% of a core (limit 2%%)", pct);
+    kill(reader, SIGKILL);
+    assert_int_equal(th_join(reader, 5000), 128 + SIGKILL);
+    disown(reader);
+    shoal_publisher_destroy(pub);
+    assert_int_equal(gw_stop(&g, SIGTERM), 0);
+    assert_int_equal(th_wait_in_use(rt, 0, 3000), 0); /* the queued samples came back */
+    shoal_runtime_destroy(rt);
+    disown(d.pid);
+    th_daemon_stop(&d);
 }
 
 static void topics_both_ways_exactly_once(void **state) {
@@ -775,17 +1115,25 @@ static void plain_dds_participant_reads_and_writes(void **state) {
     hosts_stop(&h);
 }
 
+#define GW_TEST(f) cmocka_unit_test_teardown(f, teardown_owned)
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
+    owner = getpid();
+    atexit(reap_owned);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(config_errors_name_file_and_line),
-        cmocka_unit_test(topics_both_ways_exactly_once),
-        cmocka_unit_test(large_samples_are_fragmented_and_exact),
-        cmocka_unit_test(services_exactly_one_server_per_call),
-        cmocka_unit_test(history_reaches_late_joiners_on_the_other_host),
-        cmocka_unit_test(restart_resumes_within_2s),
-        cmocka_unit_test(killed_publisher_and_server_processes_resume),
-        cmocka_unit_test(plain_dds_participant_reads_and_writes),
+        GW_TEST(config_errors_name_file_and_line),
+        GW_TEST(gateway_exits_when_its_shoald_goes_away),
+        GW_TEST(gateway_exits_when_its_starter_dies),
+        GW_TEST(idle_gateways_use_little_cpu),
+        GW_TEST(gateway_held_back_by_dds_sleeps),
+        GW_TEST(topics_both_ways_exactly_once),
+        GW_TEST(large_samples_are_fragmented_and_exact),
+        GW_TEST(services_exactly_one_server_per_call),
+        GW_TEST(history_reaches_late_joiners_on_the_other_host),
+        GW_TEST(restart_resumes_within_2s),
+        GW_TEST(killed_publisher_and_server_processes_resume),
+        GW_TEST(plain_dds_participant_reads_and_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
