@@ -5,7 +5,10 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +34,7 @@ typedef struct gw {
     char config[400];
     char log[400];
     const th_daemon_t *d;
+    char netns[64]; /* "" or the network namespace it runs in (ip netns name) */
 } gw_t;
 
 /* ---- what this process started: nothing outlives a test ---------------------------
@@ -71,9 +75,12 @@ static void reap_owned(void) {
     }
 }
 
+static void netns_down(void);
+
 static int teardown_owned(void **state) {
     (void)state;
     reap_owned();
+    netns_down(); /* after the gateways in them are gone */
     return 0;
 }
 
@@ -95,18 +102,25 @@ static void write_cyclone(const th_daemon_t *d, char *path, size_t len) {
                "<LeaseDuration>1s</LeaseDuration></Discovery></Domain></CycloneDDS>\n");
 }
 
-static void gw_prepare(gw_t *g, const th_daemon_t *d, const char *id, const char *body) {
+/* The gateway's config with the Cyclone configuration `xml`. */
+static void gw_prepare_xml(gw_t *g, const th_daemon_t *d, const char *id, const char *body,
+                           const char *xml) {
     memset(g, 0, sizeof *g);
     g->d = d;
     snprintf(g->id, sizeof g->id, "%s", id);
-    char xml[400], text[4096];
-    write_cyclone(d, xml, sizeof xml);
+    char text[4096];
     snprintf(g->config, sizeof g->config, "%s/gateway-%s.conf", d->base_dir, id);
     snprintf(g->log, sizeof g->log, "%s/gateway-%s.log", d->base_dir, id);
     snprintf(text, sizeof text,
              "[gateway]\nid = %s\ndds_domain = %u\ncyclonedds_uri = file://%s\nrcvbuf = 128K\n%s",
              id, dds_domain_id(), xml, body);
     write_file(g->config, text);
+}
+
+static void gw_prepare(gw_t *g, const th_daemon_t *d, const char *id, const char *body) {
+    char xml[400];
+    write_cyclone(d, xml, sizeof xml);
+    gw_prepare_xml(g, d, id, body, xml);
 }
 
 static void gw_dump(const gw_t *g) {
@@ -134,6 +148,13 @@ static pid_t gw_spawn(const gw_t *g, int *ready_rd, int tied) {
         if (tied) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(127); /* the parent died before the prctl */
+        }
+        if (g->netns[0]) { /* another "host": its own network namespace */
+            char path[128];
+            snprintf(path, sizeof path, "/var/run/netns/%s", g->netns);
+            int nfd = open(path, O_RDONLY | O_CLOEXEC);
+            if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0) _exit(126);
+            close(nfd);
         }
         int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -205,6 +226,126 @@ static int gw_stop(gw_t *g, int sig) {
     return gw_wait(g, 10000);
 }
 
+/* ---- two hosts for real: two network namespaces joined by a veth pair ----------------
+ *
+ * Host A and host B each get a network namespace with one end of a veth
+ * pair (10.77.0.1/24, 10.77.0.2/24), their own shoald (domain, runtime dir)
+ * and a gateway inside the namespace, its Cyclone bound to the veth address,
+ * multicast off, the other host named as peer. Every DDS byte between them
+ * crosses the veth, whose counters prove it. (The shoalds need no network:
+ * they stay in this namespace; their sockets are paths in the file system.) */
+typedef struct netpair {
+    int up;
+    char ns[2][32], dev[2][16], addr[2][16];
+} netpair_t;
+static netpair_t net;
+
+/* Runs a shell command; its output goes to `out` (may be NULL). 0 on success. */
+static int sh(char *out, size_t outlen, const char *fmt, ...) {
+    char cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    char err[2048] = "";
+    int rc = th_run_program("/bin/sh", argv, NULL, out ? out : err, out ? outlen : sizeof err,
+                            err, sizeof err, 20000);
+    if (rc != 0 && out && strlen(out) + strlen(err) + 1 < outlen) strcat(out, err);
+    return rc;
+}
+
+static void netns_down(void) {
+    if (getpid() != owner || !net.up) return;
+    for (int i = 0; i < 2; i++) sh(NULL, 0, "ip netns del %s", net.ns[i]); /* takes its veth end */
+    net.up = 0;
+}
+
+/* Namespaces of earlier runs that were killed before their cleanup. */
+static void netns_remove_stale(void) {
+    DIR *dp = opendir("/var/run/netns");
+    if (!dp) return;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        int pid = 0;
+        char side = 0;
+        if (sscanf(e->d_name, "shoalgw-%d-%c", &pid, &side) == 2 && pid > 0 &&
+            kill(pid, 0) != 0 && errno == ESRCH)
+            sh(NULL, 0, "ip netns del %s", e->d_name);
+    }
+    closedir(dp);
+}
+
+/* Creates the two namespaces and the veth pair; 0, or -1 with `why` filled. */
+static int netns_up(char *why, size_t len) {
+    netns_remove_stale();
+    memset(&net, 0, sizeof net);
+    int pid = (int)getpid();
+    for (int i = 0; i < 2; i++) {
+        snprintf(net.ns[i], sizeof net.ns[i], "shoalgw-%d-%c", pid, 'a' + i);
+        snprintf(net.dev[i], sizeof net.dev[i], "sgw%c%d", 'a' + i, pid % 10000000);
+        snprintf(net.addr[i], sizeof net.addr[i], "10.77.0.%d", i + 1);
+    }
+    char out[2048] = "";
+    net.up = 1; /* from here netns_down removes what exists */
+    int rc = sh(out, sizeof out,
+                "set -e; ip netns add %s; ip netns add %s; "
+                "ip link add %s type veth peer name %s; "
+                "ip link set %s netns %s; ip link set %s netns %s; "
+                "ip -n %s addr add %s/24 dev %s; ip -n %s addr add %s/24 dev %s; "
+                "ip -n %s link set lo up; ip -n %s link set lo up; "
+                "ip -n %s link set %s up; ip -n %s link set %s up",
+                net.ns[0], net.ns[1], net.dev[0], net.dev[1], net.dev[0], net.ns[0], net.dev[1],
+                net.ns[1], net.ns[0], net.addr[0], net.dev[0], net.ns[1], net.addr[1], net.dev[1],
+                net.ns[0], net.ns[1], net.ns[0], net.dev[0], net.ns[1], net.dev[1]);
+    if (rc != 0) {
+        for (char *c = out; *c; c++)
+            if (*c == '\n') *c = ' ';
+        snprintf(why, len, "cannot create two network namespaces joined by a veth pair (needs root "
+                           "or CAP_NET_ADMIN+CAP_SYS_ADMIN and iproute2): %.300s", out);
+        netns_down();
+        sh(NULL, 0, "ip link del %s", net.dev[0]); /* if it was made before the failure */
+        return -1;
+    }
+    return 0;
+}
+
+/* rx and tx bytes of `dev` as the namespace of process `pid` counts them. */
+static void veth_bytes(pid_t pid, const char *dev, uint64_t *rx, uint64_t *tx) {
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/net/dev", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    *rx = *tx = 0;
+    size_t dl = strlen(dev);
+    while (fgets(line, sizeof line, f)) {
+        char *s = line;
+        while (*s == ' ') s++;
+        if (strncmp(s, dev, dl) || s[dl] != ':') continue;
+        unsigned long long v[16] = {0};
+        if (sscanf(s + dl + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9) {
+            *rx = v[0];
+            *tx = v[8];
+        }
+    }
+    fclose(f);
+}
+
+/* Cyclone on host i: the veth address only, no multicast, the other host named */
+static void write_cyclone_veth(const th_daemon_t *d, int i, char *path, size_t len) {
+    snprintf(path, len, "%s/cyclone-veth.xml", d->base_dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface "
+             "address=\"%s\"/></Interfaces><AllowMulticast>false</AllowMulticast></General>"
+             "<Discovery><Peers><Peer address=\"%s\"/></Peers><ParticipantIndex>auto"
+             "</ParticipantIndex><MaxAutoParticipantIndex>30</MaxAutoParticipantIndex>"
+             "<LeaseDuration>1s</LeaseDuration></Discovery></Domain></CycloneDDS>\n",
+             net.addr[i], net.addr[1 - i]);
+    write_file(path, text);
+}
+
 /* Two hosts: daemons, runtimes of the test process, gateways. */
 typedef struct hosts {
     th_daemon_t da, db;
@@ -212,7 +353,24 @@ typedef struct hosts {
     gw_t ga, gb;
 } hosts_t;
 
-static void hosts_start(hosts_t *h, const char *body_a, const char *body_b) {
+/* Where the two hosts' gateways talk: in two network namespaces joined by a
+ * veth pair where this machine lets us make them (root), else over loopback
+ * (or when $SHOAL_GATEWAY_LOOPBACK is set); NETNS_ONLY skips instead. */
+enum { LOOPBACK, NETNS_OR_LOOPBACK, NETNS_ONLY };
+
+static void hosts_start_on(hosts_t *h, const char *body_a, const char *body_b, int where) {
+    int ns = 0;
+    if (where != LOOPBACK) {
+        char why[512] = "SHOAL_GATEWAY_LOOPBACK is set";
+        const char *lo = getenv("SHOAL_GATEWAY_LOOPBACK");
+        ns = !(lo && *lo && strcmp(lo, "0")) && netns_up(why, sizeof why) == 0;
+        if (!ns && where == NETNS_ONLY) {
+            print_message("SKIPPED: %s\n", why);
+            skip();
+        }
+        static int told;
+        if (!ns && !told++) print_message("the two hosts talk over loopback: %s\n", why);
+    }
     memset(h, 0, sizeof *h);
     th_daemon_start(&h->da, GW_CONFIG_POOLS);
     own(h->da.pid);
@@ -220,10 +378,23 @@ static void hosts_start(hosts_t *h, const char *body_a, const char *body_b) {
     own(h->db.pid);
     h->ra = th_runtime(&h->da, "appA");
     h->rb = th_runtime(&h->db, "appB");
-    gw_prepare(&h->ga, &h->da, "hostA", body_a);
-    gw_prepare(&h->gb, &h->db, "hostB", body_b);
+    char xml[400];
+    if (ns) write_cyclone_veth(&h->da, 0, xml, sizeof xml);
+    else write_cyclone(&h->da, xml, sizeof xml);
+    gw_prepare_xml(&h->ga, &h->da, "hostA", body_a, xml);
+    if (ns) write_cyclone_veth(&h->db, 1, xml, sizeof xml);
+    else write_cyclone(&h->db, xml, sizeof xml);
+    gw_prepare_xml(&h->gb, &h->db, "hostB", body_b, xml);
+    if (ns) {
+        snprintf(h->ga.netns, sizeof h->ga.netns, "%s", net.ns[0]);
+        snprintf(h->gb.netns, sizeof h->gb.netns, "%s", net.ns[1]);
+    }
     gw_launch(&h->ga);
     gw_launch(&h->gb);
+}
+
+static void hosts_start(hosts_t *h, const char *body_a, const char *body_b) {
+    hosts_start_on(h, body_a, body_b, NETNS_OR_LOOPBACK);
 }
 
 static void hosts_stop(hosts_t *h) {
@@ -238,6 +409,7 @@ static void hosts_stop(hosts_t *h) {
     disown(h->db.pid);
     th_daemon_stop(&h->da);
     th_daemon_stop(&h->db);
+    netns_down();
 }
 
 /* ---- configuration and command line ------------------------------------------------- */
@@ -1040,7 +1212,9 @@ static void killed_publisher_and_server_processes_resume(void **state) {
 static void plain_dds_participant_reads_and_writes(void **state) {
     (void)state;
     hosts_t h;
-    hosts_start(&h, "[export]\nout = policy=wait depth=64\n", "[import]\nin = policy=wait depth=64\n");
+    /* loopback: the test process's own participant must reach the gateways */
+    hosts_start_on(&h, "[export]\nout = policy=wait depth=64\n", "[import]\nin = policy=wait depth=64\n",
+                   LOOPBACK);
     /* the same loopback configuration as the gateways, its own participant */
     char xml[400], uri[420];
     write_cyclone(&h.da, xml, sizeof xml);
@@ -1115,11 +1289,131 @@ static void plain_dds_participant_reads_and_writes(void **state) {
     hosts_stop(&h);
 }
 
+static void fill(uint8_t *p, uint64_t n, uint32_t seed) {
+    uint32_t x = 2463534242u ^ seed;
+    for (uint64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+static int same(const uint8_t *p, uint64_t n, uint32_t seed) {
+    uint32_t x = 2463534242u ^ seed;
+    for (uint64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        if (p[i] != (uint8_t)x) return 0;
+    }
+    return 1;
+}
+
+/* Topics both ways, a fragmented sample and calls between two network
+ * namespaces: every payload byte crossed the veth pair. */
+static void two_namespaces_over_veth(void **state) {
+    (void)state;
+    const char *a = "max_sample = 64K\n[export]\nv = policy=wait depth=64 timeout=2000\n"
+                    "[import]\nw = policy=wait depth=64 timeout=2000\n[services]\nimport = calc\n";
+    const char *b = "max_sample = 64K\n[import]\nv = policy=wait depth=64 timeout=2000\n"
+                    "[export]\nw = policy=wait depth=64 timeout=2000\n[services]\nexport = calc\n";
+    hosts_t h;
+    hosts_start_on(&h, a, b, NETNS_ONLY);
+    shoal_subscriber_options_t so;
+    shoal_subscriber_options_init(&so, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
+    so.queue_capacity = 256;
+    shoal_publisher_options_t po;
+    shoal_publisher_options_init(&po, SHOAL_PUBLISHER_OPTIONS_VERSION);
+    po.full_policy = SHOAL_FULL_WAIT;
+    shoal_publisher_t *pa = NULL, *pb = NULL;
+    shoal_subscriber_t *sa = NULL, *sb = NULL;
+    assert_ok(shoal_subscriber_create(&sb, h.rb, "v", &so));
+    assert_ok(shoal_subscriber_create(&sa, h.ra, "w", &so));
+    assert_ok(shoal_publisher_create(&pa, h.ra, "v", &po));
+    assert_ok(shoal_publisher_create(&pb, h.rb, "w", &po));
+    warm_up(pa, 0, sb);
+    warm_up(pb, 1, sa);
+    for (shoal_chunk_t *c = NULL; shoal_subscriber_take(sb, &c, 200 * TH_MS) == SHOAL_OK;)
+        assert_ok(shoal_chunk_release(c)); /* warm-ups still in flight */
+    for (shoal_chunk_t *c = NULL; shoal_subscriber_take(sa, &c, 200 * TH_MS) == SHOAL_OK;)
+        assert_ok(shoal_chunk_release(c));
+
+    /* A -> B: 200 samples of 16 KiB and one of 1 MiB + 1 (17 fragments) */
+    uint64_t rx0, tx0, rxb0, txb0;
+    veth_bytes(h.ga.pid, net.dev[0], &rx0, &tx0);
+    veth_bytes(h.gb.pid, net.dev[1], &rxb0, &txb0);
+    enum { N = 200, SIZE = 16384 };
+    const uint64_t big = (1u << 20) + 1;
+    uint64_t payload = 0;
+    int64_t t0 = th_now_ns();
+    for (uint32_t i = 0; i <= N; i++) {
+        uint64_t size = i < N ? SIZE : big;
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pa, size, &c));
+        fill(shoal_chunk_payload(c), size, i);
+        assert_ok(shoal_publisher_publish(pa, c));
+        payload += size;
+        assert_ok(shoal_subscriber_take(sb, &c, 10 * TH_SEC));
+        assert_int_equal(shoal_chunk_size(c), size);
+        if (!same(shoal_chunk_payload(c), size, i)) fail_msg("sample %u arrived altered", i);
+        assert_ok(shoal_chunk_release(c));
+    }
+    double ms = (double)(th_now_ns() - t0) / 1e6;
+    uint64_t rx1, tx1, rxb1, txb1;
+    veth_bytes(h.ga.pid, net.dev[0], &rx1, &tx1);
+    veth_bytes(h.gb.pid, net.dev[1], &rxb1, &txb1);
+    print_message("veth: %llu payload bytes A->B in %.0f ms; %s sent %llu bytes, %s received %llu\n",
+                  (unsigned long long)payload, ms, net.dev[0], (unsigned long long)(tx1 - tx0),
+                  net.dev[1], (unsigned long long)(rxb1 - rxb0));
+    if (tx1 - tx0 < payload || rxb1 - rxb0 < payload)
+        fail_msg("the veth pair carried less than the payload (%llu sent, %llu received, %llu "
+                 "payload): a shortcut bypassed it", (unsigned long long)(tx1 - tx0),
+                 (unsigned long long)(rxb1 - rxb0), (unsigned long long)payload);
+
+    /* B -> A */
+    for (uint32_t i = 0; i < 50; i++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_publisher_loan(pb, 1024, &c));
+        fill(shoal_chunk_payload(c), 1024, 1000 + i);
+        assert_ok(shoal_publisher_publish(pb, c));
+    }
+    for (uint32_t i = 0; i < 50; i++) {
+        shoal_chunk_t *c = NULL;
+        assert_ok(shoal_subscriber_take(sa, &c, 5 * TH_SEC));
+        if (!same(shoal_chunk_payload(c), 1024, 1000 + i)) fail_msg("sample %u of B arrived altered", i);
+        assert_ok(shoal_chunk_release(c));
+    }
+
+    /* a client on A, the server on B */
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, h.ra, "calc", NULL));
+    server_ctx_t s;
+    server_start(&s, h.rb, "calc", 7);
+    assert_int_equal(wait_server_count(cli, 1, 5000), 1);
+    for (uint32_t i = 0; i < 20; i++) {
+        uint8_t id = 0;
+        assert_ok(call(cli, i, &id, 5 * TH_SEC));
+        assert_int_equal(id, 7);
+    }
+    server_stop(&s);
+    assert_int_equal(wait_server_count(cli, 0, 5000), 0);
+    shoal_chunk_t *req = NULL;
+    assert_ok(shoal_client_loan(cli, 4, &req));
+    assert_rc(shoal_client_send(cli, req, NULL), SHOAL_ERR_NO_SERVER);
+
+    shoal_client_destroy(cli);
+    shoal_publisher_destroy(pa);
+    shoal_publisher_destroy(pb);
+    shoal_subscriber_destroy(sa);
+    shoal_subscriber_destroy(sb);
+    hosts_stop(&h);
+}
+
 #define GW_TEST(f) cmocka_unit_test_teardown(f, teardown_owned)
 
-int main(void) {
+/* test_gateway [PATTERN]: only the tests whose name matches (cmocka's filter) */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     signal(SIGPIPE, SIG_IGN);
     owner = getpid();
+    atexit(netns_down); /* runs after reap_owned (atexit order is reversed) */
     atexit(reap_owned);
     const struct CMUnitTest tests[] = {
         GW_TEST(config_errors_name_file_and_line),
@@ -1134,6 +1428,7 @@ int main(void) {
         GW_TEST(restart_resumes_within_2s),
         GW_TEST(killed_publisher_and_server_processes_resume),
         GW_TEST(plain_dds_participant_reads_and_writes),
+        GW_TEST(two_namespaces_over_veth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
