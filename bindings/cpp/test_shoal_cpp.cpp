@@ -296,6 +296,30 @@ void test_errors() {
     CHECK(rt2.domain() == d.domain());
 }
 
+// ignore_own_process: this process's samples and servers are skipped by the
+// ports that ask for it, seen by the others.
+void test_ignore_own_process() {
+    Daemon d;
+    shoal::Runtime rt("cpp-own", d.options());
+    shoal::SubscriberOptions so;
+    so.ignore_own_process = true;
+    shoal::Subscriber deaf(rt, "cpptest/own", so);
+    shoal::Subscriber plain(rt, "cpptest/own");
+    shoal::Publisher pub = rt.publisher("cpptest/own");
+    pub.publish_copy("mine");
+    CHECK(plain.take(1s));
+    CHECK(!deaf.take(50ms));
+
+    shoal::Server server(rt, "cpptest/own-svc");
+    shoal::ClientOptions co;
+    co.ignore_own_process = true;
+    shoal::Client deaf_client(rt, "cpptest/own-svc", co);
+    shoal::Client plain_client(rt, "cpptest/own-svc");
+    CHECK(plain_client.server_count() == 1);
+    CHECK(deaf_client.server_count() == 0);
+    CHECK_THROWS(deaf_client.call_copy("x", 1s), shoal::Errc::no_server);
+}
+
 void test_pubsub() {
     Daemon d;
     shoal::Runtime rt("cpp-test", d.options());
@@ -600,6 +624,7 @@ const Test kTests[] = {
     {"types", test_types},
     {"errors", test_errors},
     {"pubsub", test_pubsub},
+    {"ignore_own_process", test_ignore_own_process},
     {"move_and_release", test_move_and_release},
     {"request_response_processes", test_request_response_processes},
     {"request_response_threads", test_request_response_threads},

@@ -150,12 +150,16 @@ typedef struct shoal_chunk shoal_chunk_t;
 
 /* ---- runtime: one per process and domain -------------------------------- */
 
-/* Test-only: -DSHOAL_ABI_TEST_V2 builds a "version 2" of every versioned
- * struct (one extra trailing field) for tests/c/test_abi_versions.c. */
+/* Test-only: -DSHOAL_ABI_TEST_V2 builds the next version of every versioned
+ * struct (one extra trailing field, test_v2) for tests/c/test_abi_versions.c:
+ * version 2 of the structs still at 1, version 3 of those at 2 (subscriber
+ * and client options). */
 #ifdef SHOAL_ABI_TEST_V2
 #define SHOAL_STRUCT_VERSION_ 2
+#define SHOAL_STRUCT_VERSION_2_ 3
 #else
 #define SHOAL_STRUCT_VERSION_ 1
+#define SHOAL_STRUCT_VERSION_2_ 2
 #endif
 
 enum { SHOAL_RUNTIME_OPTIONS_VERSION = SHOAL_STRUCT_VERSION_ };
@@ -367,16 +371,23 @@ typedef struct shoal_publisher_options {
 SHOAL_API shoal_result_t shoal_publisher_options_init(shoal_publisher_options_t *opts,
                                                       uint32_t version);
 
-enum { SHOAL_SUBSCRIBER_OPTIONS_VERSION = SHOAL_STRUCT_VERSION_ };
+enum { SHOAL_SUBSCRIBER_OPTIONS_VERSION = SHOAL_STRUCT_VERSION_2_ };
 typedef struct shoal_subscriber_options {
     uint32_t version;        /* SHOAL_SUBSCRIBER_OPTIONS_VERSION */
     uint32_t queue_capacity; /* 0 (default) = limits.queue_capacity from the config */
     uint32_t history;        /* ask for up to this many past samples; default 0 */
+    /* Version 2. 1 = samples published by this process's own publishers
+     * are skipped at take (never returned, not counted as received): a
+     * bridge such as shoal-gateway publishes what it imports and must not
+     * export it again. A sample whose publisher (of this process) was
+     * closed before the take is no longer recognised. 0 or 1; default 0,
+     * and 0 for a caller that passes version 1. */
+    uint32_t ignore_own_process;
 #ifdef SHOAL_ABI_TEST_V2
     uint32_t test_v2;
 #endif
 } shoal_subscriber_options_t;
-#define SHOAL_SUBSCRIBER_OPTIONS_INIT {SHOAL_SUBSCRIBER_OPTIONS_VERSION, 0, 0}
+#define SHOAL_SUBSCRIBER_OPTIONS_INIT {SHOAL_SUBSCRIBER_OPTIONS_VERSION, 0, 0, 0}
 SHOAL_API shoal_result_t shoal_subscriber_options_init(shoal_subscriber_options_t *opts,
                                                        uint32_t version);
 
@@ -408,18 +419,24 @@ SHOAL_API shoal_result_t shoal_subscriber_take(shoal_subscriber_t *sub, shoal_ch
 
 /* ---- request / response -------------------------------------------------- */
 
-enum { SHOAL_CLIENT_OPTIONS_VERSION = SHOAL_STRUCT_VERSION_ };
+enum { SHOAL_CLIENT_OPTIONS_VERSION = SHOAL_STRUCT_VERSION_2_ };
 typedef struct shoal_client_options {
     uint32_t version;        /* SHOAL_CLIENT_OPTIONS_VERSION */
     uint32_t queue_capacity; /* responses queued; 0 (default) = limits.queue_capacity */
     shoal_full_policy_t full_policy; /* for the server's request queue; default REJECT */
     int64_t send_timeout_ns; /* for SHOAL_FULL_WAIT; default 1 s */
+    /* Version 2. 1 = requests never go to servers of this process, and
+     * shoal_client_server_count() does not count them (a bridge offering a
+     * proxy server must not send requests to itself); with only such
+     * servers a send fails with SHOAL_ERR_NO_SERVER. 0 or 1; default 0, and
+     * 0 for a caller that passes version 1. */
+    uint32_t ignore_own_process;
 #ifdef SHOAL_ABI_TEST_V2
     uint32_t test_v2;
 #endif
 } shoal_client_options_t;
 #define SHOAL_CLIENT_OPTIONS_INIT \
-    {SHOAL_CLIENT_OPTIONS_VERSION, 0, SHOAL_FULL_REJECT, 1000000000}
+    {SHOAL_CLIENT_OPTIONS_VERSION, 0, SHOAL_FULL_REJECT, 1000000000, 0}
 SHOAL_API shoal_result_t shoal_client_options_init(shoal_client_options_t *opts,
                                                    uint32_t version);
 

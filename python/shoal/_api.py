@@ -307,6 +307,15 @@ def _opt_u32(value, what):
     return None if value is None else _int_arg(value, what, 0, _U32_MAX)
 
 
+def _opt_flag(value, what):
+    """A yes/no option: a bool (None keeps the C default); the C field takes 0 or 1."""
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TypeError("%s must be True or False, not %s" % (what, type(value).__name__))
+    return int(value)
+
+
 def _policy(value):
     if value is None:
         return None
@@ -1309,20 +1318,24 @@ class Runtime:
         _check(rc, "creating publisher %s" % _shown(topic))
         return Publisher(self, topic, h, policy)
 
-    def subscriber(self, topic, queue_capacity=None, history=None):
-        """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity)."""
+    def subscriber(self, topic, queue_capacity=None, history=None, ignore_own_process=False):
+        """Create a Subscriber (queue_capacity 0/None: limits.queue_capacity).
+        ignore_own_process: skip samples of this process's own publishers (bridges)."""
         rc, h = backend.subscriber_create(
             self._h(), _name(topic, "topic"), _opt_u32(queue_capacity, "queue_capacity"),
-            _opt_u32(history, "history"))
+            _opt_u32(history, "history"), _opt_flag(ignore_own_process, "ignore_own_process"))
         _check(rc, "creating subscriber %s" % _shown(topic))
         return Subscriber(self, topic, h)
 
-    def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None):
-        """Create a Client; full_policy applies to the server's request queue."""
+    def client(self, service, queue_capacity=None, full_policy=None, send_timeout=None,
+               ignore_own_process=False):
+        """Create a Client; full_policy applies to the server's request queue.
+        ignore_own_process: never send to (nor count) this process's own servers."""
         policy = _policy(full_policy)
         rc, h = backend.client_create(
             self._h(), _name(service, "service"), _opt_u32(queue_capacity, "queue_capacity"),
-            policy, _opt_ns(send_timeout, "send_timeout"))
+            policy, _opt_ns(send_timeout, "send_timeout"),
+            _opt_flag(ignore_own_process, "ignore_own_process"))
         _check(rc, "creating client %s" % _shown(service))
         return Client(self, service, h, policy)
 

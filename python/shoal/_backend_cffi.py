@@ -145,13 +145,15 @@ def publisher_subscriber_count(pub):
     return int(lib.shoal_publisher_subscriber_count(pub))
 
 
-def subscriber_create(rt, topic, queue_capacity=None, history=None):
+def subscriber_create(rt, topic, queue_capacity=None, history=None, ignore_own_process=None):
     opts = ffi.new("shoal_subscriber_options_t *")
     lib.shoal_subscriber_options_init(opts, lib.SHOAL_SUBSCRIBER_OPTIONS_VERSION)
     if queue_capacity is not None:
         opts.queue_capacity = queue_capacity
     if history is not None:
         opts.history = history
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     out = ffi.new("shoal_subscriber_t **")
     rc = lib.shoal_subscriber_create(out, rt, _cstr(topic), opts)
     return rc, (out[0] if rc == 0 else None)
@@ -169,7 +171,8 @@ def subscriber_take(sub, timeout_ns):
 
 # ---- request / response ----------------------------------------------------------
 
-def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
+def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None,
+                  ignore_own_process=None):
     opts = ffi.new("shoal_client_options_t *")
     lib.shoal_client_options_init(opts, lib.SHOAL_CLIENT_OPTIONS_VERSION)
     if queue_capacity is not None:
@@ -178,6 +181,8 @@ def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeo
         opts.full_policy = full_policy
     if send_timeout_ns is not None:
         opts.send_timeout_ns = send_timeout_ns
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     out = ffi.new("shoal_client_t **")
     rc = lib.shoal_client_create(out, rt, _cstr(service), opts)
     return rc, (out[0] if rc == 0 else None)

@@ -104,12 +104,14 @@ publisher_publish = _s.shoal_publisher_publish
 publisher_subscriber_count = _s.shoal_publisher_subscriber_count
 
 
-def subscriber_create(rt, topic, queue_capacity=None, history=None):
+def subscriber_create(rt, topic, queue_capacity=None, history=None, ignore_own_process=None):
     opts = _s.shoal_subscriber_options_t()
     if queue_capacity is not None:
         opts.queue_capacity = queue_capacity
     if history is not None:
         opts.history = history
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     return _s.shoal_subscriber_create(rt, topic, opts)
 
 
@@ -132,9 +134,12 @@ def _port_options(opts, queue_capacity, full_policy, send_timeout_ns):
     return opts
 
 
-def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None):
+def client_create(rt, service, queue_capacity=None, full_policy=None, send_timeout_ns=None,
+                  ignore_own_process=None):
     opts = _port_options(_s.shoal_client_options_t(), queue_capacity, full_policy,
                          send_timeout_ns)
+    if ignore_own_process is not None:
+        opts.ignore_own_process = ignore_own_process
     return _s.shoal_client_create(rt, service, opts)
 
 

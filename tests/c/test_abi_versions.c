@@ -9,7 +9,13 @@
  * only the old layout's bytes (guard bytes after the struct prove it); one
  * built against a newer header than the library is refused with a message,
  * its struct untouched. The test field of v2 structs: options with
- * test_v2 == 0xBAD are refused by a v2 library, info calls set it to 0x5eed. */
+ * test_v2 == 0xBAD are refused by a v2 library, info calls set it to 0x5eed.
+ *
+ * "v1"/"v2" name the header and library builds. Subscriber and client
+ * options are a version further: version 2 (ignore_own_process) is real, so
+ * the v2 header's test field makes them version 3; the frozen header's are
+ * version 1. A library refuses ignore_own_process > 1, so a guard word read
+ * as that field is caught as well. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -75,6 +81,12 @@ static void check_refused(shoal_result_t rc) {
         assert_rc(fn(NULL, VER), SHOAL_ERR_INVALID_ARGUMENT);                   \
     } while (0)
 
+#if HDR_V >= 2
+#define IGNORE_OWN_DEFAULT assert_int_equal(b.s.ignore_own_process, 0)
+#else
+#define IGNORE_OWN_DEFAULT (void)0
+#endif
+
 static void test_options_init(void **state) {
     (void)state;
     CHECK_INIT(shoal_runtime_options_t, shoal_runtime_options_init, SHOAL_RUNTIME_OPTIONS_VERSION, SHOAL_RUNTIME_OPTIONS_INIT, {
@@ -92,11 +104,13 @@ static void test_options_init(void **state) {
                SHOAL_SUBSCRIBER_OPTIONS_VERSION, SHOAL_SUBSCRIBER_OPTIONS_INIT, {
                    assert_int_equal(b.s.queue_capacity, 0);
                    assert_int_equal(b.s.history, 0);
+                   IGNORE_OWN_DEFAULT;
                });
     CHECK_INIT(shoal_client_options_t, shoal_client_options_init, SHOAL_CLIENT_OPTIONS_VERSION, SHOAL_CLIENT_OPTIONS_INIT, {
         assert_int_equal(b.s.queue_capacity, 0);
         assert_int_equal(b.s.full_policy, SHOAL_FULL_REJECT);
         assert_int_equal(b.s.send_timeout_ns, 1000000000);
+        IGNORE_OWN_DEFAULT;
     });
     CHECK_INIT(shoal_server_options_t, shoal_server_options_init, SHOAL_SERVER_OPTIONS_VERSION, SHOAL_SERVER_OPTIONS_INIT, {
         assert_int_equal(b.s.queue_capacity, 0);
@@ -285,11 +299,112 @@ static void test_info(void **state) {
     shoal_runtime_destroy(rt);
 }
 
+static void publish_one(shoal_publisher_t *pub) {
+    shoal_chunk_t *c = NULL;
+    assert_ok(shoal_publisher_loan(pub, 8, &c));
+    assert_ok(shoal_publisher_publish(pub, c));
+}
+
+/* ignore_own_process, version 2 of subscriber and client options: a caller
+ * passing version 1 gets 0 (its own samples and servers count) and nothing
+ * past its layout is read or written; one passing version 2 gets what it
+ * sets, from either library, and its test field (version 3) is not read. */
+static void test_ignore_own_process(void **state) {
+    th_fixture_t *fx = *state;
+    shoal_runtime_t *rt = connect_rt(&fx->daemon, "abi-own");
+    shoal_publisher_t *pub = NULL;
+    shoal_server_t *srv = NULL;
+    assert_ok(shoal_publisher_create(&pub, rt, "abi/own", NULL));
+    assert_ok(shoal_server_create(&srv, rt, "abi/own", NULL));
+
+    /* version 1, guard words where a later version's fields would be */
+    GUARDED(shoal_subscriber_options_t) so;
+    memset(&so, 0xFF, sizeof so);
+    fill_guard(so.guard);
+    so.s.version = 1;
+    so.s.queue_capacity = 4;
+    so.s.history = 0;
+#if HDR_V >= 2
+    so.s.ignore_own_process = GUARD;
+    so.s.test_v2 = GUARD;
+#endif
+    shoal_subscriber_t *sub = NULL;
+    assert_ok(shoal_subscriber_create(&sub, rt, "abi/own", &so.s));
+    assert_true(guard_intact(so.guard));
+    publish_one(pub);
+    shoal_chunk_t *c = NULL;
+    assert_ok(shoal_subscriber_take(sub, &c, 2000000000)); /* its own sample is not skipped */
+    assert_ok(shoal_chunk_release(c));
+
+    GUARDED(shoal_client_options_t) co;
+    memset(&co, 0xFF, sizeof co);
+    fill_guard(co.guard);
+    co.s.version = 1;
+    co.s.queue_capacity = 0;
+    co.s.full_policy = SHOAL_FULL_REJECT;
+    co.s.send_timeout_ns = 0;
+#if HDR_V >= 2
+    co.s.ignore_own_process = GUARD;
+    co.s.test_v2 = GUARD;
+#endif
+    shoal_client_t *cli = NULL;
+    assert_ok(shoal_client_create(&cli, rt, "abi/own", &co.s));
+    assert_true(guard_intact(co.guard));
+    assert_int_equal(shoal_client_server_count(cli), 1); /* its own server counts */
+
+    /* init at version 1 writes no byte of version 2 */
+    GUARDED(shoal_subscriber_options_t) si;
+    memset(&si.s, 0x5A, sizeof si.s);
+    fill_guard(si.guard);
+    assert_ok(shoal_subscriber_options_init(&si.s, 1));
+    assert_int_equal(si.s.version, 1);
+    assert_int_equal(si.s.queue_capacity, 0);
+#if HDR_V >= 2
+    assert_int_equal(si.s.ignore_own_process, 0x5A5A5A5A);
+    /* init at version 2 writes the field, not the test field after it */
+    memset(&si.s, 0x5A, sizeof si.s);
+    assert_ok(shoal_subscriber_options_init(&si.s, 2));
+    assert_int_equal(si.s.version, 2);
+    assert_int_equal(si.s.ignore_own_process, 0);
+    assert_int_equal(si.s.test_v2, 0x5A5A5A5A);
+#endif
+    assert_true(guard_intact(si.guard));
+
+#if HDR_V >= 2
+    /* version 2 (what a current program passes) on either library */
+    shoal_subscriber_options_t s2 = SHOAL_SUBSCRIBER_OPTIONS_INIT;
+    s2.version = 2;
+    s2.ignore_own_process = 2;
+    shoal_subscriber_t *deaf = NULL;
+    assert_rc(shoal_subscriber_create(&deaf, rt, "abi/own", &s2), SHOAL_ERR_INVALID_ARGUMENT);
+    assert_contains(shoal_last_error_message(), "must be 0 or 1");
+    s2.ignore_own_process = 1;
+    s2.test_v2 = GUARD; /* version 3's field: a library must not read it here */
+    assert_ok(shoal_subscriber_create(&deaf, rt, "abi/own", &s2));
+    publish_one(pub);
+    assert_rc(shoal_subscriber_take(deaf, &c, 50000000), SHOAL_ERR_TIMEOUT);
+
+    shoal_client_options_t c2 = SHOAL_CLIENT_OPTIONS_INIT;
+    c2.version = 2;
+    c2.ignore_own_process = 1;
+    c2.test_v2 = GUARD;
+    shoal_client_t *cli2 = NULL;
+    assert_ok(shoal_client_create(&cli2, rt, "abi/own", &c2));
+    assert_int_equal(shoal_client_server_count(cli2), 0); /* only its own server */
+    shoal_chunk_t *req = NULL;
+    assert_ok(shoal_client_loan(cli2, 8, &req));
+    assert_rc(shoal_client_send(cli2, req, NULL), SHOAL_ERR_NO_SERVER);
+    assert_contains(shoal_last_error_message(), "ignore_own_process");
+#endif
+    shoal_runtime_destroy(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_init),
         TH_TEST(test_create_with_options),
         TH_TEST(test_info),
+        TH_TEST(test_ignore_own_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,6 +107,28 @@ def test_response_sizes_and_port_options(shoal_runtime):
         shoal.Daemon(limits={"servers": "4"})
 
 
+def test_ignore_own_process(shoal_runtime):
+    """Subscriber/client option ignore_own_process (C options version 2): this process's
+    own samples and servers are skipped; a plain port sees them."""
+    rt = shoal_runtime
+    with pytest.raises(TypeError, match="ignore_own_process must be True or False"):
+        rt.subscriber("in/own", ignore_own_process=1)
+    with rt.publisher("in/own") as pub, \
+            rt.subscriber("in/own", ignore_own_process=True) as deaf, \
+            rt.subscriber("in/own") as plain:
+        pub.publish(b"mine")
+        with plain.take(timeout=1) as sample:
+            assert bytes(sample.payload) == b"mine"
+        assert deaf.try_take() is None
+    with rt.server("in/own-svc"), \
+            rt.client("in/own-svc", ignore_own_process=True) as deaf, \
+            rt.client("in/own-svc") as plain:
+        assert plain.server_count == 1
+        assert deaf.server_count == 0
+        with pytest.raises(shoal.NoServerError, match="ignore_own_process"):
+            deaf.call(b"x", timeout=1)
+
+
 # ---- timeouts ---------------------------------------------------------------------------
 
 def test_negative_timeouts_are_value_errors(shoal_runtime, shoal_daemon):

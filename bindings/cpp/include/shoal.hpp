@@ -220,12 +220,14 @@ struct PublisherOptions {
 struct SubscriberOptions {
     std::optional<uint32_t> queue_capacity;
     std::optional<uint32_t> history;
+    bool ignore_own_process = false; // skip samples of this process's publishers (bridges)
 };
 
 struct ClientOptions {
     std::optional<uint32_t> queue_capacity;
     std::optional<FullPolicy> full_policy;
     std::optional<Timeout> send_timeout;
+    bool ignore_own_process = false; // never send to (nor count) this process's servers
 };
 
 struct ServerOptions {
@@ -699,6 +701,7 @@ private:
         shoal_subscriber_options_init(&o, SHOAL_SUBSCRIBER_OPTIONS_VERSION);
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         if (options.history) o.history = *options.history;
+        o.ignore_own_process = options.ignore_own_process ? 1 : 0;
         shoal_subscriber_t *h = nullptr;
         detail::check(shoal_subscriber_create(&h, rt.get(), topic.c_str(), &o));
         return detail::adopt(h, &shoal_subscriber_destroy, rt.shared());
@@ -766,6 +769,7 @@ private:
         if (options.queue_capacity) o.queue_capacity = *options.queue_capacity;
         detail::apply_policy(options.full_policy, o.full_policy);
         if (options.send_timeout) o.send_timeout_ns = options.send_timeout->ns();
+        o.ignore_own_process = options.ignore_own_process ? 1 : 0;
         shoal_client_t *h = nullptr;
         detail::check(shoal_client_create(&h, rt.get(), service.c_str(), &o));
         return detail::adopt(h, &shoal_client_destroy, rt.shared());

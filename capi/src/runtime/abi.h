@@ -14,10 +14,16 @@
  * excluded (a later field may live in it). */
 #define ABI_EXTENT(T, field) (offsetof(T, field) + sizeof(((T *)0)->field))
 
+/* One extent per version, [0] unused: ABI_EXTENTS for a struct at version 1,
+ * ABI_EXTENTS2 for one at version 2 (the last field of each version). The
+ * test build (shoal.h) adds test_v2 as the next version of each. */
 #ifdef SHOAL_ABI_TEST_V2
 #define ABI_EXTENTS(T, v1_last) {0, ABI_EXTENT(T, v1_last), ABI_EXTENT(T, test_v2)}
+#define ABI_EXTENTS2(T, v1_last, v2_last) \
+    {0, ABI_EXTENT(T, v1_last), ABI_EXTENT(T, v2_last), ABI_EXTENT(T, test_v2)}
 #else
 #define ABI_EXTENTS(T, v1_last) {0, ABI_EXTENT(T, v1_last)}
+#define ABI_EXTENTS2(T, v1_last, v2_last) {0, ABI_EXTENT(T, v1_last), ABI_EXTENT(T, v2_last)}
 #endif
 
 typedef struct abi_struct {

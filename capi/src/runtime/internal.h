@@ -39,6 +39,7 @@ struct port_base {
     uint32_t history;   /* publishers: samples kept (our copy, not the slot's) */
     uint32_t history_head, history_count; /* ours; the slot's copy is for the daemon */
     int64_t send_timeout_ns;
+    bool ignore_own;    /* subscribers/clients: skip this process's publishers/servers */
     char name[SHM_NAME_MAX]; /* topic or service, for messages */
     struct shoal_chunk *chunks; /* one per held slot */
     uint32_t *free_stack;

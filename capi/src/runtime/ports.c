@@ -481,6 +481,28 @@ static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
                            shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns);
 }
 
+/* Whether a sample came from a publisher of this process: its origin is
+ * matched against our private port list, never trusted from the segment. */
+static bool own_publication(port_base_t *b, const shm_chunk_t *h) {
+    uint32_t slot = h->origin_slot, gen = h->origin_gen;
+    bool own = false;
+    pthread_mutex_lock(&b->rt->lock);
+    for (port_base_t *o = b->rt->ports; o && !own; o = o->next)
+        own = o->kind == SHOAL_PORT_PUBLISHER && o->slot == slot && o->gen == gen;
+    pthread_mutex_unlock(&b->rt->lock);
+    return own;
+}
+
+/* Servers of this process offering the client's service (private list). */
+static uint32_t own_servers(const port_base_t *b) {
+    uint32_t n = 0;
+    pthread_mutex_lock(&b->rt->lock);
+    for (port_base_t *o = b->rt->ports; o; o = o->next)
+        n += o->kind == SHOAL_PORT_SERVER && o->service == b->service;
+    pthread_mutex_unlock(&b->rt->lock);
+    return n;
+}
+
 /* Takes one chunk reference into the held table. A tombstone (a request
  * lost with its server) ends the take with SERVER_GONE and its id. */
 static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeout_ns,
@@ -513,6 +535,11 @@ static shoal_result_t take_ex(port_base_t *b, shoal_chunk_t **out, int64_t timeo
             op_end(b->p);
             continue;
         }
+        if (b->ignore_own && own_publication(b, shm_chunk(m, (uint32_t)ci))) {
+            chunk_unref(m, (uint32_t)ci);
+            op_end(b->p);
+            continue;
+        }
         own_add(&b->p->received, 1);
         rc = held_add(b, (uint32_t)ci, CHUNK_TAKEN, out);
         if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
@@ -529,8 +556,10 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
 
 /* Options: the caller's layout version decides what is read and written
  * (runtime/abi.h); fields beyond it keep the defaults of *_OPTIONS_INIT. */
-#define OPTIONS_ABI(name, T, last, VER, INIT, init_fn)                                      \
-    static const size_t name##_extent[] = ABI_EXTENTS(T, last);                           \
+#define OPTIONS_ABI(name, T, EXTENTS, VER, INIT, init_fn)                                   \
+    static const size_t name##_extent[] = EXTENTS;                                        \
+    _Static_assert(sizeof name##_extent / sizeof name##_extent[0] == (VER) + 1,           \
+                   #T ": one extent per version");                                       \
     static const abi_struct_t name##_abi = {                                              \
         #T, "initialise it with " #init_fn "(&opts, " #VER ") or " #INIT, VER,             \
         name##_extent};                                                                   \
@@ -545,14 +574,26 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
         return opts ? abi_read(&name##_abi, o, opts) : SHOAL_OK;                          \
     }
 
-OPTIONS_ABI(pub_opts, shoal_publisher_options_t, send_timeout_ns, SHOAL_PUBLISHER_OPTIONS_VERSION,
-            SHOAL_PUBLISHER_OPTIONS_INIT, shoal_publisher_options_init)
-OPTIONS_ABI(sub_opts, shoal_subscriber_options_t, history, SHOAL_SUBSCRIBER_OPTIONS_VERSION,
-            SHOAL_SUBSCRIBER_OPTIONS_INIT, shoal_subscriber_options_init)
-OPTIONS_ABI(cli_opts, shoal_client_options_t, send_timeout_ns, SHOAL_CLIENT_OPTIONS_VERSION,
-            SHOAL_CLIENT_OPTIONS_INIT, shoal_client_options_init)
-OPTIONS_ABI(srv_opts, shoal_server_options_t, send_timeout_ns, SHOAL_SERVER_OPTIONS_VERSION,
-            SHOAL_SERVER_OPTIONS_INIT, shoal_server_options_init)
+OPTIONS_ABI(pub_opts, shoal_publisher_options_t, ABI_EXTENTS(shoal_publisher_options_t, send_timeout_ns),
+            SHOAL_PUBLISHER_OPTIONS_VERSION, SHOAL_PUBLISHER_OPTIONS_INIT, shoal_publisher_options_init)
+OPTIONS_ABI(sub_opts, shoal_subscriber_options_t,
+            ABI_EXTENTS2(shoal_subscriber_options_t, history, ignore_own_process),
+            SHOAL_SUBSCRIBER_OPTIONS_VERSION, SHOAL_SUBSCRIBER_OPTIONS_INIT,
+            shoal_subscriber_options_init)
+OPTIONS_ABI(cli_opts, shoal_client_options_t,
+            ABI_EXTENTS2(shoal_client_options_t, send_timeout_ns, ignore_own_process),
+            SHOAL_CLIENT_OPTIONS_VERSION, SHOAL_CLIENT_OPTIONS_INIT, shoal_client_options_init)
+OPTIONS_ABI(srv_opts, shoal_server_options_t, ABI_EXTENTS(shoal_server_options_t, send_timeout_ns),
+            SHOAL_SERVER_OPTIONS_VERSION, SHOAL_SERVER_OPTIONS_INIT, shoal_server_options_init)
+
+/* ignore_own_process is a flag: other values stay free for later meanings
+ * (and a caller's garbage there is caught, not taken as "on"). */
+#define CHECK_IGNORE_OWN(o, type)                                                             \
+    if ((o).ignore_own_process > 1)                                                           \
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,                                        \
+                           type ".ignore_own_process is %u: it must be 0 or 1 (initialise "  \
+                           "the struct with its _init() or INIT macro, then set 0 or 1)",    \
+                           (o).ignore_own_process)
 
 #ifdef SHOAL_ABI_TEST_V2
 /* the test field of version 2 is read: 0xBAD is refused (tests/c/test_abi_versions.c) */
@@ -563,7 +604,7 @@ OPTIONS_ABI(srv_opts, shoal_server_options_t, send_timeout_ns, SHOAL_SERVER_OPTI
 #define CHECK_TEST_V2(o) (void)0
 #endif
 
-#define CREATE_PORT(T, kind, cap, policy, hist, tmo)                                          \
+#define CREATE_PORT(T, kind, cap, policy, hist, tmo, ign)                                     \
     do {                                                                                      \
         if (!out || !rt) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument"); \
         *out = NULL;                                                                          \
@@ -574,6 +615,7 @@ OPTIONS_ABI(srv_opts, shoal_server_options_t, send_timeout_ns, SHOAL_SERVER_OPTI
             free(h);                                                                          \
             return rc;                                                                        \
         }                                                                                     \
+        h->b.ignore_own = (ign) != 0;                                                         \
         *out = h;                                                                             \
         return SHOAL_OK;                                                                      \
     } while (0)
@@ -591,7 +633,7 @@ SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_r
                                                 const shoal_publisher_options_t *opts) {
     shoal_publisher_options_t o;
     READ_OPTIONS(pub_opts, o);
-    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns);
+    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns, 0);
 }
 
 SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
@@ -599,21 +641,23 @@ SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal
                                                  const shoal_subscriber_options_t *opts) {
     shoal_subscriber_options_t o;
     READ_OPTIONS(sub_opts, o);
-    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0);
+    CHECK_IGNORE_OWN(o, "shoal_subscriber_options_t");
+    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_client_options_t *opts) {
     shoal_client_options_t o;
     READ_OPTIONS(cli_opts, o);
-    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+    CHECK_IGNORE_OWN(o, "shoal_client_options_t");
+    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, o.ignore_own_process);
 }
 
 SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
                                              const char *name, const shoal_server_options_t *opts) {
     shoal_server_options_t o;
     READ_OPTIONS(srv_opts, o);
-    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns);
+    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, 0);
 }
 
 static void destroy_port(port_base_t *b) {
@@ -761,7 +805,12 @@ SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size
 SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
     if (!client) return 0;
     shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
-    return sv ? atomic_load(&sv->servers) : 0;
+    uint32_t n = sv ? atomic_load(&sv->servers) : 0;
+    if (client->b.ignore_own) {
+        uint32_t own = own_servers(&client->b);
+        n = n > own ? n - own : 0;
+    }
+    return n;
 }
 
 /* Resumable like publish(): a sliced send that must wait longer for a
@@ -798,6 +847,9 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
             if (!s) continue;
             shm_port_t *t = shm_port(m, s - 1);
             if (!t) continue;
+            /* the slot's process is only a hint here: a wrong one misroutes
+             * this process's own request, nobody else's */
+            if (b->ignore_own && t->process == b->rt->proc_slot) continue;
             uint32_t gen = atomic_load(&t->gen);
             shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
                                             SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
@@ -823,8 +875,10 @@ static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *s
     op_end(b->p);
     if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
     if (rc == SHOAL_ERR_NO_SERVER)
-        return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
-                               svc_name(b));
+        return shoal_error_set(rc, "no server offers service '%s'%s; start one (or check the name)",
+                               svc_name(b),
+                               b->ignore_own ? " (this client ignores its own process's servers: "
+                                               "ignore_own_process)" : "");
     if (rc == SHOAL_ERR_QUEUE_FULL || rc == SHOAL_ERR_TIMEOUT)
         return shoal_error_set(rc,
                                "every server of service '%s' has a full request queue; the "

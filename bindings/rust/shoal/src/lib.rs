@@ -618,6 +618,8 @@ pub struct PublisherOptions {
 pub struct SubscriberOptions {
     pub queue_capacity: Option<u32>,
     pub history: Option<u32>,
+    /// Skip samples of this process's own publishers (a bridge that republishes).
+    pub ignore_own_process: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -625,6 +627,8 @@ pub struct ClientOptions {
     pub queue_capacity: Option<u32>,
     pub full_policy: Option<FullPolicy>,
     pub send_timeout: Option<Duration>,
+    /// Never send to (nor count) this process's own servers.
+    pub ignore_own_process: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -766,6 +770,7 @@ impl Subscriber {
             if let Some(h) = options.history {
                 o.history = h;
             }
+            o.ignore_own_process = options.ignore_own_process as u32;
             let mut raw = ptr::null_mut();
             check(sys::shoal_subscriber_create(&mut raw, runtime.as_raw(), topic.as_ptr(), &o))?;
             Subscriber::wrap(runtime, raw)
@@ -803,6 +808,7 @@ impl Client {
             if let Some(t) = options.send_timeout {
                 o.send_timeout_ns = timeout_ns(t);
             }
+            o.ignore_own_process = options.ignore_own_process as u32;
             let mut raw = ptr::null_mut();
             check(sys::shoal_client_create(&mut raw, runtime.as_raw(), service.as_ptr(), &o))?;
             Client::wrap(runtime, raw)

@@ -137,6 +137,30 @@ fn pubsub_in_one_thread() {
 }
 
 #[test]
+fn ignore_own_process() {
+    let d = Daemon::start();
+    let rt = d.runtime("rust-own");
+    let deaf = rt
+        .subscriber_with("rusttest/own", &shoal::SubscriberOptions { ignore_own_process: true, ..Default::default() })
+        .unwrap();
+    let plain = rt.subscriber("rusttest/own").unwrap();
+    let publisher = rt.publisher("rusttest/own").unwrap();
+    publisher.publish_copy(b"mine").unwrap();
+    assert!(plain.take(SECOND).unwrap().is_some());
+    assert!(deaf.take(Duration::from_millis(50)).unwrap().is_none());
+
+    let _server = rt.server("rusttest/own-svc").unwrap();
+    let deaf_client = rt
+        .client_with("rusttest/own-svc", &shoal::ClientOptions { ignore_own_process: true, ..Default::default() })
+        .unwrap();
+    let plain_client = rt.client("rusttest/own-svc").unwrap();
+    assert_eq!(plain_client.server_count(), 1);
+    assert_eq!(deaf_client.server_count(), 0);
+    let err = deaf_client.call_copy(b"x", SECOND).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NoServer);
+}
+
+#[test]
 fn guards_release_on_drop() {
     let d = Daemon::start();
     let rt = d.runtime("rust-test");

@@ -18,6 +18,7 @@ public final class Client extends Port {
         Integer queueCapacity;
         FullPolicy fullPolicy;
         Long sendTimeoutNs;
+        Boolean ignoreOwnProcess;
 
         /** Responses queued; 0 = limits.queue_capacity. */
         public Options queueCapacity(int capacity) {
@@ -33,6 +34,12 @@ public final class Client extends Port {
 
         public Options sendTimeout(Duration timeout) {
             this.sendTimeoutNs = Shoal.nanos(timeout);
+            return this;
+        }
+
+        /** Never send to (nor count) this process's own servers. */
+        public Options ignoreOwnProcess(boolean ignore) {
+            this.ignoreOwnProcess = ignore;
             return this;
         }
     }

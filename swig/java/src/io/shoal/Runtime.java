@@ -151,6 +151,7 @@ public final class Runtime implements AutoCloseable {
             if (options != null) {
                 if (options.queueCapacity != null) opts.setQueue_capacity(options.queueCapacity);
                 if (options.history != null) opts.setHistory(options.history);
+                if (options.ignoreOwnProcess != null) opts.setIgnore_own_process(options.ignoreOwnProcess ? 1 : 0);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_subscriber_create(out, handle(), topic, opts));
@@ -171,6 +172,7 @@ public final class Runtime implements AutoCloseable {
                 if (options.queueCapacity != null) opts.setQueue_capacity(options.queueCapacity);
                 if (options.fullPolicy != null) opts.setFull_policy(options.fullPolicy.value);
                 if (options.sendTimeoutNs != null) opts.setSend_timeout_ns(options.sendTimeoutNs);
+                if (options.ignoreOwnProcess != null) opts.setIgnore_own_process(options.ignoreOwnProcess ? 1 : 0);
             }
             long[] out = new long[1];
             ShoalException.check(ShoalNative.shoal_client_create(out, handle(), service, opts));

@@ -14,6 +14,7 @@ public final class Subscriber extends Port {
         // null = unset: the C library's default (shoal_*_options_init) is kept
         Integer queueCapacity;
         Integer history;
+        Boolean ignoreOwnProcess;
 
         /** 0 = limits.queue_capacity of the daemon's config. */
         public Options queueCapacity(int capacity) {
@@ -24,6 +25,12 @@ public final class Subscriber extends Port {
         /** Ask for up to this many past samples. */
         public Options history(int samples) {
             this.history = samples;
+            return this;
+        }
+
+        /** Skip samples of this process's own publishers (a bridge that republishes). */
+        public Options ignoreOwnProcess(boolean ignore) {
+            this.ignoreOwnProcess = ignore;
             return this;
         }
     }

@@ -139,6 +139,7 @@ public final class ShoalJavaTest {
             localPubSub(rt);
             localWaitSet(rt);
             localErrors(rt);
+            localIgnoreOwnProcess(rt);
             closingReleases(rt);
             waitUntil(() -> poolsIdle(rt), WAIT, "pools idle after the local checks");
 
@@ -322,6 +323,26 @@ public final class ShoalJavaTest {
                 () -> Runtime.create("nobody", new Runtime.Options().domain("javatest-no-such-domain")
                         .runtimeDir(System.getProperty("java.io.tmpdir"))).close(),
                 "runtime without daemon");
+    }
+
+    static void localIgnoreOwnProcess(Runtime rt) {
+        try (Subscriber deaf = rt.subscriber("java.own", new Subscriber.Options().ignoreOwnProcess(true));
+             Subscriber plain = rt.subscriber("java.own");
+             Publisher pub = rt.publisher("java.own")) {
+            pub.publish(utf8("mine"));
+            try (Sample s = plain.take(WAIT)) {
+                check(s != null, "a plain subscriber sees its own process's sample");
+            }
+            check(deaf.take(Duration.ofMillis(50)) == null, "ignoreOwnProcess skips it");
+        }
+        try (Server srv = rt.server("java.own-svc");
+             Client deaf = rt.client("java.own-svc", new Client.Options().ignoreOwnProcess(true));
+             Client plain = rt.client("java.own-svc")) {
+            check(srv.heldChunks() == 0, "server idle");
+            check(plain.serverCount() == 1 && deaf.serverCount() == 0, "own server not counted");
+            expectShoalException(ShoalException.NO_SERVER, () -> deaf.send(deaf.loan(8)),
+                    "ignoreOwnProcess sends to no server of this process");
+        }
     }
 
     static void closingReleases(Runtime rt) throws InterruptedException {
