@@ -180,9 +180,13 @@ def table(rows):
 
 
 def iceoryx_peer(rows, r):
-    """iceoryx's row for shoal's row r: same pattern, mode, payload and pairs;
+    """iceoryx's row for shoal's row r: same pattern, mode, payload and pairs
+    (a destroy row without one: its create row, which says why);
     port_memory_bytes: same pattern (iceoryx makes fewer ports)."""
     peer = find(rows, "iceoryx", r["pattern"], r["mode"], r["payload"], r["pairs"])
+    if peer is None and r["pattern"].endswith("_destroy"):  # no create, no destroy
+        peer = find(rows, "iceoryx", r["pattern"].replace("_destroy", "_create"), r["mode"],
+                    r["payload"], r["pairs"])
     if peer is None and r["pattern"] == "port_memory_bytes":
         peer = next((x for x in rows if x["suite"] == "iceoryx" and x["pattern"] == r["pattern"]),
                     None)
