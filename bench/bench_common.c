@@ -49,6 +49,22 @@ void bench_note(bench_ctl_t *ctl, const char *fmt, ...)
     va_end(ap);
 }
 
+int bench_wait_until(bench_ctl_t *ctl, int (*ready)(const void *arg), const void *arg,
+                     double timeout_s, const char *what)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * 1e9);
+    while (!ready(arg)) {
+        if (bench_stopping(ctl))
+            return -1;
+        if (bench_now_ns() > deadline) {
+            bench_fail(ctl, "%s not reached within %.0f s", what, timeout_s);
+            return -1;
+        }
+        usleep(1000);
+    }
+    return 0;
+}
+
 void bench_mark_start(bench_ctl_t *ctl, int pair)
 {
     ctl->start_ns[pair] = bench_now_ns();
@@ -57,6 +73,18 @@ void bench_mark_start(bench_ctl_t *ctl, int pair)
 void bench_mark_end(bench_ctl_t *ctl, int pair)
 {
     ctl->end_ns[pair] = bench_now_ns();
+}
+
+long bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
 }
 
 int bench_online_cpus(void)
@@ -116,12 +144,19 @@ const char *bench_size_name(uint64_t b, char *buf, size_t len)
     return buf;
 }
 
+int bench_threads(const bench_cfg_t *cfg, int side)
+{
+    int t = side == 'A' ? cfg->threads_a : cfg->threads_b;
+    return t > 0 ? t : cfg->pairs;
+}
+
 void bench_decide_yield(bench_cfg_t *cfg)
 {
     int cpus = bench_online_cpus();
-    int spinners = 2 * cfg->pairs;
+    int a = bench_threads(cfg, 'A'), b = bench_threads(cfg, 'B');
+    int spinners = a + b;
     int same_cpu = cfg->cpu_a >= 0 && cfg->cpu_a == cfg->cpu_b;
-    int pinned_per_cpu = (cfg->cpu_a >= 0 && cfg->cpu_b >= 0) ? (same_cpu ? spinners : cfg->pairs)
+    int pinned_per_cpu = (cfg->cpu_a >= 0 && cfg->cpu_b >= 0) ? (same_cpu ? spinners : a > b ? a : b)
                                                                 : 0;
     cfg->yield = (cfg->mode == BENCH_BUSY) &&
                  (spinners > cpus || same_cpu || pinned_per_cpu > 1);
@@ -142,6 +177,12 @@ const char *bench_cpus_str(const bench_cfg_t *cfg, char *buf, size_t len)
     return buf;
 }
 
+const char *bench_one_cpu_str(int cpu, char *buf, size_t len)
+{
+    bench_cfg_t c = {.cpu_a = cpu, .cpu_b = -1};
+    return bench_cpus_str(&c, buf, len);
+}
+
 /* ---- options ------------------------------------------------------------------ */
 
 static void usage(const char *prog, const char *extra, int code)
@@ -156,7 +197,7 @@ static void usage(const char *prog, const char *extra, int code)
             "  --pairs LIST       e.g. 1,4\n"
             "  --payloads LIST    e.g. 64,4K,1M,64M,1G\n"
             "  --modes LIST       busy,block\n"
-            "  --patterns LIST    suite patterns to run (or all)\n"
+            "  --patterns LIST    patterns or groups of patterns to run (or all)\n"
             "  --repeat R         run every configuration R times (fresh processes, alternating\n"
             "                     order over the sweep), --iters split over them, samples pooled\n"
             "  --timeout S        per configuration, then the sides are killed\n"
@@ -183,8 +224,8 @@ static int parse_int_list(const char *s, int *out, int cap)
     return n;
 }
 
-void bench_parse_opts(bench_opts_t *o, int argc, char **argv, const char *prog,
-                      const char *usage_extra)
+static void parse_opts(bench_opts_t *o, int argc, char **argv, const char *prog,
+                       const char *usage_extra)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -351,6 +392,19 @@ void bench_print_row(const bench_cfg_t *cfg, const bench_stats_t *st)
                         cfg->payload, cfg->pairs, cfg->iters, st, cpus);
 }
 
+void bench_print_error_row(const char *suite, const char *pattern, const char *mode, int pairs,
+                           const char *fmt, ...)
+{
+    bench_stats_t st;
+    memset(&st, 0, sizeof st);
+    int n = snprintf(st.note, sizeof st.note, "error: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st.note + n, sizeof st.note - (size_t)n, fmt, ap);
+    va_end(ap);
+    bench_print_raw_row(suite, pattern, mode, 0, pairs, 0, &st, "-");
+}
+
 /* ---- the two sides -------------------------------------------------------------- */
 
 typedef struct thread_arg {
@@ -368,27 +422,22 @@ static void *pair_thread(void *p)
 {
     thread_arg_t *t = p;
     pthread_barrier_wait(t->barrier);
+    /* the sampling side's threads each own iters samples */
+    uint64_t *samples = t->side == bench_sample_side(t->cfg)
+                            ? t->ctl->samples + (size_t)t->pair * t->cfg->iters
+                            : NULL;
     if (t->side == 'A')
-        t->rc = t->ops->run_a(t->cfg, t->ctl, t->pair, t->state,
-                              t->ctl->samples + (size_t)t->pair * t->cfg->iters);
+        t->rc = t->ops->run_a(t->cfg, t->ctl, t->pair, t->state, samples);
     else
-        t->rc = t->ops->run_b(t->cfg, t->ctl, t->pair, t->state);
+        t->rc = t->ops->run_b(t->cfg, t->ctl, t->pair, t->state, samples);
     if (t->rc != 0 && !atomic_load(&t->ctl->failed))
         bench_fail(t->ctl, "side %c pair %d failed", t->side, t->pair);
     return NULL;
 }
 
-static int wait_flag(bench_ctl_t *ctl, _Atomic uint32_t *flag, double timeout_s)
+static int flag_set(const void *flag)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t)(timeout_s * 1e9);
-    while (!atomic_load(flag)) {
-        if (bench_stopping(ctl))
-            return -1;
-        if (bench_now_ns() > deadline)
-            return -2;
-        usleep(1000);
-    }
-    return 0;
+    return atomic_load((_Atomic uint32_t *)flag) != 0;
 }
 
 static int side_main(const bench_cfg_t *cfg, const bench_ops_t *ops, bench_ctl_t *ctl, int side)
@@ -405,13 +454,11 @@ static int side_main(const bench_cfg_t *cfg, const bench_ops_t *ops, bench_ctl_t
     int set_up = 0;
     int rc = 0;
     if (side == 'A') {
-        int w = wait_flag(ctl, &ctl->b_ready, cfg->timeout_s);
-        if (w == -2)
-            bench_fail(ctl, "side A: side B not ready within %.0f s", cfg->timeout_s);
-        if (w != 0)
+        if (bench_wait_until(ctl, flag_set, &ctl->b_ready, cfg->timeout_s, "side A: side B ready"))
             rc = 1;
     }
-    for (int p = 0; rc == 0 && p < cfg->pairs; p++) {
+    const int threads = bench_threads(cfg, side);
+    for (int p = 0; rc == 0 && p < threads; p++) {
         if (ops->pair_setup && ops->pair_setup(cfg, ctl, side, p, &states[p]) != 0) {
             if (!atomic_load(&ctl->failed))
                 bench_fail(ctl, "side %c: setup of pair %d failed", side, p);
@@ -425,11 +472,11 @@ static int side_main(const bench_cfg_t *cfg, const bench_ops_t *ops, bench_ctl_t
 
     if (rc == 0) {
         pthread_barrier_t barrier;
-        pthread_barrier_init(&barrier, NULL, (unsigned)cfg->pairs);
+        pthread_barrier_init(&barrier, NULL, (unsigned)threads);
         thread_arg_t args[BENCH_MAX_PAIRS];
         pthread_t th[BENCH_MAX_PAIRS];
         int started = 0;
-        for (int p = 0; p < cfg->pairs; p++) {
+        for (int p = 0; p < threads; p++) {
             args[p] = (thread_arg_t){cfg, ops, ctl, side, p, states[p], &barrier, 0};
             if (pthread_create(&th[p], NULL, pair_thread, &args[p]) != 0) {
                 bench_fail(ctl, "side %c: pthread_create failed", side);
@@ -449,7 +496,7 @@ static int side_main(const bench_cfg_t *cfg, const bench_ops_t *ops, bench_ctl_t
     if (side == 'A')
         atomic_store(&ctl->a_done, 1u);
     else
-        (void)wait_flag(ctl, &ctl->a_done, cfg->timeout_s);
+        (void)bench_wait_until(ctl, flag_set, &ctl->a_done, cfg->timeout_s, "side B: side A done");
 
     for (int p = set_up - 1; p >= 0; p--)
         if (ops->pair_teardown)
@@ -537,10 +584,15 @@ static void reap(pid_t *pids, int n, bench_ctl_t *ctl, double timeout_s, char *w
 /* Runs one configuration once. On success copies the pairs*iters samples to
  * `samples` (caller's buffer) and returns the measured span in *span_ns;
  * returns -1 with the error in err otherwise. */
+static size_t samplers(const bench_cfg_t *cfg)
+{
+    return (size_t)bench_threads(cfg, bench_sample_side(cfg));
+}
+
 static int run_once(const bench_cfg_t *cfg, const bench_ops_t *ops, uint64_t *samples,
                     uint64_t *span_ns, char *err, size_t errlen)
 {
-    size_t nsamp = (size_t)cfg->pairs * cfg->iters;
+    size_t nsamp = samplers(cfg) * cfg->iters;
     bench_ctl_t *ctl = ctl_alloc(nsamp);
     if (!ctl) {
         snprintf(err, errlen, "cannot map %zu samples", nsamp);
@@ -577,7 +629,7 @@ static int run_once(const bench_cfg_t *cfg, const bench_ops_t *ops, uint64_t *sa
     } else {
         memcpy(samples, ctl->samples, nsamp * sizeof *samples);
         uint64_t t0 = UINT64_MAX, t1 = 0;
-        for (int p = 0; p < cfg->pairs; p++) {
+        for (size_t p = 0; p < samplers(cfg); p++) {
             if (ctl->start_ns[p] && ctl->start_ns[p] < t0)
                 t0 = ctl->start_ns[p];
             if (ctl->end_ns[p] > t1)
@@ -588,14 +640,6 @@ static int run_once(const bench_cfg_t *cfg, const bench_ops_t *ops, uint64_t *sa
     }
     bench_ctl_free(ctl, nsamp);
     return rc;
-}
-
-void bench_run_config(const bench_cfg_t *cfg, const bench_ops_t *ops, int one_way,
-                      double msgs_per_round, bench_stats_t *out)
-{
-    bench_job_t job = {*cfg, ops, one_way, msgs_per_round, {0}};
-    bench_sweep(&job, 1, 1);
-    *out = job.stats;
 }
 
 void bench_sweep(bench_job_t *jobs, int n, int repeat)
@@ -613,7 +657,7 @@ void bench_sweep(bench_job_t *jobs, int n, int repeat)
     if (!acc)
         return;
     for (int i = 0; i < n; i++) {
-        acc[i].samples = malloc((size_t)jobs[i].cfg.pairs * jobs[i].cfg.iters * sizeof(uint64_t));
+        acc[i].samples = malloc(samplers(&jobs[i].cfg) * jobs[i].cfg.iters * sizeof(uint64_t));
         if (!acc[i].samples) {
             acc[i].failed = 1;
             snprintf(acc[i].err, sizeof acc[i].err, "out of memory for samples");
@@ -635,7 +679,8 @@ void bench_sweep(bench_job_t *jobs, int n, int repeat)
             bench_cfg_t c = j->cfg;
             c.iters = mine;
             c.run_id = j->cfg.run_id * 64u + (uint64_t)rep;
-            uint64_t *buf = malloc((size_t)c.pairs * mine * sizeof *buf);
+            const size_t nsamp = samplers(&c) * mine;
+            uint64_t *buf = malloc(nsamp * sizeof *buf);
             uint64_t span = 0;
             char err[800];
             if (!buf) {
@@ -647,8 +692,8 @@ void bench_sweep(bench_job_t *jobs, int n, int repeat)
                 acc[i].failed = 1;
                 snprintf(acc[i].err, sizeof acc[i].err, "%s", err);
             } else {
-                memcpy(acc[i].samples + acc[i].count, buf, (size_t)c.pairs * mine * sizeof *buf);
-                acc[i].count += (uint64_t)c.pairs * mine;
+                memcpy(acc[i].samples + acc[i].count, buf, nsamp * sizeof *buf);
+                acc[i].count += nsamp;
                 acc[i].span_ns += span;
                 if (err[0] && !acc[i].err[0])
                     snprintf(acc[i].err, sizeof acc[i].err, "%s", err);
@@ -702,4 +747,264 @@ int bench_run_in_child(int (*fn)(bench_ctl_t *ctl, const void *arg), const void 
         atomic_store(&ctl->failed, 1u);
     }
     return atomic_load(&ctl->failed) ? -1 : 0;
+}
+
+/* ---- creating and destroying many ports -------------------------------------- */
+
+static int scale_child(bench_ctl_t *ctl, const void *argp)
+{
+    const bench_scale_t *s = argp;
+    bench_pin(s->cpu);
+    void *env = NULL;
+    if (s->open(ctl, s->arg, &env) != 0)
+        return 1;
+    uint64_t *create_ns = ctl->samples, *destroy_ns = ctl->samples + s->count;
+    long rss0 = bench_rss_bytes();
+    int made = 0, rc = 0;
+    uint64_t t_all = bench_now_ns();
+    for (; made < s->count; made++) {
+        uint64_t t0 = bench_now_ns();
+        int r = s->create(ctl, env, made);
+        create_ns[made] = bench_now_ns() - t0;
+        if (r != 0) {
+            rc = 1;
+            break;
+        }
+        atomic_store(&ctl->progress, (uint64_t)made + 1);
+    }
+    uint64_t create_total = bench_now_ns() - t_all;
+    long rss1 = bench_rss_bytes();
+    if (rc == 0 && s->measured)
+        s->measured(ctl, env);
+    t_all = bench_now_ns();
+    for (int i = 0; i < made; i++) { /* also after a failure: leave nothing behind */
+        uint64_t t0 = bench_now_ns();
+        s->destroy(env, i);
+        destroy_ns[i] = bench_now_ns() - t0;
+    }
+    uint64_t destroy_total = bench_now_ns() - t_all;
+    if (s->close)
+        s->close(env);
+    bench_scale_aux(ctl)[0] = (uint64_t)(rss1 > rss0 ? rss1 - rss0 : 0);
+    bench_note(ctl, "create_total_ms=%.2f;destroy_total_ms=%.2f", (double)create_total / 1e6,
+               (double)destroy_total / 1e6);
+    return rc;
+}
+
+/* One row of per-port times: first and last `group` means in the note
+ * (computed before bench_compute sorts the samples). */
+static void scale_row(const bench_scale_t *s, const char *pattern, uint64_t *x,
+                      const char *child_note, const char *cpus)
+{
+    if (!pattern)
+        return;
+    int k = s->group < 1 ? 1 : s->group > s->count ? s->count : s->group;
+    double first = 0, last = 0, sum = 0;
+    for (int i = 0; i < s->count; i++)
+        sum += (double)x[i];
+    for (int i = 0; i < k; i++) {
+        first += (double)x[i];
+        last += (double)x[s->count - k + i];
+    }
+    bench_stats_t st;
+    memset(&st, 0, sizeof st);
+    bench_compute(x, (uint64_t)s->count, 1.0, &st);
+    st.throughput_per_s = sum > 0 ? s->count / (sum / 1e9) : 0;
+    snprintf(st.note, sizeof st.note, "first%d_mean_us=%.1f;last%d_mean_us=%.1f;%s", k,
+             first / k / 1e3, k, last / k / 1e3, child_note);
+    bench_print_raw_row(s->suite, pattern, "-", 0, s->pairs_column ? s->pairs_column : s->count,
+                        (uint64_t)s->count, &st, cpus);
+}
+
+bench_ctl_t *bench_scale_run(const bench_scale_t *s)
+{
+    bench_ctl_t *ctl = NULL;
+    int rc = bench_run_in_child(scale_child, s, 2 * (size_t)s->count, s->timeout_s, &ctl);
+    char cpus[64];
+    bench_one_cpu_str(s->cpu, cpus, sizeof cpus);
+    /* without rows of its own the run serves the memory row */
+    const char *row = s->create_row ? s->create_row : "port_memory_bytes";
+    if (!ctl) {
+        bench_print_error_row(s->suite, row, "-", s->count, "cannot map control block");
+        return NULL;
+    }
+    if (rc != 0) {
+        bench_print_error_row(s->suite, row, "-", s->count,
+                              "%s (after %" PRIu64 " of %d ports created)", ctl->err,
+                              atomic_load(&ctl->progress), s->count);
+        bench_scale_free(s, ctl);
+        return NULL;
+    }
+    scale_row(s, s->create_row, ctl->samples, ctl->note, cpus);
+    scale_row(s, s->destroy_row, ctl->samples + s->count, ctl->note, cpus);
+    return ctl;
+}
+
+void bench_scale_free(const bench_scale_t *s, bench_ctl_t *ctl)
+{
+    bench_ctl_free(ctl, 2 * (size_t)s->count);
+}
+
+/* ---- bench_main ------------------------------------------------------------------ */
+
+const int bench_fanout_subscribers[] = {1, 4, 8, 0};
+const uint64_t bench_fanout_payloads[] = {64, 1u << 20, 0};
+const int bench_one_pair[] = {1, 0};
+const int bench_many_services[] = {BENCH_MANY_SERVICES, 0};
+const uint64_t bench_small_payload[] = {64, 0};
+
+static int pattern_wanted(const bench_opts_t *o, const bench_pattern_t *p)
+{
+    return bench_pattern_selected(o, p->name) || (p->group && bench_pattern_selected(o, p->group));
+}
+
+static int list_len_int(const int *v)
+{
+    int n = 0;
+    while (v[n])
+        n++;
+    return n;
+}
+
+static int list_len_u64(const uint64_t *v)
+{
+    int n = 0;
+    while (v[n])
+        n++;
+    return n;
+}
+
+/* Why a configuration is not run (empty: it is). */
+static void cannot_run(const bench_suite_t *s, const bench_cfg_t *cfg, char *why, size_t len)
+{
+    why[0] = '\0';
+    if (bench_threads(cfg, 'A') > BENCH_MAX_PAIRS || bench_threads(cfg, 'B') > BENCH_MAX_PAIRS)
+        snprintf(why, len, "more than %d threads per side", BENCH_MAX_PAIRS);
+    else if (cfg->payload < 16)
+        snprintf(why, len, "payloads below 16 bytes not measured"); /* sequence, stamp */
+    else if (s->cannot && s->cannot(cfg, why, len) != 0 && !why[0])
+        snprintf(why, len, "not supported");
+}
+
+/* One sweep over the consecutive sweep patterns pats[0..n). */
+static void run_sweeps(const bench_suite_t *s, const bench_opts_t *o, const bench_pattern_t *pats,
+                       int n, uint64_t *run)
+{
+    size_t cap = 0;
+    for (int i = 0; i < n; i++)
+        cap += (size_t)o->nmodes *
+               (size_t)(pats[i].pairs ? list_len_int(pats[i].pairs) : o->npairs) *
+               (size_t)(pats[i].payloads ? list_len_u64(pats[i].payloads) : o->npayloads);
+    bench_job_t *jobs = calloc(cap ? cap : 1, sizeof *jobs);
+    if (!jobs)
+        return;
+    int nj = 0;
+    for (int i = 0; i < n; i++) {
+        const bench_pattern_t *p = &pats[i];
+        if (!pattern_wanted(o, p))
+            continue;
+        int np = p->pairs ? list_len_int(p->pairs) : o->npairs;
+        int ns = p->payloads ? list_len_u64(p->payloads) : o->npayloads;
+        for (int m = 0; m < o->nmodes; m++)
+            for (int a = 0; a < np; a++)
+                for (int b = 0; b < ns; b++) {
+                    bench_cfg_t cfg = {
+                        .suite = s->name,
+                        .pattern = p->name,
+                        .mode = o->modes[m],
+                        .payload = p->payloads ? p->payloads[b] : o->payloads[b],
+                        .pairs = p->pairs ? p->pairs[a] : o->pairs[a],
+                        .iters = o->iters,
+                        .warmup = o->warmup,
+                        .cpu_a = o->cpu_a,
+                        .cpu_b = o->cpu_b,
+                        .timeout_s = o->timeout_s,
+                        .run_id = ++*run,
+                        .threads_a = p->threads_a,
+                        .threads_b = p->threads_b,
+                        .sample_side = p->sample_side,
+                        .param = p->param,
+                    };
+                    bench_decide_yield(&cfg);
+                    char why[256];
+                    cannot_run(s, &cfg, why, sizeof why);
+                    if (why[0]) {
+                        bench_stats_t st;
+                        memset(&st, 0, sizeof st);
+                        snprintf(st.note, sizeof st.note, "error: %s", why);
+                        bench_print_row(&cfg, &st);
+                        continue;
+                    }
+                    jobs[nj++] = (bench_job_t){cfg, p->ops, p->one_way, p->msgs_per_round, {0}};
+                }
+    }
+    bench_sweep(jobs, nj, o->repeat);
+    for (int i = 0; i < nj; i++)
+        bench_print_row(&jobs[i].cfg, &jobs[i].stats);
+    free(jobs);
+}
+
+int bench_main(const bench_suite_t *s, int argc, char **argv)
+{
+    bench_opts_t o = s->defaults;
+    if (o.cpu_b >= bench_online_cpus())
+        o.cpu_b = o.cpu_a;
+    /* the suite's own options first; the common parser refuses unknown ones */
+    for (int i = 1; s->extra && i + 1 < argc; i++) {
+        const bench_extra_opt_t *e = s->extra;
+        while (e->name && strcmp(e->name, argv[i]) != 0)
+            e++;
+        if (!e->name)
+            continue;
+        *e->value = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);
+        argc -= 2;
+        i--;
+    }
+    char usage[2048];
+    int used = snprintf(usage, sizeof usage, "%s  patterns:", s->usage ? s->usage : "");
+    for (int i = 0; i < s->npatterns && used > 0 && (size_t)used < sizeof usage; i++)
+        used += snprintf(usage + used, sizeof usage - (size_t)used, " %s%s%s%s",
+                         s->patterns[i].name, s->patterns[i].group ? " (" : "",
+                         s->patterns[i].group ? s->patterns[i].group : "",
+                         s->patterns[i].group ? ")" : "");
+    if (used > 0 && (size_t)used < sizeof usage)
+        snprintf(usage + used, sizeof usage - (size_t)used, "\n  default: --patterns %s\n",
+                 s->defaults.patterns);
+    parse_opts(&o, argc, argv, s->name, usage);
+    if (o.header)
+        printf("%s\n", BENCH_CSV_HEADER);
+    fprintf(stderr, "%s: %d online CPUs; side A on %d, side B on %d\n", s->name,
+            bench_online_cpus(), o.cpu_a, o.cpu_b);
+
+    if (s->probe) {
+        bench_ctl_t *pctl = NULL;
+        if (bench_run_in_child(s->probe, NULL, 0, s->probe_timeout_s, &pctl) != 0) {
+            bench_print_error_row(s->name, "probe", "-", 0, "%s%s",
+                                  s->probe_error ? s->probe_error : "",
+                                  pctl ? pctl->err : "cannot probe");
+            bench_ctl_free(pctl, 0);
+            return 1;
+        }
+        if (pctl->note[0])
+            fprintf(stderr, "%s: %s\n", s->name, pctl->note);
+        bench_ctl_free(pctl, 0);
+    }
+
+    uint64_t run = (uint64_t)getpid() * 1000u;
+    for (int i = 0; i < s->npatterns;) {
+        const bench_pattern_t *p = &s->patterns[i];
+        if (p->run) {
+            if (pattern_wanted(&o, p))
+                p->run(&o, ++run);
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < s->npatterns && !s->patterns[j].run)
+            j++;
+        run_sweeps(s, &o, p, j - i, &run);
+        i = j;
+    }
+    return 0;
 }

@@ -30,19 +30,18 @@
  *
  * Output: CSV rows like raw_pingpong (suite "floor"); the note column gives
  * the ratio to the raw row of the same run. --repeat R runs every row R
- * times, interleaved, and pools the samples.
+ * times, interleaved, and pools the samples. The rows are not the harness's
+ * two-sided sweep (one fork per row and run, nothing else in the processes),
+ * but the options, clock, statistics and CSV are bench_common's.
  */
+#include "bench_common.h"
+
 #include <inttypes.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CELLS 256
@@ -69,15 +68,6 @@ typedef struct shared {
     line_t header[LINES];
     line_t payload[LINES];
 } shared_t;
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 /* ---- mpmc: the algorithm of capi/src/core/queue.c ------------------------ */
 
@@ -167,29 +157,6 @@ typedef struct row {
     size_t n;
 } row_t;
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void pin(int cpu)
-{
-    if (cpu < 0)
-        return;
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    sched_setaffinity(0, sizeof s, &s);
-}
-
 static void send_msg(shared_t *m, ring_t *q, int kind, int layers, uint64_t line, uint64_t data)
 {
     if (layers >= 1)
@@ -197,14 +164,14 @@ static void send_msg(shared_t *m, ring_t *q, int kind, int layers, uint64_t line
     if (layers >= 2)
         m->header[line].w[0] = data;
     while (!(kind == SPSC ? push_spsc(q, line) : push_mpmc(q, line)))
-        relax();
+        bench_cpu_relax();
 }
 
 /* returns the data the message carries (the payload's first word) */
 static uint64_t recv_msg(shared_t *m, ring_t *q, int kind, int layers, uint64_t *line)
 {
     while (!(kind == SPSC ? pop_spsc(q, line) : pop_mpmc(q, line)))
-        relax();
+        bench_cpu_relax();
     uint64_t data = *line;
     if (layers >= 1)
         data = m->payload[*line].w[0];
@@ -232,11 +199,11 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
         return -1;
     }
     if (pid == 0) {
-        pin(cpu_b);
+        bench_pin(cpu_b);
         for (uint32_t i = 0; i < (uint32_t)total; i++) {
             if (r->kind == RAW) {
                 while (atomic_load_explicit(&m->word, memory_order_acquire) != 2 * i + 1)
-                    relax();
+                    bench_cpu_relax();
                 atomic_store_explicit(&m->word, 2 * i + 2, memory_order_release);
                 continue;
             }
@@ -246,14 +213,14 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
         }
         _exit(0);
     }
-    pin(cpu_a);
+    bench_pin(cpu_a);
     int ok = 1;
     for (uint32_t i = 0; i < (uint32_t)total && ok; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (r->kind == RAW) {
             atomic_store_explicit(&m->word, 2 * i + 1, memory_order_release);
             while (atomic_load_explicit(&m->word, memory_order_acquire) != 2 * i + 2)
-                relax();
+                bench_cpu_relax();
         } else {
             send_msg(m, &m->to_b, r->kind, r->layers, (2 * i) % LINES, i);
             uint64_t line;
@@ -266,7 +233,7 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
             }
         }
         if (i >= (uint32_t)warmup)
-            r->t[r->n++] = now_ns() - t0;
+            r->t[r->n++] = bench_now_ns() - t0;
     }
     int st = 0;
     waitpid(pid, &st, 0);
@@ -274,25 +241,11 @@ static int run_row(row_t *r, int iters, int warmup, int cpu_a, int cpu_b)
     return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-int main(int argc, char **argv)
+static void floor_rows(const bench_opts_t *o, uint64_t run_id)
 {
-    int iters = 200000, warmup = 2000, cpu_a = 0, cpu_b = 1, repeat = 3;
-    for (int i = 1; i < argc; i += 2) {
-        if (i + 1 == argc)
-            goto usage; /* an option without its value */
-        if (!strcmp(argv[i], "--iters"))
-            iters = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--cpu-a"))
-            cpu_a = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--cpu-b"))
-            cpu_b = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--repeat"))
-            repeat = atoi(argv[i + 1]);
-        else
-            goto usage;
-    }
-    if (repeat < 1)
-        repeat = 1;
+    (void)run_id;
+    int repeat = o->repeat < 1 ? 1 : o->repeat;
+    int iters = (int)o->iters, warmup = (int)o->warmup;
     if (iters < 100 * repeat)
         iters = 100 * repeat;
     row_t rows[7] = { { RAW, 0, NULL, 0 } };
@@ -302,8 +255,10 @@ int main(int argc, char **argv)
             rows[nrows++] = (row_t){ k, l, NULL, 0 };
     for (int i = 0; i < nrows; i++) {
         rows[i].t = malloc((size_t)iters * sizeof *rows[i].t);
-        if (!rows[i].t)
-            return 1;
+        if (!rows[i].t) {
+            bench_print_error_row("floor", "raw", "busy", 1, "out of memory");
+            goto out;
+        }
     }
     /* interleaved and alternating in direction, so drift of a shared machine
      * lands on every row alike */
@@ -311,33 +266,51 @@ int main(int argc, char **argv)
     for (int r = 0; r < repeat; r++)
         for (int j = 0; j < nrows; j++) {
             row_t *row = &rows[r % 2 ? nrows - 1 - j : j];
-            if (run_row(row, per, warmup, cpu_a, cpu_b) != 0) {
-                fprintf(stderr, "design_floor: a side failed\n");
-                return 1;
+            if (run_row(row, per, warmup, o->cpu_a, o->cpu_b) != 0) {
+                bench_print_error_row("floor", "raw", "busy", 1, "a side failed");
+                goto out;
             }
         }
-    printf("suite,pattern,mode,payload,pairs,iters,median_ns,p99_ns,p999_ns,max_ns,"
-           "throughput_per_s,cpus,note\n");
-    uint64_t raw = 0;
+    bench_cfg_t place = {.cpu_a = o->cpu_a, .cpu_b = o->cpu_b};
+    char cpus[64];
+    bench_cpus_str(&place, cpus, sizeof cpus);
+    double raw = 0;
     for (int i = 0; i < nrows; i++) {
         row_t *r = &rows[i];
-        qsort(r->t, r->n, sizeof *r->t, cmp_u64);
-        uint64_t med = r->t[r->n / 2];
+        double sum = 0;
+        for (size_t k = 0; k < r->n; k++)
+            sum += (double)r->t[k];
+        bench_stats_t st;
+        memset(&st, 0, sizeof st);
+        bench_compute(r->t, r->n, 1.0, &st);
+        st.throughput_per_s = sum > 0 ? (double)r->n * 1e9 / sum : 0;
         if (r->kind == RAW)
-            raw = med;
+            raw = st.median_ns;
+        snprintf(st.note, sizeof st.note, "runs=%d;vs_raw=%.2fx", repeat,
+                 raw > 0 ? st.median_ns / raw : 0.0);
         char name[32];
         if (r->kind == RAW)
             snprintf(name, sizeof name, "raw");
         else
             snprintf(name, sizeof name, "%s %s", KIND[r->kind], LAYER[r->layers]);
-        printf("floor,%s,busy,64,1,%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,"
-               "a=%d;b=%d,runs=%d;vs_raw=%.2fx\n",
-               name, r->n, med, r->t[r->n * 99 / 100], r->t[r->n * 999 / 1000], r->t[r->n - 1],
-               cpu_a, cpu_b, repeat, raw ? (double)med / (double)raw : 0.0);
-        free(r->t);
+        bench_print_raw_row("floor", name, "busy", 64, 1, r->n, &st, cpus);
     }
-    return 0;
-usage:
-    fprintf(stderr, "usage: design_floor [--iters N] [--repeat R] [--cpu-a N] [--cpu-b N]\n");
-    return 2;
+out:
+    for (int i = 0; i < nrows; i++)
+        free(rows[i].t);
+}
+
+static const bench_pattern_t patterns[] = {
+    {.name = "floor", .run = floor_rows},
+};
+
+int main(int argc, char **argv)
+{
+    const bench_suite_t suite = {
+        .name = "floor",
+        .usage = "  rows: raw, then mpmc and spsc ring, +payload, +header (busy, 64 B, 1 pair)\n",
+        .defaults = BENCH_DEFAULTS(200000, 2000, "all", 3),
+        BENCH_PATTERNS(patterns),
+    };
+    return bench_main(&suite, argc, argv);
 }

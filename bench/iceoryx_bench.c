@@ -8,6 +8,15 @@
  *   pubsub  ping-pong over two topics (A publishes ping, B answers pong);
  *           the row reports one-way latency = round trip / 2.
  *   create  time to create (and then destroy) N servers in one process.
+ * Throughput (group "throughput"), as in shoal_bench:
+ *   fanout  1 publisher -> 1, 4, 8 subscribers, 32-deep queues that make the
+ *           publisher wait (BLOCK_PRODUCER / WAIT_FOR_CONSUMER); a sample is
+ *           one delivery, publish -> take.
+ *   rr_kK   one client keeps K requests in flight (K = 1, 8, 64).
+ *   services, and the scale group (port_create, service_create, sub_match):
+ *           rows that say why iceoryx cannot run them (compile-time limits,
+ *           read from the library); port_memory_bytes: its management
+ *           segment per port slot.
  *
  * busy  = take in a loop (pause between polls; sched_yield when there are more
  *         spinning threads than CPUs, marked "yield" in the note column);
@@ -72,28 +81,18 @@ static const char *recv_str(enum iox_ChunkReceiveResult r)
     return "?";
 }
 
-/* ---- payload touch ------------------------------------------------------------------- */
+enum { RESPONSE_QUEUE_MAX = 16 }; /* MAX_RESPONSE_QUEUE_CAPACITY of iceoryx 2.0.3 */
 
-static inline void touch_write(void *p, uint64_t size, uint64_t seq)
-{
-    unsigned char *b = p;
-    memcpy(b, &seq, sizeof seq);
-    b[size - 1] = (unsigned char)(seq * 31u + 7u);
-}
+static const char *g_create_count;
 
-static inline int touch_check(const void *p, uint64_t size, uint64_t seq)
+/* 0 if a loan succeeded, else -1 after bench_fail(). */
+static inline int loaned(bench_ctl_t *ctl, enum iox_AllocationResult ar, const char *what,
+                         uint32_t size)
 {
-    const unsigned char *b = p;
-    uint64_t got;
-    memcpy(&got, b, sizeof got);
-    return got == seq && b[size - 1] == (unsigned char)(seq * 31u + 7u);
-}
-
-static inline uint64_t touch_read(const void *p)
-{
-    uint64_t got;
-    memcpy(&got, p, sizeof got);
-    return got;
+    if (ar == AllocationResult_SUCCESS)
+        return 0;
+    bench_fail(ctl, "%s(%u bytes): %s", what, size, alloc_str(ar));
+    return -1;
 }
 
 /* ---- per pair state ---------------------------------------------------------------------- */
@@ -109,6 +108,7 @@ typedef struct ice_pair {
     iox_sub_t sub;
     iox_ws_storage_t ws_storage;
     iox_ws_t ws;
+    char inst[64]; /* instance name of the pair's ports */
 } ice_pair_t;
 
 static const struct timespec k_slice = {0, 100 * 1000 * 1000};
@@ -125,43 +125,58 @@ static inline void idle(const bench_cfg_t *cfg, ice_pair_t *p)
     }
 }
 
-static int wait_until(bench_ctl_t *ctl, int (*pred)(ice_pair_t *), ice_pair_t *p,
-                      const char *what)
+/* After a take found nothing: 0 to try again, -1 to leave. */
+static inline int take_again(const bench_cfg_t *cfg, bench_ctl_t *ctl, ice_pair_t *p,
+                             enum iox_ChunkReceiveResult r, const char *what)
 {
-    uint64_t deadline = bench_now_ns() + 15ull * 1000000000ull;
-    while (!pred(p)) {
-        if (bench_stopping(ctl))
-            return -1;
-        if (bench_now_ns() > deadline) {
-            bench_fail(ctl, "iceoryx: %s not reached within 15 s", what);
-            return -1;
-        }
-        usleep(1000);
+    if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
+        bench_fail(ctl, "%s: %s", what, recv_str(r));
+        return -1;
     }
+    if (bench_stopping(ctl))
+        return -1;
+    idle(cfg, p);
     return 0;
 }
 
-static int client_connected(ice_pair_t *p)
+static int wait_until(bench_ctl_t *ctl, int (*pred)(const void *), ice_pair_t *p,
+                      const char *what)
 {
-    return iox_client_get_connection_state(p->client) == ConnectionState_CONNECTED;
+    return bench_wait_until(ctl, pred, p, 15, what);
 }
 
-static int pubsub_matched(ice_pair_t *p)
+static int client_connected(const void *p)
 {
-    return iox_sub_get_subscription_state(p->sub) == SubscribeState_SUBSCRIBED &&
-           iox_pub_has_subscribers(p->pub);
+    return iox_client_get_connection_state(((const ice_pair_t *)p)->client) ==
+           ConnectionState_CONNECTED;
+}
+
+static int subscribed(const void *p)
+{
+    return iox_sub_get_subscription_state(((const ice_pair_t *)p)->sub) ==
+           SubscribeState_SUBSCRIBED;
+}
+
+static int pubsub_matched(const void *p)
+{
+    return subscribed(p) && iox_pub_has_subscribers(((const ice_pair_t *)p)->pub);
 }
 
 /* ---- process --------------------------------------------------------------------------- */
+
+static void runtime_open(const char *role)
+{
+    char name[64];
+    snprintf(name, sizeof name, "shoalbench-%s-%d", role, (int)getpid());
+    iox_set_loglevel(Iceoryx_LogLevel_Warn);
+    iox_runtime_init(name);
+}
 
 static int ice_proc_init(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side)
 {
     (void)cfg;
     (void)ctl;
-    char name[64];
-    snprintf(name, sizeof name, "shoalbench-%c-%d", side, (int)getpid());
-    iox_set_loglevel(Iceoryx_LogLevel_Warn);
-    iox_runtime_init(name);
+    runtime_open(side == 'A' ? "A" : "B");
     return 0;
 }
 
@@ -178,55 +193,32 @@ static void ice_proc_fini(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side)
     (void)side;
 }
 
-static void instance_name(const bench_cfg_t *cfg, int pair, char *buf, size_t len)
-{
-    snprintf(buf, len, "r%" PRIu64 "p%d", cfg->run_id, pair);
-}
-
-/* ---- request / response ------------------------------------------------------------------ */
-
-static int rr_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
+/* A pair's state, named after the configuration and `pair`, with a WaitSet
+ * when the mode blocks. */
+static ice_pair_t *pair_new(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void **state)
 {
     ice_pair_t *p = calloc(1, sizeof *p);
+    *state = p;
     if (!p) {
         bench_fail(ctl, "out of memory");
-        return -1;
+        return NULL;
     }
-    *state = p;
-    char inst[64];
-    instance_name(cfg, pair, inst, sizeof inst);
-    if (side == 'B') {
-        iox_server_options_t opts;
-        iox_server_options_init(&opts);
-        opts.requestQueueCapacity = 16;
-        p->server = iox_server_init(&p->server_storage, SERVICE, inst, "rr", &opts);
-        if (cfg->mode == BENCH_BLOCK) {
-            p->ws = iox_ws_init(&p->ws_storage);
-            if (iox_ws_attach_server_state(p->ws, p->server, ServerState_HAS_REQUEST, 0, NULL) !=
-                WaitSetResult_SUCCESS) {
-                bench_fail(ctl, "iox_ws_attach_server_state failed");
-                return -1;
-            }
-        }
-        return 0;
-    }
-    iox_client_options_t opts;
-    iox_client_options_init(&opts);
-    opts.responseQueueCapacity = 16;
-    p->client = iox_client_init(&p->client_storage, SERVICE, inst, "rr", &opts);
-    if (cfg->mode == BENCH_BLOCK) {
+    snprintf(p->inst, sizeof p->inst, "r%" PRIu64 "p%d", cfg->run_id, pair);
+    if (cfg->mode == BENCH_BLOCK)
         p->ws = iox_ws_init(&p->ws_storage);
-        if (iox_ws_attach_client_state(p->ws, p->client, ClientState_HAS_RESPONSE, 0, NULL) !=
-            WaitSetResult_SUCCESS) {
-            bench_fail(ctl, "iox_ws_attach_client_state failed");
-            return -1;
-        }
-    }
-    return wait_until(ctl, client_connected, p, "client CONNECTED");
+    return p;
 }
 
-static void rr_teardown(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair,
-                        void *state)
+static int attached(bench_ctl_t *ctl, enum iox_WaitSetResult r)
+{
+    if (r == WaitSetResult_SUCCESS)
+        return 0;
+    bench_fail(ctl, "iceoryx: attaching a port to its WaitSet failed (%d)", (int)r);
+    return -1;
+}
+
+static void ice_teardown(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair,
+                         void *state)
 {
     (void)cfg;
     (void)ctl;
@@ -241,153 +233,6 @@ static void rr_teardown(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int 
         iox_client_deinit(p->client);
     if (p->server)
         iox_server_deinit(p->server);
-    free(p);
-}
-
-static int rr_run_a(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state,
-                    uint64_t *samples)
-{
-    ice_pair_t *p = state;
-    const uint32_t size = (uint32_t)cfg->payload;
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t i = 0; i < total; i++) {
-        if (i == cfg->warmup)
-            bench_mark_start(ctl, pair);
-        uint64_t t0 = bench_now_ns();
-        void *req = NULL;
-        enum iox_AllocationResult ar = iox_client_loan_request(p->client, &req, size);
-        if (ar != AllocationResult_SUCCESS) {
-            bench_fail(ctl, "iox_client_loan_request(%u bytes): %s", size, alloc_str(ar));
-            return -1;
-        }
-        touch_write(req, size, i);
-        enum iox_ClientSendResult sr = iox_client_send(p->client, req);
-        if (sr != ClientSendResult_SUCCESS) {
-            bench_fail(ctl, "iox_client_send: result %d", (int)sr);
-            return -1;
-        }
-        const void *resp = NULL;
-        for (;;) {
-            enum iox_ChunkReceiveResult r = iox_client_take_response(p->client, &resp);
-            if (r == ChunkReceiveResult_SUCCESS)
-                break;
-            if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
-                bench_fail(ctl, "iox_client_take_response: %s", recv_str(r));
-                return -1;
-            }
-            if (bench_stopping(ctl))
-                return -1;
-            idle(cfg, p);
-        }
-        int good = touch_check(resp, size, i);
-        iox_client_release_response(p->client, resp);
-        uint64_t t1 = bench_now_ns();
-        if (!good) {
-            bench_fail(ctl, "response %" PRIu64 " carries the wrong payload", i);
-            return -1;
-        }
-        if (i >= cfg->warmup)
-            samples[i - cfg->warmup] = t1 - t0;
-    }
-    bench_mark_end(ctl, pair);
-    return 0;
-}
-
-static int rr_run_b(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state)
-{
-    (void)pair;
-    ice_pair_t *p = state;
-    const uint32_t size = (uint32_t)cfg->payload;
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t n = 0; n < total;) {
-        const void *req = NULL;
-        enum iox_ServerRequestResult r = iox_server_take_request(p->server, &req);
-        if (r != ServerRequestResult_SUCCESS) {
-            if (r != ServerRequestResult_NO_PENDING_REQUESTS) {
-                bench_fail(ctl, "iox_server_take_request: result %d", (int)r);
-                return -1;
-            }
-            if (bench_stopping(ctl))
-                return -1;
-            idle(cfg, p);
-            continue;
-        }
-        uint64_t seq = touch_read(req);
-        void *resp = NULL;
-        enum iox_AllocationResult ar = iox_server_loan_response(p->server, req, &resp, size);
-        if (ar != AllocationResult_SUCCESS) {
-            iox_server_release_request(p->server, req);
-            bench_fail(ctl, "iox_server_loan_response(%u bytes): %s", size, alloc_str(ar));
-            return -1;
-        }
-        touch_write(resp, size, seq);
-        enum iox_ServerSendResult sr = iox_server_send(p->server, resp);
-        iox_server_release_request(p->server, req);
-        if (sr != ServerSendResult_SUCCESS) {
-            bench_fail(ctl, "iox_server_send: result %d", (int)sr);
-            return -1;
-        }
-        n++;
-    }
-    return 0;
-}
-
-static const bench_ops_t rr_ops = {
-    .proc_init = ice_proc_init,
-    .proc_fini = ice_proc_fini,
-    .pair_setup = rr_setup,
-    .pair_teardown = rr_teardown,
-    .run_a = rr_run_a,
-    .run_b = rr_run_b,
-};
-
-/* ---- publish / subscribe ping-pong -------------------------------------------------------- */
-
-static int ps_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
-{
-    ice_pair_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        bench_fail(ctl, "out of memory");
-        return -1;
-    }
-    *state = p;
-    char inst[64];
-    instance_name(cfg, pair, inst, sizeof inst);
-    iox_pub_options_t po;
-    iox_pub_options_init(&po);
-    po.historyCapacity = 0;
-    iox_sub_options_t so;
-    iox_sub_options_init(&so);
-    so.queueCapacity = 16;
-    so.historyRequest = 0;
-    /* A publishes ping and subscribes to pong; B the other way round. */
-    p->pub = iox_pub_init(&p->pub_storage, SERVICE, inst, side == 'A' ? "ping" : "pong", &po);
-    p->sub = iox_sub_init(&p->sub_storage, SERVICE, inst, side == 'A' ? "pong" : "ping", &so);
-    if (cfg->mode == BENCH_BLOCK) {
-        p->ws = iox_ws_init(&p->ws_storage);
-        if (iox_ws_attach_subscriber_state(p->ws, p->sub, SubscriberState_HAS_DATA, 0, NULL) !=
-            WaitSetResult_SUCCESS) {
-            bench_fail(ctl, "iox_ws_attach_subscriber_state failed");
-            return -1;
-        }
-    }
-    if (side == 'A')
-        return wait_until(ctl, pubsub_matched, p, "ping/pong subscriptions");
-    return 0;
-}
-
-static void ps_teardown(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair,
-                        void *state)
-{
-    (void)cfg;
-    (void)ctl;
-    (void)side;
-    (void)pair;
-    ice_pair_t *p = state;
-    if (!p)
-        return;
-    if (p->ws)
-        iox_ws_deinit(p->ws);
     if (p->sub)
         iox_sub_deinit(p->sub);
     if (p->pub)
@@ -395,218 +240,491 @@ static void ps_teardown(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int 
     free(p);
 }
 
-static int ps_send(bench_ctl_t *ctl, ice_pair_t *p, uint32_t size, uint64_t seq)
+/* Every pattern: a runtime per side process, its ports per pair. */
+#define ICE_OPS(setup, a, b)                                                                     \
+    {                                                                                           \
+        .proc_init = ice_proc_init, .proc_fini = ice_proc_fini, .pair_setup = (setup),          \
+        .pair_teardown = ice_teardown, .run_a = (a), .run_b = (b)                               \
+    }
+
+/* ---- request / response ------------------------------------------------------------------ */
+
+/* rr: 16-deep queues; rr_kK (cfg->param = K): the request queue holds K and
+ * both sides wait instead of dropping when a queue is full, since the
+ * response queue cannot hold more than 16 */
+static int rr_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
 {
-    void *chunk = NULL;
-    enum iox_AllocationResult ar = iox_pub_loan_chunk(p->pub, &chunk, size);
-    if (ar != AllocationResult_SUCCESS) {
-        bench_fail(ctl, "iox_pub_loan_chunk(%u bytes): %s", size, alloc_str(ar));
+    ice_pair_t *p = pair_new(cfg, ctl, pair, state);
+    if (!p)
+        return -1;
+    const int k = cfg->param;
+    if (side == 'B') {
+        iox_server_options_t opts;
+        iox_server_options_init(&opts);
+        opts.requestQueueCapacity = k > 16 ? (uint64_t)k : 16;
+        if (k) {
+            opts.requestQueueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+            opts.clientTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+        }
+        p->server = iox_server_init(&p->server_storage, SERVICE, p->inst, "rr", &opts);
+        if (p->ws)
+            return attached(ctl, iox_ws_attach_server_state(p->ws, p->server,
+                                                            ServerState_HAS_REQUEST, 0, NULL));
+        return 0;
+    }
+    iox_client_options_t opts;
+    iox_client_options_init(&opts);
+    opts.responseQueueCapacity = RESPONSE_QUEUE_MAX;
+    if (k) {
+        opts.responseQueueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+        opts.serverTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+        if (k > RESPONSE_QUEUE_MAX)
+            bench_note(ctl, "response queue %d (iceoryx's maximum): the server waits",
+                       RESPONSE_QUEUE_MAX);
+    }
+    p->client = iox_client_init(&p->client_storage, SERVICE, p->inst, "rr", &opts);
+    if (p->ws && attached(ctl, iox_ws_attach_client_state(p->ws, p->client,
+                                                          ClientState_HAS_RESPONSE, 0, NULL)))
+        return -1;
+    return wait_until(ctl, client_connected, p, "client CONNECTED");
+}
+
+static int rr_send(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    ice_pair_t *p = state;
+    const uint32_t size = (uint32_t)cfg->payload;
+    void *req = NULL;
+    if (loaned(ctl, iox_client_loan_request(p->client, &req, size), "iox_client_loan_request",
+               size))
+        return -1;
+    bench_touch_write(req, size, i);
+    enum iox_ClientSendResult sr = iox_client_send(p->client, req);
+    if (sr != ClientSendResult_SUCCESS) {
+        bench_fail(ctl, "iox_client_send: result %d", (int)sr);
         return -1;
     }
-    touch_write(chunk, size, seq);
-    iox_pub_publish_chunk(p->pub, chunk);
     return 0;
 }
 
-static int ps_recv(const bench_cfg_t *cfg, bench_ctl_t *ctl, ice_pair_t *p, const void **chunk)
+static int rr_receive(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
 {
-    for (;;) {
-        enum iox_ChunkReceiveResult r = iox_sub_take_chunk(p->sub, chunk);
-        if (r == ChunkReceiveResult_SUCCESS)
-            return 0;
-        if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
-            bench_fail(ctl, "iox_sub_take_chunk: %s", recv_str(r));
+    ice_pair_t *p = state;
+    const void *resp = NULL;
+    enum iox_ChunkReceiveResult r;
+    while ((r = iox_client_take_response(p->client, &resp)) != ChunkReceiveResult_SUCCESS)
+        if (take_again(cfg, ctl, p, r, "iox_client_take_response") != 0)
+            return -1;
+    int good = bench_touch_check(resp, cfg->payload, i);
+    iox_client_release_response(p->client, resp);
+    return bench_check_message(ctl, good, "response", i);
+}
+
+static int rr_round(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    if (rr_send(cfg, ctl, state, i) != 0)
+        return -1;
+    return rr_receive(cfg, ctl, state, i);
+}
+
+BENCH_TIMED_RUN_A(rr_run_a, rr_round)
+
+static int rrk_run_a(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state,
+                     uint64_t *samples)
+{
+    return bench_time_pipeline(cfg, ctl, pair, state, samples, (uint64_t)cfg->param, rr_send,
+                               rr_receive);
+}
+
+/* Side B: takes the next request and answers it with the request's mark. */
+static int rr_answer(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    (void)i;
+    ice_pair_t *p = state;
+    const uint32_t size = (uint32_t)cfg->payload;
+    const void *req = NULL;
+    enum iox_ServerRequestResult r;
+    while ((r = iox_server_take_request(p->server, &req)) != ServerRequestResult_SUCCESS) {
+        if (r != ServerRequestResult_NO_PENDING_REQUESTS) {
+            bench_fail(ctl, "iox_server_take_request: result %d", (int)r);
             return -1;
         }
         if (bench_stopping(ctl))
             return -1;
         idle(cfg, p);
     }
-}
-
-static int ps_run_a(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state,
-                    uint64_t *samples)
-{
-    ice_pair_t *p = state;
-    const uint32_t size = (uint32_t)cfg->payload;
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t i = 0; i < total; i++) {
-        if (i == cfg->warmup)
-            bench_mark_start(ctl, pair);
-        uint64_t t0 = bench_now_ns();
-        if (ps_send(ctl, p, size, i) != 0)
-            return -1;
-        const void *pong = NULL;
-        if (ps_recv(cfg, ctl, p, &pong) != 0)
-            return -1;
-        int good = touch_check(pong, size, i);
-        iox_sub_release_chunk(p->sub, pong);
-        uint64_t t1 = bench_now_ns();
-        if (!good) {
-            bench_fail(ctl, "pong %" PRIu64 " carries the wrong payload", i);
-            return -1;
-        }
-        if (i >= cfg->warmup)
-            samples[i - cfg->warmup] = t1 - t0;
+    void *resp = NULL;
+    if (loaned(ctl, iox_server_loan_response(p->server, req, &resp, size),
+               "iox_server_loan_response", size)) {
+        iox_server_release_request(p->server, req);
+        return -1;
     }
-    bench_mark_end(ctl, pair);
+    bench_touch_write(resp, size, bench_touch_read(req));
+    enum iox_ServerSendResult sr = iox_server_send(p->server, resp);
+    iox_server_release_request(p->server, req);
+    if (sr != ServerSendResult_SUCCESS) {
+        bench_fail(ctl, "iox_server_send: result %d", (int)sr);
+        return -1;
+    }
     return 0;
 }
 
-static int ps_run_b(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state)
+BENCH_STEPS_RUN(rr_run_b, rr_answer)
+
+static const bench_ops_t rr_ops = ICE_OPS(rr_setup, rr_run_a, rr_run_b);
+
+static const bench_ops_t rrk_ops = ICE_OPS(rr_setup, rrk_run_a, rr_run_b);
+
+/* ---- publish / subscribe ------------------------------------------------------------------ */
+
+/* A publisher (fanout: it waits for full queues) and a subscriber of topic
+ * `event` of the pair's instance; either may be left out (NULL). */
+static int ps_open(bench_ctl_t *ctl, ice_pair_t *p,
+                   const char *pub_event, const char *sub_event, int fanout)
+{
+    if (pub_event) {
+        iox_pub_options_t po;
+        iox_pub_options_init(&po);
+        po.historyCapacity = 0;
+        if (fanout)
+            po.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+        p->pub = iox_pub_init(&p->pub_storage, SERVICE, p->inst, pub_event, &po);
+    }
+    if (!sub_event)
+        return 0;
+    iox_sub_options_t so;
+    iox_sub_options_init(&so);
+    so.queueCapacity = fanout ? BENCH_FANOUT_QUEUE : 16;
+    so.historyRequest = 0;
+    if (fanout)
+        so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+    p->sub = iox_sub_init(&p->sub_storage, SERVICE, p->inst, sub_event, &so);
+    if (!p->ws)
+        return 0;
+    return attached(ctl, iox_ws_attach_subscriber_state(p->ws, p->sub, SubscriberState_HAS_DATA,
+                                                        0, NULL));
+}
+
+static int ps_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
+{
+    ice_pair_t *p = pair_new(cfg, ctl, pair, state);
+    if (!p)
+        return -1;
+    /* A publishes ping and subscribes to pong; B the other way round. */
+    if (ps_open(ctl, p, side == 'A' ? "ping" : "pong", side == 'A' ? "pong" : "ping",
+                0) != 0)
+        return -1;
+    if (side == 'A')
+        return wait_until(ctl, pubsub_matched, p, "ping/pong subscriptions");
+    return 0;
+}
+
+/* Loans, marks (sequence, and a time stamp when stamp != 0) and publishes. */
+static inline int ps_send(bench_ctl_t *ctl, ice_pair_t *p, uint32_t size, uint64_t seq,
+                          uint64_t stamp)
+{
+    void *chunk = NULL;
+    if (loaned(ctl, iox_pub_loan_chunk(p->pub, &chunk, size), "iox_pub_loan_chunk", size))
+        return -1;
+    bench_touch_write(chunk, size, seq);
+    if (stamp)
+        bench_stamp_write(chunk, stamp);
+    iox_pub_publish_chunk(p->pub, chunk);
+    return 0;
+}
+
+static inline int ps_recv(const bench_cfg_t *cfg, bench_ctl_t *ctl, ice_pair_t *p,
+                          const void **chunk)
+{
+    enum iox_ChunkReceiveResult r;
+    while ((r = iox_sub_take_chunk(p->sub, chunk)) != ChunkReceiveResult_SUCCESS)
+        if (take_again(cfg, ctl, p, r, "iox_sub_take_chunk") != 0)
+            return -1;
+    return 0;
+}
+
+/* Checks the marks of message i and releases it: 0, or -1 after bench_fail(). */
+static inline int ps_done(bench_ctl_t *ctl, ice_pair_t *p, const void *c, uint64_t size,
+                          uint64_t i, const char *what)
+{
+    int good = bench_touch_check(c, size, i);
+    iox_sub_release_chunk(p->sub, c);
+    return bench_check_message(ctl, good, what, i);
+}
+
+static int ps_round(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    ice_pair_t *p = state;
+    const void *pong = NULL;
+    if (ps_send(ctl, p, (uint32_t)cfg->payload, i, 0) != 0 || ps_recv(cfg, ctl, p, &pong) != 0)
+        return -1;
+    return ps_done(ctl, p, pong, cfg->payload, i, "pong");
+}
+
+BENCH_TIMED_RUN_A(ps_run_a, ps_round)
+
+/* Side B: takes ping i and answers with a pong of the same mark. */
+static int ps_answer(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    (void)i;
+    ice_pair_t *p = state;
+    const void *ping = NULL;
+    if (ps_recv(cfg, ctl, p, &ping) != 0)
+        return -1;
+    uint64_t seq = bench_touch_read(ping);
+    iox_sub_release_chunk(p->sub, ping);
+    return ps_send(ctl, p, (uint32_t)cfg->payload, seq, 0);
+}
+
+BENCH_STEPS_RUN(ps_run_b, ps_answer)
+
+static const bench_ops_t ps_ops = ICE_OPS(ps_setup, ps_run_a, ps_run_b);
+
+/* ---- fan-out: 1 publisher, cfg->pairs subscribers ---------------------------------------- */
+
+static int fan_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
 {
     (void)pair;
+    ice_pair_t *p = pair_new(cfg, ctl, 0, state); /* one topic for all */
+    if (!p)
+        return -1;
+    return ps_open(ctl, p, side == 'A' ? "fan" : NULL, side == 'B' ? "fan" : NULL, 1);
+}
+
+/* The publisher starts when every subscriber is SUBSCRIBED (it cannot count
+ * them itself): they count themselves in ctl->progress. */
+typedef struct subs_wait {
+    bench_ctl_t *ctl;
+    uint64_t want;
+} subs_wait_t;
+
+static int all_subscribed(const void *arg)
+{
+    const subs_wait_t *w = arg;
+    return atomic_load(&w->ctl->progress) >= w->want;
+}
+
+static int fan_publish(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    subs_wait_t w = {ctl, (uint64_t)cfg->pairs};
+    if (i == 0 && bench_wait_until(ctl, all_subscribed, &w, 15, "iceoryx: fan-out subscribers"))
+        return -1;
+    return ps_send(ctl, state, (uint32_t)cfg->payload, i, bench_now_ns());
+}
+
+BENCH_STEPS_RUN(fan_run_a, fan_publish)
+
+static int fan_take(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t n,
+                    uint64_t *ns)
+{
     ice_pair_t *p = state;
-    const uint32_t size = (uint32_t)cfg->payload;
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t n = 0; n < total; n++) {
-        const void *ping = NULL;
-        if (ps_recv(cfg, ctl, p, &ping) != 0)
-            return -1;
-        uint64_t seq = touch_read(ping);
-        iox_sub_release_chunk(p->sub, ping);
-        if (ps_send(ctl, p, size, seq) != 0)
-            return -1;
+    const void *c = NULL;
+    if (ps_recv(cfg, ctl, p, &c) != 0)
+        return -1;
+    *ns = bench_now_ns() - bench_stamp_read(c);
+    return ps_done(ctl, p, c, cfg->payload, n, "message");
+}
+
+static int fan_run_b(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state,
+                     uint64_t *samples)
+{
+    if (wait_until(ctl, subscribed, state, "fan-out subscription") != 0)
+        return -1;
+    atomic_fetch_add(&ctl->progress, 1u);
+    return bench_time_deliveries(cfg, ctl, pair, state, samples, fan_take);
+}
+
+static const bench_ops_t fan_ops = ICE_OPS(fan_setup, fan_run_a, fan_run_b);
+
+/* ---- what iceoryx cannot do: its compile-time limits ---------------------------------------- */
+
+/* IOX_MAX_SERVERS is IOX_MAX_PUBLISHERS and IOX_MAX_CLIENTS is
+ * IOX_MAX_SUBSCRIBERS in 2.0.3 (iceoryx_posh_types.hpp); the binding reports
+ * the latter two. */
+static uint32_t max_servers(void)
+{
+    return iox_cfg_max_publishers();
+}
+
+static uint32_t max_ports(void)
+{
+    return 2 * (iox_cfg_max_publishers() + iox_cfg_max_subscribers());
+}
+
+static int ice_cannot(const bench_cfg_t *cfg, char *why, size_t len)
+{
+    if (cfg->payload > UINT32_MAX) {
+        snprintf(why, len, "iceoryx payload sizes are 8..%u bytes here (uint32_t API)", UINT32_MAX);
+        return -1;
+    }
+    if (!strcmp(cfg->pattern, "services") &&
+        ((uint32_t)cfg->param > max_servers() ||
+         (uint32_t)cfg->param > iox_cfg_max_number_of_attachments_per_waitset())) {
+        snprintf(why, len,
+                 "iceoryx 2.0.3 allows %u servers (IOX_MAX_SERVERS = IOX_MAX_PUBLISHERS) and %u "
+                 "ports per WaitSet (fixed at compile time): %d services with a server each do "
+                 "not fit",
+                 max_servers(), iox_cfg_max_number_of_attachments_per_waitset(), cfg->param);
+        return -1;
     }
     return 0;
 }
 
-static const bench_ops_t ps_ops = {
-    .proc_init = ice_proc_init,
-    .proc_fini = ice_proc_fini,
-    .pair_setup = ps_setup,
-    .pair_teardown = ps_teardown,
-    .run_a = ps_run_a,
-    .run_b = ps_run_b,
-};
-
-/* ---- creating many servers ----------------------------------------------------------------- */
-
-static long rss_bytes(void)
+/* The scale rows iceoryx cannot have, with the limit that stops each. */
+static void limit_row(const char *pattern)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+    char why[256];
+    int pairs = BENCH_SCALE_PORTS;
+    if (!strcmp(pattern, "port_create")) {
+        snprintf(why, sizeof why,
+                 "holds at most %u ports (%u publishers and servers each, %u subscribers and "
+                 "clients each): %d do not fit",
+                 max_ports(), iox_cfg_max_publishers(), iox_cfg_max_subscribers(), pairs);
+    } else if (!strcmp(pattern, "service_create")) {
+        pairs = BENCH_SCALE_SERVICES;
+        snprintf(why, sizeof why,
+                 "allows %u servers (IOX_MAX_SERVERS = IOX_MAX_PUBLISHERS): %d services with a "
+                 "server each do not fit",
+                 max_servers(), pairs);
+    } else {
+        pairs = BENCH_MATCH_PUBLISHERS;
+        snprintf(why, sizeof why,
+                 "allows %u publishers (IOX_MAX_PUBLISHERS) and %u subscribers per publisher: "
+                 "%d publishers do not fit",
+                 iox_cfg_max_publishers(), iox_cfg_max_subscribers_per_publisher(), pairs);
+    }
+    bench_print_error_row("iceoryx", pattern, "-", pairs, "iceoryx 2.0.3 %s (fixed at compile time)",
+                          why);
 }
+
+static void no_port_create(const bench_opts_t *o, uint64_t run_id)
+{
+    (void)o, (void)run_id, limit_row("port_create");
+}
+
+static void no_service_create(const bench_opts_t *o, uint64_t run_id)
+{
+    (void)o, (void)run_id, limit_row("service_create");
+}
+
+static void no_sub_match(const bench_opts_t *o, uint64_t run_id)
+{
+    (void)o, (void)run_id, limit_row("sub_match");
+}
+
+/* ---- creating many servers, memory per port ------------------------------------------------- */
+
+typedef struct create_env {
+    iox_server_storage_t *storage;
+    iox_server_t *srv;
+    char inst[64];
+} create_env_t;
 
 typedef struct create_arg {
-    int count;
     uint64_t run_id;
-    int cpu;
+    int count;
 } create_arg_t;
 
-static int create_child(bench_ctl_t *ctl, const void *argp)
+static void create_close(void *envp)
+{
+    create_env_t *e = envp;
+    if (!e)
+        return;
+    free(e->storage);
+    free(e->srv);
+    free(e);
+    /* no iox_runtime_shutdown(): see ice_proc_fini */
+}
+
+static int create_open(bench_ctl_t *ctl, const void *argp, void **envp)
 {
     const create_arg_t *a = argp;
-    bench_pin(a->cpu);
-    char name[64];
-    snprintf(name, sizeof name, "shoalbench-create-%d", (int)getpid());
-    iox_set_loglevel(Iceoryx_LogLevel_Warn);
-    iox_runtime_init(name);
-    iox_server_storage_t *st = calloc((size_t)a->count, sizeof *st);
-    iox_server_t *srv = calloc((size_t)a->count, sizeof *srv);
-    if (!st || !srv) {
+    create_env_t *e = calloc(1, sizeof *e);
+    *envp = e;
+    if (e) {
+        e->storage = calloc((size_t)a->count, sizeof *e->storage);
+        e->srv = calloc((size_t)a->count, sizeof *e->srv);
+    }
+    if (!e || !e->storage || !e->srv) {
         bench_fail(ctl, "out of memory");
-        return 1;
+        return -1;
     }
-    char inst[64];
-    snprintf(inst, sizeof inst, "create%" PRIu64, a->run_id);
-    iox_server_options_t opts;
-    iox_server_options_init(&opts);
-    uint64_t *create_ns = ctl->samples, *destroy_ns = ctl->samples + a->count;
-    long rss0 = rss_bytes();
-    uint64_t t_all = bench_now_ns();
-    for (int i = 0; i < a->count; i++) {
-        char ev[32];
-        snprintf(ev, sizeof ev, "s%d", i);
-        uint64_t t0 = bench_now_ns();
-        srv[i] = iox_server_init(&st[i], SERVICE, inst, ev, &opts);
-        create_ns[i] = bench_now_ns() - t0;
-        atomic_store(&ctl->progress, (uint64_t)(i + 1));
-    }
-    uint64_t create_total = bench_now_ns() - t_all;
-    long rss1 = rss_bytes();
-    uint64_t *mem = (uint64_t *)(void *)ctl->aux;
-    mem[0] = (uint64_t)(rss1 > rss0 ? rss1 - rss0 : 0);
-    t_all = bench_now_ns();
-    for (int i = 0; i < a->count; i++) {
-        uint64_t t0 = bench_now_ns();
-        iox_server_deinit(srv[i]);
-        destroy_ns[i] = bench_now_ns() - t0;
-    }
-    uint64_t destroy_total = bench_now_ns() - t_all;
-    /* no iox_runtime_shutdown(): see ice_proc_fini */
-    int k = a->count < 64 ? a->count : 64;
-    double first = 0, last = 0;
-    for (int i = 0; i < k; i++) {
-        first += (double)create_ns[i];
-        last += (double)create_ns[a->count - k + i];
-    }
-    bench_note(ctl, "create_total_ms=%.2f;destroy_total_ms=%.2f;first%d_mean_us=%.1f;last%d_mean_us=%.1f",
-               (double)create_total / 1e6, (double)destroy_total / 1e6, k, first / k / 1e3, k,
-               last / k / 1e3);
+    snprintf(e->inst, sizeof e->inst, "create%" PRIu64, a->run_id);
+    runtime_open("create");
     return 0;
 }
 
-static void run_create(const bench_opts_t *o, int count, uint64_t run_id)
+static int create_one(bench_ctl_t *ctl, void *envp, int i)
 {
-    create_arg_t a = {count, run_id, o->cpu_a};
-    bench_ctl_t *ctl = NULL;
-    int rc = bench_run_in_child(create_child, &a, 2 * (size_t)count, o->timeout_s, &ctl);
-    bench_cfg_t c = {.cpu_a = o->cpu_a, .cpu_b = -1};
-    char cpus[64];
-    bench_cpus_str(&c, cpus, sizeof cpus);
-    bench_stats_t cs, ds;
-    memset(&cs, 0, sizeof cs);
-    memset(&ds, 0, sizeof ds);
-    if (!ctl) {
-        snprintf(cs.note, sizeof cs.note, "error: cannot map control block");
-        bench_print_raw_row("iceoryx", "server_create", "-", 0, count, (uint64_t)count, &cs, cpus);
+    (void)ctl;
+    create_env_t *e = envp;
+    char ev[32];
+    snprintf(ev, sizeof ev, "s%d", i);
+    iox_server_options_t opts;
+    iox_server_options_init(&opts);
+    e->srv[i] = iox_server_init(&e->storage[i], SERVICE, e->inst, ev, &opts);
+    return 0;
+}
+
+static void destroy_one(void *envp, int i)
+{
+    create_env_t *e = envp;
+    iox_server_deinit(e->srv[i]);
+}
+
+static bench_scale_t servers_scale(const bench_opts_t *o, const create_arg_t *a)
+{
+    return (bench_scale_t){
+        .suite = "iceoryx",
+        .create_row = "server_create",
+        .destroy_row = "server_destroy",
+        .count = a->count,
+        .group = 64,
+        .cpu = o->cpu_a,
+        .timeout_s = o->timeout_s,
+        .arg = a,
+        .open = create_open,
+        .create = create_one,
+        .destroy = destroy_one,
+        .close = create_close,
+    };
+}
+
+static void run_create(const bench_opts_t *o, uint64_t run_id)
+{
+    int count = g_create_count ? atoi(g_create_count) : 512;
+    create_arg_t a = {run_id, count < 1 ? 1 : count};
+    bench_scale_t s = servers_scale(o, &a);
+    bench_scale_free(&s, bench_scale_run(&s));
+}
+
+/* iceoryx preallocates every port slot in its management segment when RouDi
+ * starts, so the figure is segment size / slots (an upper bound: the
+ * segment holds its other tables too); the note adds the resident-set growth
+ * of a process per server it creates. */
+static void run_memory(const bench_opts_t *o, uint64_t run_id)
+{
+    create_arg_t a = {run_id, (int)max_servers()};
+    bench_scale_t s = servers_scale(o, &a);
+    s.create_row = s.destroy_row = NULL;
+    bench_ctl_t *ctl = bench_scale_run(&s);
+    if (!ctl)
         return;
-    }
-    if (rc != 0) {
-        snprintf(cs.note, sizeof cs.note, "error: %s (after %" PRIu64 " of %d servers created)",
-                 ctl->err, atomic_load(&ctl->progress), count);
-        bench_print_raw_row("iceoryx", "server_create", "-", 0, count, (uint64_t)count, &cs, cpus);
-    } else {
-        bench_compute(ctl->samples, (uint64_t)count, 1.0, &cs);
-        bench_compute(ctl->samples + count, (uint64_t)count, 1.0, &ds);
-        snprintf(cs.note, sizeof cs.note, "%s", ctl->note);
-        snprintf(ds.note, sizeof ds.note, "%s", ctl->note);
-        double sum = 0;
-        for (int i = 0; i < count; i++)
-            sum += (double)ctl->samples[i];
-        cs.throughput_per_s = count / (sum / 1e9);
-        sum = 0;
-        for (int i = 0; i < count; i++)
-            sum += (double)ctl->samples[count + i];
-        ds.throughput_per_s = count / (sum / 1e9);
-        bench_print_raw_row("iceoryx", "server_create", "-", 0, count, (uint64_t)count, &cs, cpus);
-        bench_print_raw_row("iceoryx", "server_destroy", "-", 0, count, (uint64_t)count, &ds, cpus);
-        /* memory per port: iceoryx preallocates every port slot in its
-         * management segment when RouDi starts, so the honest figure is
-         * segment size / slots (publishers + subscribers + servers + clients;
-         * in 2.0.3 MAX_SERVERS = MAX_PUBLISHERS, MAX_CLIENTS = MAX_SUBSCRIBERS). */
-        struct stat sb;
-        uint64_t slots = 2ull * ((uint64_t)iox_cfg_max_publishers() + iox_cfg_max_subscribers());
-        uint64_t mgmt = stat("/dev/shm/iceoryx_mgmt", &sb) == 0 ? (uint64_t)sb.st_size : 0;
-        const uint64_t *mem = (const uint64_t *)(const void *)ctl->aux;
-        bench_stats_t ms;
-        memset(&ms, 0, sizeof ms);
-        ms.ok = 1;
-        ms.median_ns = ms.p99_ns = ms.p999_ns = ms.max_ns = (double)mem[0] / count;
-        snprintf(ms.note, sizeof ms.note,
-                 "rss_growth_per_port_bytes=%.0f;mgmt_segment_bytes=%" PRIu64 ";port_slots=%" PRIu64
-                 ";mgmt_per_slot_bytes=%.0f",
-                 (double)mem[0] / count, mgmt, slots, slots ? (double)mgmt / (double)slots : 0.0);
-        bench_print_raw_row("iceoryx", "port_memory_bytes", "-", 0, count, (uint64_t)count, &ms, cpus);
-    }
-    bench_ctl_free(ctl, 2 * (size_t)count);
+    struct stat sb;
+    uint64_t slots = max_ports();
+    uint64_t mgmt = stat("/dev/shm/iceoryx_mgmt", &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    bench_stats_t ms;
+    memset(&ms, 0, sizeof ms);
+    ms.ok = mgmt != 0;
+    ms.median_ns = ms.p99_ns = ms.p999_ns = ms.max_ns = (double)mgmt / (double)slots;
+    snprintf(ms.note, sizeof ms.note,
+             "%supper bound;mgmt_segment_bytes=%" PRIu64 ";port_slots=%" PRIu64
+             ";rss_growth_per_port_bytes=%.0f",
+             ms.ok ? "" : "error: no /dev/shm/iceoryx_mgmt;", mgmt, slots,
+             (double)bench_scale_aux(ctl)[0] / a.count);
+    char cpus[64];
+    bench_print_raw_row("iceoryx", "port_memory_bytes", "-", 0, a.count, (uint64_t)a.count, &ms,
+                        bench_one_cpu_str(o->cpu_a, cpus, sizeof cpus));
+    bench_scale_free(&s, ctl);
 }
 
 /* ---- is RouDi there? ------------------------------------------------------------------------- */
@@ -615,103 +733,34 @@ static int probe_child(bench_ctl_t *ctl, const void *arg)
 {
     (void)ctl;
     (void)arg;
-    char name[64];
-    snprintf(name, sizeof name, "shoalbench-probe-%d", (int)getpid());
-    iox_set_loglevel(Iceoryx_LogLevel_Error);
-    iox_runtime_init(name);
+    runtime_open("probe");
     return 0; /* deregisters in exit(); see ice_proc_fini */
 }
 
+/* services: rr_ops, refused by ice_cannot() with the reason */
+static const bench_pattern_t patterns[] = {
+    BENCH_IPC_PATTERNS(&rr_ops, &ps_ops, run_create, &fan_ops, &rrk_ops, &rr_ops, no_port_create,
+                       no_service_create, no_sub_match, run_memory),
+};
+
+static const bench_extra_opt_t extra[] = {
+    {"--create-count", &g_create_count},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    int ncpu = bench_online_cpus();
-    bench_opts_t o = {
-        .iters = 20000,
-        .warmup = 2000,
-        .cpu_a = 0,
-        .cpu_b = ncpu > 1 ? 1 : 0,
-        .pairs = {1, 4},
-        .npairs = 2,
-        .payloads = {64, 4096, 1u << 20, 64u << 20, 1u << 30},
-        .npayloads = 5,
-        .modes = {BENCH_BUSY, BENCH_BLOCK},
-        .nmodes = 2,
-        .patterns = "rr,pubsub,create",
-        .header = 1,
-        .timeout_s = 120,
-        .repeat = 3,
+    const bench_suite_t suite = {
+        .name = "iceoryx",
+        .usage = "  --create-count N   servers for the create pattern (default 512)\n"
+                 "  iceoryx's RouDi must be running (bench/run.sh starts it).\n",
+        .defaults = BENCH_DEFAULTS(20000, 2000, "rr,pubsub,create", 3),
+        BENCH_PATTERNS(patterns),
+        .extra = extra,
+        .probe = probe_child,
+        .probe_timeout_s = 10.0,
+        .probe_error = "cannot register with RouDi within 10 s (is iox-roudi running?) ",
+        .cannot = ice_cannot,
     };
-    int create_count = 512;
-    /* strip our own option before the common parser sees it */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--create-count") && i + 1 < argc) {
-            create_count = atoi(argv[i + 1]);
-            memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);
-            argc -= 2;
-            i--;
-        }
-    }
-    bench_parse_opts(&o, argc, argv, "iceoryx_bench",
-                     "  --create-count N   servers for the create pattern (default 512)\n"
-                     "  patterns: rr, pubsub, create (default all three)\n"
-                     "  iceoryx's RouDi must be running (bench/run.sh starts it).\n");
-    if (o.header)
-        printf("%s\n", BENCH_CSV_HEADER);
-
-    bench_ctl_t *pctl = NULL;
-    if (bench_run_in_child(probe_child, NULL, 0, 10.0, &pctl) != 0) {
-        bench_stats_t st;
-        memset(&st, 0, sizeof st);
-        snprintf(st.note, sizeof st.note,
-                 "error: cannot register with RouDi within 10 s (is iox-roudi running?) %s",
-                 pctl ? pctl->err : "");
-        bench_print_raw_row("iceoryx", "probe", "-", 0, 0, 0, &st, "-");
-        return 1;
-    }
-    bench_ctl_free(pctl, 0);
-
-    uint64_t run = (uint64_t)getpid() * 1000u;
-    static const char *patterns[] = {"rr", "pubsub"};
-    bench_job_t *jobs = calloc(2u * 2u * 8u * BENCH_MAX_PAYLOADS, sizeof *jobs);
-    int n = 0;
-    for (size_t pi = 0; jobs && pi < 2; pi++) {
-        if (!bench_pattern_selected(&o, patterns[pi]))
-            continue;
-        int ps = !strcmp(patterns[pi], "pubsub");
-        for (int m = 0; m < o.nmodes; m++)
-            for (int np = 0; np < o.npairs; np++)
-                for (int s = 0; s < o.npayloads; s++) {
-                    bench_cfg_t cfg = {
-                        .suite = "iceoryx",
-                        .pattern = patterns[pi],
-                        .mode = o.modes[m],
-                        .payload = o.payloads[s],
-                        .pairs = o.pairs[np],
-                        .iters = o.iters,
-                        .warmup = o.warmup,
-                        .cpu_a = o.cpu_a,
-                        .cpu_b = o.cpu_b,
-                        .timeout_s = o.timeout_s,
-                        .run_id = ++run,
-                    };
-                    bench_decide_yield(&cfg);
-                    if (cfg.payload < 8 || cfg.payload > UINT32_MAX) {
-                        bench_stats_t st;
-                        memset(&st, 0, sizeof st);
-                        snprintf(st.note, sizeof st.note, "error: iceoryx payload sizes are 8..%u bytes here (uint32_t API)", UINT32_MAX);
-                        bench_print_row(&cfg, &st);
-                        continue;
-                    }
-                    jobs[n++] = (bench_job_t){cfg, ps ? &ps_ops : &rr_ops, ps, ps ? 2.0 : 1.0, {0}};
-                }
-    }
-    if (jobs) {
-        bench_sweep(jobs, n, o.repeat);
-        for (int i = 0; i < n; i++)
-            bench_print_row(&jobs[i].cfg, &jobs[i].stats);
-        free(jobs);
-    }
-    if (bench_pattern_selected(&o, "create"))
-        run_create(&o, create_count, ++run);
-    return 0;
+    return bench_main(&suite, argc, argv);
 }

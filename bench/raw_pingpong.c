@@ -69,48 +69,43 @@ static void post(const bench_cfg_t *cfg, _Atomic uint32_t *w, uint32_t v)
         sys_futex(w, FUTEX_WAKE, 1, NULL);
 }
 
-static int raw_run_a(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state,
-                     uint64_t *samples)
+static int raw_round(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
 {
-    (void)state;
-    _Atomic uint32_t *w = pair_word(ctl, pair);
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t i = 0; i < total; i++) {
-        if (i == cfg->warmup)
-            bench_mark_start(ctl, pair);
-        uint32_t ping = (uint32_t)(2 * i + 1), pong = (uint32_t)(2 * i + 2);
-        uint64_t t0 = bench_now_ns();
-        post(cfg, w, ping);
-        if (wait_for(cfg, ctl, w, pong) != 0)
-            return -1;
-        uint64_t t1 = bench_now_ns();
-        if (i >= cfg->warmup)
-            samples[i - cfg->warmup] = t1 - t0;
-    }
-    bench_mark_end(ctl, pair);
+    _Atomic uint32_t *w = state;
+    post(cfg, w, (uint32_t)(2 * i + 1));
+    return wait_for(cfg, ctl, w, (uint32_t)(2 * i + 2));
+}
+
+BENCH_TIMED_RUN_A(raw_run_a, raw_round)
+
+static int raw_answer(const bench_cfg_t *cfg, bench_ctl_t *ctl, void *state, uint64_t i)
+{
+    if (wait_for(cfg, ctl, state, (uint32_t)(2 * i + 1)) != 0)
+        return -1;
+    post(cfg, state, (uint32_t)(2 * i + 2));
     return 0;
 }
 
-static int raw_run_b(const bench_cfg_t *cfg, bench_ctl_t *ctl, int pair, void *state)
+BENCH_STEPS_RUN(raw_run_b, raw_answer)
+
+/* A pair's state is its word in the shared control block. */
+static int raw_setup(const bench_cfg_t *cfg, bench_ctl_t *ctl, int side, int pair, void **state)
 {
-    (void)state;
-    _Atomic uint32_t *w = pair_word(ctl, pair);
-    uint64_t total = cfg->warmup + cfg->iters;
-    for (uint64_t i = 0; i < total; i++) {
-        if (wait_for(cfg, ctl, w, (uint32_t)(2 * i + 1)) != 0)
-            return -1;
-        post(cfg, w, (uint32_t)(2 * i + 2));
-    }
+    (void)cfg;
+    (void)side;
+    *state = pair_word(ctl, pair);
     return 0;
 }
 
 static const bench_ops_t raw_ops = {
+    .pair_setup = raw_setup,
     .run_a = raw_run_a,
     .run_b = raw_run_b,
 };
 
-static void clock_row(const bench_opts_t *o)
+static void clock_row(const bench_opts_t *o, uint64_t run_id)
 {
+    (void)run_id;
     uint64_t n = o->iters;
     uint64_t *s = malloc(n * sizeof *s);
     if (!s)
@@ -130,67 +125,26 @@ static void clock_row(const bench_opts_t *o)
     bench_compute(s, n, 1.0, &st);
     st.throughput_per_s = (double)n / ((double)(end - start) / 1e9);
     snprintf(st.note, sizeof st.note, "back-to-back CLOCK_MONOTONIC reads");
-    bench_cfg_t c = {.cpu_a = o->cpu_a, .cpu_b = -1};
     char cpus[64];
-    bench_cpus_str(&c, cpus, sizeof cpus);
-    bench_print_raw_row("raw", "clock", "-", 0, 1, n, &st, cpus);
+    bench_print_raw_row("raw", "clock", "-", 0, 1, n, &st, bench_one_cpu_str(o->cpu_a, cpus, sizeof cpus));
     free(s);
     bench_pin(-1);
 }
 
+static const uint64_t one_line[] = {64, 0};
+
+static const bench_pattern_t patterns[] = {
+    {.name = "clock", .run = clock_row},
+    {.name = "pingpong", .ops = &raw_ops, .msgs_per_round = 1.0, .payloads = one_line},
+};
+
 int main(int argc, char **argv)
 {
-    int ncpu = bench_online_cpus();
-    bench_opts_t o = {
-        .iters = 100000,
-        .warmup = 10000,
-        .cpu_a = 0,
-        .cpu_b = ncpu > 1 ? 1 : 0,
-        .pairs = {1, 4},
-        .npairs = 2,
-        .payloads = {64},
-        .npayloads = 1,
-        .modes = {BENCH_BUSY, BENCH_BLOCK},
-        .nmodes = 2,
-        .patterns = "all",
-        .header = 1,
-        .timeout_s = 120,
-        .repeat = 1,
+    const bench_suite_t suite = {
+        .name = "raw",
+        .usage = "  Payload is always one cache line (64).\n",
+        .defaults = BENCH_DEFAULTS(100000, 10000, "all", 1),
+        BENCH_PATTERNS(patterns),
     };
-    bench_parse_opts(&o, argc, argv, "raw_pingpong",
-                     "  patterns: pingpong, clock. Payload is always one cache line (64).\n");
-    if (o.header)
-        printf("%s\n", BENCH_CSV_HEADER);
-    fprintf(stderr, "raw_pingpong: %d online CPUs; side A on %d, side B on %d\n", ncpu, o.cpu_a,
-            o.cpu_b);
-    if (bench_pattern_selected(&o, "clock"))
-        clock_row(&o);
-    if (!bench_pattern_selected(&o, "pingpong"))
-        return 0;
-    uint64_t run = 0;
-    bench_job_t jobs[16];
-    int n = 0;
-    for (int m = 0; m < o.nmodes; m++) {
-        for (int p = 0; p < o.npairs && n < 16; p++) {
-            bench_cfg_t cfg = {
-                .suite = "raw",
-                .pattern = "pingpong",
-                .mode = o.modes[m],
-                .payload = 64,
-                .pairs = o.pairs[p],
-                .iters = o.iters,
-                .warmup = o.warmup,
-                .cpu_a = o.cpu_a,
-                .cpu_b = o.cpu_b,
-                .timeout_s = o.timeout_s,
-                .run_id = ++run,
-            };
-            bench_decide_yield(&cfg);
-            jobs[n++] = (bench_job_t){cfg, &raw_ops, 0, 1.0, {0}};
-        }
-    }
-    bench_sweep(jobs, n, o.repeat);
-    for (int i = 0; i < n; i++)
-        bench_print_row(&jobs[i].cfg, &jobs[i].stats);
-    return 0;
+    return bench_main(&suite, argc, argv);
 }

@@ -23,6 +23,10 @@ import re
 import sys
 
 BASE_SUITES = ("raw", "iceoryx")
+# shown in tables of their own, shoal and iceoryx side by side (issue 15)
+THROUGHPUT = ("fanout", "rr_k1", "rr_k8", "rr_k64", "services")
+SCALE = ("port_create", "port_destroy", "service_create", "service_destroy", "sub_match",
+         "port_memory_bytes")
 PY_SUITES = ("shoal-python", "iceoryx2-python")
 SUITE_ORDER = ["raw", "iceoryx", "shoal", "shoal-python", "iceoryx2-python"]
 
@@ -42,26 +46,34 @@ def size_name(b):
     return str(b)
 
 
-def fmt_ns(v):
+NS_STEPS = ((1e6, 1e6, "{:.2f} ms"), (1e4, 1e3, "{:.1f} us"), (1e3, 1e3, "{:.2f} us"),
+            (0, 1, "{:.0f} ns"))
+RATE_STEPS = ((1e6, 1e6, "{:.2f} M/s"), (1e3, 1e3, "{:.1f} k/s"), (0, 1, "{:.0f}/s"))
+
+
+def fmt_scaled(v, steps):
+    """The first step whose threshold v reaches: (threshold, divisor, format)."""
     if v is None:
         return "-"
-    if v >= 1e6:
-        return f"{v / 1e6:.2f} ms"
-    if v >= 1e4:
-        return f"{v / 1e3:.1f} us"
-    if v >= 1e3:
-        return f"{v / 1e3:.2f} us"
-    return f"{v:.0f} ns"
+    limit, div, f = next((st for st in steps if v >= st[0]), steps[-1])
+    return f.format(v / div)
+
+
+def fmt_ns(v):
+    return fmt_scaled(v, NS_STEPS)
 
 
 def fmt_rate(v):
-    if v is None:
-        return "-"
-    if v >= 1e6:
-        return f"{v / 1e6:.2f} M/s"
-    if v >= 1e3:
-        return f"{v / 1e3:.1f} k/s"
-    return f"{v:.0f}/s"
+    return fmt_scaled(v, RATE_STEPS)
+
+
+def fmt_throughput(r):
+    """Messages per second; a fan-out of 1 MiB or more also in GB/s of
+    payload delivered (every delivery counted)."""
+    v = r["throughput_per_s"]
+    if r["pattern"] == "fanout" and v and r["payload"] >= 1 << 20:
+        return f"{fmt_rate(v)} ({v * r['payload'] / 1e9:.0f} GB/s)"
+    return fmt_rate(v)
 
 
 def placement(cpus):
@@ -133,8 +145,16 @@ def vs_c(rows, r):
 
 
 def short_note(note, n=60):
+    """Notes are cut, but an error is what the row says: kept whole."""
     note = note or ""
-    return note if len(note) <= n else note[: n - 3] + "..."
+    return note if len(note) <= n or note.startswith("error:") else note[: n - 3] + "..."
+
+
+def cell_fmt(r):
+    """Formatter of a row's latency columns: bytes for *_bytes rows."""
+    if r["pattern"].endswith("_bytes"):
+        return lambda v: "-" if v is None else f"{v:.0f} B"
+    return fmt_ns
 
 
 def table(rows):
@@ -143,19 +163,65 @@ def table(rows):
             "max", "throughput", "vs raw", "vs iceoryx", "vs C", "note"]
     order = {s: i for i, s in enumerate(SUITE_ORDER)}
     for r in sorted(rows, key=lambda r: order.get(r["suite"], 99)):
+        if r["pattern"] in THROUGHPUT + SCALE:
+            continue
         vs_raw, vs_ice = ratios(rows, r)
-        is_bytes = r["pattern"].endswith("_bytes")
-        lat = (lambda v: "-" if v is None else f"{v:.0f} B") if is_bytes else fmt_ns
+        lat = cell_fmt(r)
         out.append([
             r["suite"], r["pattern"], r["mode"], size_name(r["payload"]) if r["payload"] else "-",
             str(r["pairs"]), placement(r["cpus"]).replace(";", ",") or "-", lat(r["median_ns"]), lat(r["p99_ns"]), lat(r["p999_ns"]),
-            lat(r["max_ns"]), fmt_rate(r["throughput_per_s"]),
+            lat(r["max_ns"]), fmt_throughput(r),
             "-" if vs_raw is None else f"{vs_raw:.2f}x",
             "-" if vs_ice is None else f"{vs_ice:.2f}x",
             "-" if vs_c(rows, r) is None else f"{vs_c(rows, r):.1f}x",
             short_note(r["note"]),
         ])
     return head, out
+
+
+def iceoryx_peer(rows, r):
+    """iceoryx's row for shoal's row r: same pattern, mode, payload and pairs
+    (a destroy row without one: its create row, which says why);
+    port_memory_bytes: same pattern (iceoryx makes fewer ports)."""
+    peer = find(rows, "iceoryx", r["pattern"], r["mode"], r["payload"], r["pairs"])
+    if peer is None and r["pattern"].endswith("_destroy"):  # no create, no destroy
+        peer = find(rows, "iceoryx", r["pattern"].replace("_destroy", "_create"), r["mode"],
+                    r["payload"], r["pairs"])
+    if peer is None and r["pattern"] == "port_memory_bytes":
+        peer = next((x for x in rows if x["suite"] == "iceoryx" and x["pattern"] == r["pattern"]),
+                    None)
+    return peer
+
+
+def side_by_side(rows, patterns):
+    """shoal's rows of these patterns next to iceoryx's of the same
+    configuration; where iceoryx has no number, its note says why."""
+    head = ["pattern", "mode", "payload", "pairs", "shoal median", "p99", "p99.9", "throughput",
+            "iceoryx median", "p99", "p99.9", "throughput", "median vs iceoryx",
+            "throughput vs iceoryx", "note"]
+    body = []
+    for r in rows:
+        if r["suite"] != "shoal" or r["pattern"] not in patterns:
+            continue
+        ice = iceoryx_peer(rows, r) or {"median_ns": None, "p99_ns": None, "p999_ns": None,
+                                         "throughput_per_s": None, "note": "error: no iceoryx row",
+                                         "pattern": r["pattern"], "payload": r["payload"]}
+        lat = cell_fmt(r)
+        ratio = lambda a, b: "-" if not a or not b else f"{a / b:.2f}x"
+        note = short_note(r["note"])
+        if ice["median_ns"] is None:
+            note = (note + "; " if note else "") + "iceoryx: " + (ice["note"] or "no number")
+        body.append([
+            r["pattern"], r["mode"], size_name(r["payload"]) if r["payload"] else "-",
+            str(r["pairs"]), lat(r["median_ns"]), lat(r["p99_ns"]), lat(r["p999_ns"]),
+            fmt_throughput(r), lat(ice["median_ns"]), lat(ice["p99_ns"]), lat(ice["p999_ns"]),
+            fmt_throughput(ice) if ice["median_ns"] is not None else "-",
+            ratio(r["median_ns"], ice["median_ns"]),
+            "-" if r["pattern"].endswith("_bytes") else ratio(r["throughput_per_s"],
+                                                             ice["throughput_per_s"]),
+            note,
+        ])
+    return head, body
 
 
 def print_table(head, body):
@@ -230,11 +296,100 @@ def targets(rows):
     total = note_value(cr, "create_total_ms")
     if total is not None:
         add(f"create {cr['pairs']} servers < 50 ms", f"{total:.1f} ms", "50 ms", total < 50, "")
-        first, last = note_value(cr, "first64_mean_us"), note_value(cr, "last64_mean_us")
-        if first and last:
-            add("port creation cost does not grow (last 64 / first 64)", f"{last / first:.2f}x",
-                "<= 1.5x", last <= 1.5 * first, f"{first:.1f} us -> {last:.1f} us")
+    for r in rows:  # per-port cost of the create/destroy rows: first group vs last
+        m = re.search(r"first(\d+)_mean_us=([0-9.]+);last\d+_mean_us=([0-9.]+)", r["note"] or "")
+        if r["suite"] != "shoal" or not m or not float(m.group(2)):
+            continue
+        k, first, last = m.group(1), float(m.group(2)), float(m.group(3))
+        what = "port creation" if r["pattern"] == "server_create" else r["pattern"]
+        add(f"{what} cost does not grow (last {k} / first {k}, {r['pairs']})",
+            f"{last / first:.2f}x", "<= 1.5x", last <= 1.5 * first,
+            f"{first:.1f} us -> {last:.1f} us")
     return res
+
+
+COLORS = {"iceoryx": "tab:orange", "shoal": "tab:blue", "shoal-python": "tab:green",
+          "iceoryx2-python": "tab:red"}
+
+
+def plot_latency(ax, rows, pattern, mode):
+    for suite in [s for s in SUITE_ORDER if s != "raw"] + sorted(
+            {r["suite"] for r in rows} - set(SUITE_ORDER)):
+        for pairs, style in ((1, "-o"), (4, "--s")):
+            pts = sorted((r["payload"], r["median_ns"]) for r in rows
+                         if r["suite"] == suite and r["pattern"] == pattern
+                         and r["mode"] == mode and r["pairs"] == pairs
+                         and placement(r["cpus"]) == "a=0;b=1"
+                         and r["median_ns"] is not None)
+            if pts:
+                ax.plot([p for p, _ in pts], [v / 1e3 for _, v in pts], style,
+                        color=COLORS.get(suite), label=f"{suite}, {pairs} pair(s)")
+    for pairs, ls in ((1, ":"), (4, "-.")):
+        if mode == "block" and pairs > 1:
+            continue  # no limit for blocking 4 pairs (see ratios())
+        lim = raw_limit(rows, mode, pairs, "a=0;b=1")
+        if lim:
+            lim = lim / 2 if pattern == "pubsub" else lim
+            ax.axhline(lim / 1e3, color="black", ls=ls, lw=1,
+                       label=f"raw {'cache line' if mode == 'busy' else 'futex'}, {pairs} pair(s)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    what = "round trip" if pattern == "rr" else "one-way (ping-pong / 2)"
+    ax.set_title(f"{'request/response' if pattern == 'rr' else 'publish/subscribe'}, "
+                 f"{'busy poll' if mode == 'busy' else 'blocking wait'}: median {what}")
+    ax.set_ylabel("latency [us]")
+    ax.set_xlabel("payload [bytes] (only first and last byte touched)")
+    ax.set_xticks([64, 4096, 1 << 20, 64 << 20, 1 << 30])
+    ax.set_xticklabels(["64 B", "4 KiB", "1 MiB", "64 MiB", "1 GiB"])
+
+
+def series(rows, suite, mode, key, patterns, payload=64):
+    """(x, row) of a throughput pattern family: fan-out by subscribers,
+    rr_kK by K."""
+    pts = []
+    for r in rows:
+        if (r["suite"] == suite and r["mode"] == mode and r["pattern"] in patterns
+                and r["payload"] == payload and r["median_ns"] is not None):
+            pts.append((key(r), r))
+    return sorted(pts, key=lambda p: p[0])
+
+
+def plot_family(ax_rate, ax_lat, rows, patterns, key, xlabel, title, payloads=(64,)):
+    """Throughput (left) and latency (right: median line, band to p99,
+    x at p99.9) of one throughput family, shoal and iceoryx, both modes."""
+    ticks = sorted({x for suite in ("shoal", "iceoryx") for mode in ("busy", "block")
+                    for x, _ in series(rows, suite, mode, key, patterns)})
+    for suite in ("shoal", "iceoryx"):
+        for mode, marker in (("busy", "o"), ("block", "s")):
+            for payload in payloads:
+                pts = series(rows, suite, mode, key, patterns, payload)
+                if not pts:
+                    continue
+                xs = [x for x, _ in pts]
+                ls = "-" if payload == payloads[0] else "--"
+                lab = f"{suite}, {mode}" + (f", {size_name(payload)}" if len(payloads) > 1 else "")
+                ax_rate.plot(xs, [r["throughput_per_s"] / 1e6 for _, r in pts], ls + marker,
+                             color=COLORS[suite], label=lab, mfc="none" if mode == "block" else None)
+                if payload != payloads[0]:
+                    continue
+                med = [r["median_ns"] / 1e3 for _, r in pts]
+                ax_lat.plot(xs, med, "-" + marker, color=COLORS[suite], label=f"{suite}, {mode}",
+                            mfc="none" if mode == "block" else None)
+                ax_lat.fill_between(xs, med, [r["p99_ns"] / 1e3 for _, r in pts],
+                                    color=COLORS[suite], alpha=0.12)
+                ax_lat.plot(xs, [r["p999_ns"] / 1e3 for _, r in pts], "x", color=COLORS[suite])
+    for ax in (ax_rate, ax_lat):
+        ax.set_xscale("log", base=2)
+        if ticks:
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(t) for t in ticks])
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_rate.set_ylabel("messages/s [M]")
+    ax_rate.set_title(f"{title}: throughput")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("latency [us]")
+    ax_lat.set_title(f"{title}: median (line), to p99 (band), p99.9 (x)")
 
 
 def plot(rows, path):
@@ -242,46 +397,28 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharex=True)
-    colors = {"iceoryx": "tab:orange", "shoal": "tab:blue", "shoal-python": "tab:green",
-              "iceoryx2-python": "tab:red"}
+    fig, axes = plt.subplots(4, 2, figsize=(13, 18))
     for ax, (pattern, mode) in zip(axes.flat, [("rr", "busy"), ("rr", "block"),
                                                ("pubsub", "busy"), ("pubsub", "block")]):
-        for suite in [s for s in SUITE_ORDER if s != "raw"] + sorted(
-                {r["suite"] for r in rows} - set(SUITE_ORDER)):
-            for pairs, style in ((1, "-o"), (4, "--s")):
-                pts = sorted((r["payload"], r["median_ns"]) for r in rows
-                             if r["suite"] == suite and r["pattern"] == pattern
-                             and r["mode"] == mode and r["pairs"] == pairs
-                             and placement(r["cpus"]) == "a=0;b=1"
-                             and r["median_ns"] is not None)
-                if pts:
-                    ax.plot([p for p, _ in pts], [v / 1e3 for _, v in pts], style,
-                            color=colors.get(suite), label=f"{suite}, {pairs} pair(s)")
-        for pairs, ls in ((1, ":"), (4, "-.")):
-            if mode == "block" and pairs > 1:
-                continue  # no limit for blocking 4 pairs (see ratios())
-            lim = raw_limit(rows, mode, pairs, "a=0;b=1")
-            if lim:
-                lim = lim / 2 if pattern == "pubsub" else lim
-                ax.axhline(lim / 1e3, color="black", ls=ls, lw=1,
-                           label=f"raw {'cache line' if mode == 'busy' else 'futex'}, {pairs} pair(s)")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        what = "round trip" if pattern == "rr" else "one-way (ping-pong / 2)"
-        ax.set_title(f"{'request/response' if pattern == 'rr' else 'publish/subscribe'}, "
-                     f"{'busy poll' if mode == 'busy' else 'blocking wait'}: median {what}")
-        ax.set_ylabel("latency [us]")
+        plot_latency(ax, rows, pattern, mode)
+    plot_family(axes[2][0], axes[2][1], rows, ("fanout",), lambda r: r["pairs"],
+                "subscribers", "fan-out 1 -> N (deliveries)", payloads=(64, 1 << 20))
+    plot_family(axes[3][0], axes[3][1], rows, ("rr_k1", "rr_k8", "rr_k64"),
+                lambda r: int(r["pattern"][4:]), "requests in flight (k)",
+                "request/response, k in flight")
+    for suite in ("shoal", "iceoryx"):  # 1,000 services next to k = 1
+        for mode, ls in (("busy", "-."), ("block", ":")):
+            r = find(rows, suite, "services", mode, 64, 1000)
+            if r and r["median_ns"]:
+                axes[3][1].axhline(r["median_ns"] / 1e3, color=COLORS[suite], ls=ls, lw=1,
+                                   label=f"{suite}, {mode}: 1,000 services, median")
+    for ax in axes.flat:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes[1]:
-        ax.set_xlabel("payload [bytes] (only first and last byte touched)")
-        ax.set_xticks([64, 4096, 1 << 20, 64 << 20, 1 << 30])
-        ax.set_xticklabels(["64 B", "4 KiB", "1 MiB", "64 MiB", "1 GiB"])
     fig.suptitle("shoal (C, Python) vs iceoryx 2.0.3 (C) and iceoryx2 (Python) vs the machine's "
                  "limit (same run; 2-core VM)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -296,12 +433,19 @@ def main():
     rows = load(a.csv)
     head, body = table(rows)
     print_table(head, body)
+    extra = []
+    for title, patterns in (("Throughput", THROUGHPUT), ("Scale", SCALE)):
+        h, b = side_by_side(rows, patterns)
+        if b:
+            print(f"\n{title} (shoal next to iceoryx, same run):")
+            print_table(h, b)
+            extra.append(f"\n\n{title}, shoal next to iceoryx (same run):\n\n" + markdown(h, b))
     res = targets(rows)
     if res:
         print("\ntargets (issue 6):")
         for name, verdict, value, limit, detail in res:
             print(f"  {verdict:4}  {name}: {value} (limit {limit}) {detail}")
-    md = markdown(head, body)
+    md = markdown(head, body) + "".join(extra)
     if res:
         md += "\n\nTargets (issue 6), this run:\n\n| target | result | value | limit | detail |\n|---|---|---|---|---|\n"
         md += "\n".join(f"| {n} | {v} | {val} | {lim} | {d} |" for n, v, val, lim, d in res)

@@ -2,8 +2,15 @@
 # bench/run.sh - the one command for shoal's benchmark suite (issue 6).
 #
 #   bench/run.sh                 # build, start daemons, run every suite, report
-#   bench/run.sh --quick         # fewer iterations (a smoke run, under a minute)
-#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --repeat 3 --suites raw,floor,iceoryx,shoal,python
+#   bench/run.sh --quick         # fewer iterations (a smoke run, under two minutes)
+#   bench/run.sh --cpu-a 0 --cpu-b 1 --iters 20000 --repeat 3 \
+#       --suites raw,floor,iceoryx,shoal,throughput,scale,python
+#
+# Suites: raw (the machine's limit), floor (design_floor), iceoryx and shoal
+# (the latency rows: rr, pubsub, create of each), throughput (fan-out, k
+# requests in flight, 1,000 services: both iceoryx and shoal), scale (4,096
+# ports, 1,000 services, a subscriber matching 1,000 publishers, bytes per
+# port slot: both), python. All are run by default.
 #
 # What it does, in order:
 #  1. builds the benchmarks in build/bench-release (RelWithDebInfo, no
@@ -14,9 +21,12 @@
 #     remembered by its own pid;
 #  3. runs the suites in this one run: raw_pingpong (the machine's limit),
 #     design_floor (the bare pieces of a zero-copy round trip), iceoryx_bench,
-#     shoal_bench, and bench/python_bench.py if it exists;
+#     shoal_bench (latency, then throughput, then scale, each while its
+#     daemon runs; for scale a second shoald with 1,024 more publisher slots
+#     runs too, to get the exact size of a port slot), and
+#     bench/python_bench.py if it exists;
 #     (set SHOAL_BENCH_REV to name the commit when running from a snapshot of it)
-#  4. stops both daemons by pid (a trap does it on any exit, so nothing is
+#  4. stops every daemon by pid (a trap does it on any exit, so nothing is
 #     left running), writes bench/results/latest.csv (+ latest-meta.txt),
 #     prints the table with each shoal row's ratio to the raw limit and to
 #     iceoryx, renders bench/results/latest.png, and refreshes the table in
@@ -46,14 +56,14 @@ CPU_B=1
 ITERS=20000
 WARMUP=2000
 RAW_ITERS=100000
-SUITES=raw,floor,iceoryx,shoal,python
+SUITES=raw,floor,iceoryx,shoal,throughput,scale,python
 PAYLOADS=64,4K,1M,64M,1G
 PAIRS=1,4
 REPEAT=3
 DO_BUILD=1
 UPDATE_DOC=1
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -83,6 +93,7 @@ mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/shoal-bench.XXXXXX)
 ROUDI_PID=""
 SHOALD_PID=""
+SHOALD_REF_PID=""
 ROUDI_SHM_OURS=0
 POOLS_AFTER_C=""
 POOLS_AFTER_PY=""
@@ -107,6 +118,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$SHOALD_PID" shoald 10
+  stop_pid "$SHOALD_REF_PID" "shoald (reference)" 10
   # RouDi ignores signals while it pre-faults its segment; give it time
   stop_pid "$ROUDI_PID" iox-roudi 60
   if [ "$ROUDI_SHM_OURS" = 1 ]; then
@@ -195,6 +207,26 @@ COMMON=("${OPTS[@]}" --iters "$ITERS" --warmup "$WARMUP" --payloads "$PAYLOADS" 
 # row of the same placement)
 SAMECPU=(--cpu-a "$CPU_A" --cpu-b "$CPU_A" --no-header --iters "$ITERS" --warmup "$WARMUP"
          --repeat "$REPEAT" --pairs 1 --modes block --payloads 64,1G --patterns rr,pubsub)
+# throughput and scale rows bring their own pairs and payloads (bench_common.h)
+SWEEP=("${OPTS[@]}" --iters "$ITERS" --warmup "$WARMUP" --repeat "$REPEAT")
+# an IPC suite binary's runs: latency (when its own suite is wanted), then
+# the throughput and scale groups; run_ipc NAME STDERR-FILE BIN [ARGS...]
+run_ipc() {
+  local name=$1 err=$2 bin=$3 group
+  shift 3
+  if want "$name"; then
+    "$bin" "$@" "${COMMON[@]}" 2>>"$err" | append || log "$name: latency rows exited non-zero (see rows)"
+    if [ "$CPU_A" != "$CPU_B" ]; then
+      "$bin" "$@" "${SAMECPU[@]}" 2>>"$err" | append || true
+    fi
+  fi
+  for group in throughput scale; do
+    want "$group" || continue
+    log "$name: $group rows"
+    "$bin" "$@" "${SWEEP[@]}" --patterns "$group" 2>>"$err" | append \
+      || log "$name: $group rows exited non-zero (see rows)"
+  done
+}
 
 # ---- 2+3. raw limit -------------------------------------------------------------
 if want raw; then
@@ -221,7 +253,7 @@ if want floor; then
 fi
 
 # ---- iceoryx ---------------------------------------------------------------------------
-if want iceoryx; then
+if want iceoryx || want throughput || want scale; then
   ROUDI=$(command -v iox-roudi || true)
   if [ ! -x "$BIN/iceoryx_bench" ] || [ -z "$ROUDI" ]; then
     log "iceoryx: not available (apt-get install iceoryx libiceoryx-binding-c-dev)"
@@ -244,11 +276,8 @@ if want iceoryx; then
     if [ "$ready" = 1 ]; then
       log "iceoryx: RouDi ready (pid $ROUDI_PID)"
       # iceoryx logs every pool exhaustion (the 4 x 1 GiB rows) to stderr: keep it in a file
-      "$BIN/iceoryx_bench" "${COMMON[@]}" 2>"$TMP/iceoryx_bench.err" | append \
-        || log "iceoryx_bench exited non-zero (see rows)"
-      if [ "$CPU_A" != "$CPU_B" ]; then
-        "$BIN/iceoryx_bench" "${SAMECPU[@]}" 2>>"$TMP/iceoryx_bench.err" | append || true
-      fi
+      : >"$TMP/iceoryx_bench.err"
+      run_ipc iceoryx "$TMP/iceoryx_bench.err" "$BIN/iceoryx_bench"
       log "iceoryx_bench: $(wc -l <"$TMP/iceoryx_bench.err") lines on stderr (pool exhaustion of the 4-pair 1 GiB rows is expected)"
     else
       log "iceoryx: RouDi did not become ready:"; tail -5 "$TMP/roudi.log" >&2
@@ -262,10 +291,33 @@ if want iceoryx; then
   fi
 fi
 
+# A second shoald whose config differs only in 1,024 more publisher slots:
+# the difference of the two management segments, as each daemon reports it,
+# is the exact size of a port slot (shoal_bench --ref-domain).
+start_ref_shoald() {
+  awk '/^publishers[[:space:]]*=/ { $0 = "publishers = " ($3 + 1024) } 1' \
+    "$BENCH/shoal-bench.conf" >"$TMP/shoal-ref.conf"
+  mkfifo "$TMP/shoald-ref.ready"
+  "$SHOALD" --domain "${DOMAIN}ref" --config "$TMP/shoal-ref.conf" --runtime-dir "$RUNDIR" \
+    --log-level warn --ready-fd 3 3>"$TMP/shoald-ref.ready" 2>"$TMP/shoald-ref.log" &
+  SHOALD_REF_PID=$!
+  local line=""
+  read -r -t 30 line <"$TMP/shoald-ref.ready" || true
+  if [ "$line" = ready ]; then
+    log "shoal: reference shoald ready (pid $SHOALD_REF_PID, domain ${DOMAIN}ref)"
+    return 0
+  fi
+  log "shoal: the reference shoald did not get ready (port_memory_bytes is an upper bound):"
+  cat "$TMP/shoald-ref.log" >&2
+  stop_pid "$SHOALD_REF_PID" "shoald (reference)" 5
+  SHOALD_REF_PID=""
+  return 1
+}
+
 # ---- shoal (and the Python rows, which need the same daemon) --------------------------------
 DOMAIN=bench$$
 RUNDIR=$TMP/run
-if want shoal || want python; then
+if want shoal || want python || want throughput || want scale; then
   if [ -z "$SHOALD" ] || [ ! -x "$SHOALD" ]; then
     log "shoal: shoald not built yet; shoal rows skipped"
     error_row shoal probe "shoald not built (library not buildable yet)"
@@ -290,17 +342,17 @@ if want shoal || want python; then
           | sed 's/$/;just before shoal/' | append || true
       fi
       export SHOAL_DOMAIN=$DOMAIN SHOAL_RUNTIME_DIR=$RUNDIR
-      if want shoal; then
-        if [ -x "$BIN/shoal_bench" ]; then
-          "$BIN/shoal_bench" --domain "$DOMAIN" "${COMMON[@]}" | append \
-            || log "shoal_bench exited non-zero (see rows)"
-          if [ "$CPU_A" != "$CPU_B" ]; then
-            "$BIN/shoal_bench" --domain "$DOMAIN" "${SAMECPU[@]}" | append || true
-          fi
-        else
-          error_row shoal probe "shoal_bench not built"
-        fi
+      REF_ARGS=()
+      if want scale && start_ref_shoald; then REF_ARGS=(--ref-domain "${DOMAIN}ref"); fi
+      if ! { want shoal || want throughput || want scale; }; then
+        :
+      elif [ -x "$BIN/shoal_bench" ]; then
+        run_ipc shoal /dev/stderr "$BIN/shoal_bench" --domain "$DOMAIN" "${REF_ARGS[@]}"
+      else
+        error_row shoal probe "shoal_bench not built"
       fi
+      stop_pid "$SHOALD_REF_PID" "shoald (reference)" 10
+      SHOALD_REF_PID=""
       # every chunk back in its pool after the C suite? (a side killed between
       # configurations would leave chunks behind until shoald reclaims them)
       if [ -f "$BENCH/python_bench.py" ]; then
