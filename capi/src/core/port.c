@@ -10,6 +10,37 @@
 #include "core/queue.h"
 #include "core/sweep.h"
 
+void port_init(const shm_map_t *m, shm_port_t *p, const port_identity_t *id) {
+    atomic_store(&p->gen, id->gen);
+    p->kind = id->kind;
+    p->service = id->service;
+    p->process = id->process;
+    p->pid = id->pid;
+    p->policy = id->policy;
+    p->history = id->history;
+    p->send_timeout_ns = id->send_timeout_ns;
+    atomic_store(&p->held, 0);
+    atomic_store(&p->sent, 0);
+    atomic_store(&p->received, 0);
+    atomic_store(&p->stale, 0);
+    atomic_store(&p->next_sequence, 1);
+    atomic_store(&p->rr, 0);
+    atomic_store(&p->pushers, 0);
+    atomic_store(&p->dropped, 0);
+    atomic_store(&p->lost, 0);
+    atomic_store(&p->waiters, 0);
+    atomic_store(&p->waitset, 0);
+    atomic_store(&p->space_waiters, 0);
+    p->history_head = p->history_count = 0;
+    atomic_store(&p->history_lock, 0);
+    /* empty after the last close; anything here was written by a peer, and
+     * the next audit settles what it pointed at */
+    for (int k = 0; k < SHM_PORT_SPARES; k++) atomic_store(&p->spare[k], 0);
+    atomic_store(&p->transit, 0);
+    queue_init(m, p, id->queue_capacity);
+    atomic_store(&p->state, PORT_ACTIVE);
+}
+
 void port_notify_force(const shm_map_t *m, shm_port_t *p) {
     atomic_fetch_add(&p->futex_seq, 1);
     futex_wake(&p->futex_seq, 1 << 30);

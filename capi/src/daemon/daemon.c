@@ -583,36 +583,8 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
             return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, "service receiver table full");
         }
     }
-    /* identity first, ACTIVE last: senders check state then trust the rest */
     uint32_t gen = d->next_gen++;
     if (d->next_gen == 0) d->next_gen = 1;
-    atomic_store(&p->gen, gen);
-    p->kind = kind;
-    p->service = svc;
-    p->process = c->proc;
-    p->pid = c->pid;
-    p->policy = msg->policy;
-    p->history = kind == SHOAL_PORT_PUBLISHER ? msg->history : 0;
-    p->send_timeout_ns = msg->timeout_ns;
-    atomic_store(&p->held, 0);
-    atomic_store(&p->sent, 0);
-    atomic_store(&p->received, 0);
-    atomic_store(&p->stale, 0);
-    atomic_store(&p->next_sequence, 1);
-    atomic_store(&p->rr, 0);
-    atomic_store(&p->pushers, 0);
-    atomic_store(&p->dropped, 0);
-    atomic_store(&p->lost, 0);
-    atomic_store(&p->waiters, 0);
-    atomic_store(&p->waitset, 0);
-    atomic_store(&p->space_waiters, 0);
-    p->history_head = p->history_count = 0;
-    atomic_store(&p->history_lock, 0);
-    /* empty after the last close; anything here was written by a peer, and
-     * the next audit settles what it pointed at */
-    for (int k = 0; k < SHM_PORT_SPARES; k++) atomic_store(&p->spare[k], 0);
-    atomic_store(&p->transit, 0);
-    queue_init(m, p, cap);
     slot_priv_t *me = &d->slots[slot];
     me->service = svc;
     me->process = c->proc;
@@ -621,7 +593,16 @@ static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     me->receiver = ri;
     me->closing = 0;
     me->active = 1;
-    atomic_store(&p->state, PORT_ACTIVE);
+    port_identity_t id = {.gen = gen,
+                          .kind = kind,
+                          .service = svc,
+                          .process = c->proc,
+                          .pid = c->pid,
+                          .policy = msg->policy,
+                          .history = me->history,
+                          .queue_capacity = cap,
+                          .send_timeout_ns = msg->timeout_ns};
+    port_init(m, p, &id);
     service_count(d, svc, kind, +1);
     if (ri >= 0) {
         _Atomic uint32_t *rv = shm_service_receivers(m, s);
