@@ -395,11 +395,9 @@ static void repair_queue_holes(daemon_t *d, int now_quiet) {
             d->hole_pos[slot] = 0;
             continue;
         }
-        uint64_t deq = atomic_load(&p->deq_pos), enq = atomic_load(&p->enq_pos);
-        uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
-        shm_queue_cell_t *cell = &shm_port_cells(m, p)[deq & mask];
-        if (enq <= deq || atomic_load(&cell->seq) != deq) {
-            d->hole_pos[slot] = 0; /* no hole at the head */
+        uint64_t deq;
+        if (!queue_head_hole(m, p, &deq)) {
+            d->hole_pos[slot] = 0;
             continue;
         }
         /* during an audit no live sender is mid-push: a hole is a dead one's */
@@ -411,22 +409,14 @@ static void repair_queue_holes(daemon_t *d, int now_quiet) {
             }
             if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
         }
-        /* the value decides between us and a sender that was only slow: whoever
-         * fills the empty cell first owns the position */
-        uint64_t empty = 0, expect = deq;
-        if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP)) {
-            if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
-                LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
-                     (unsigned long long)deq);
-                port_notify_force(m, p);
-            }
-        } else if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
-            /* the sender wrote its entry and died before publishing it: publish
-             * it for them (a live sender would store this same sequence) */
+        queue_hole_t r = queue_fill_hole(m, p, deq);
+        if (r == QUEUE_HOLE_SKIPPED)
+            LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
+                 (unsigned long long)deq);
+        else if (r == QUEUE_HOLE_PUBLISHED)
             LOGD("port %u: published the entry a dead sender left at position %llu", slot,
                  (unsigned long long)deq);
-            port_notify_force(m, p);
-        }
+        if (r != QUEUE_HOLE_KEPT) port_notify_force(m, p);
         d->hole_pos[slot] = 0;
     }
 }
