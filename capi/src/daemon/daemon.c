@@ -19,11 +19,11 @@
 
 #include "core/error.h"
 #include "core/futex.h"
-#include "core/pool.h"
 #include "core/port.h"
 #include "core/proto.h"
 #include "core/queue.h"
 #include "core/shm.h"
+#include "core/spare.h"
 #include "core/sweep.h"
 #include "daemon/access.h"
 #include "daemon/log.h"
@@ -330,7 +330,7 @@ static void port_close(daemon_t *d, uint32_t slot, const char *why) {
     }
     uint32_t held = port_release_held(m, p, kind == SHOAL_PORT_SERVER);
     uint32_t hist = kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
-    held += port_release_spares(m, p);
+    held += spare_return_all(m, p);
     /* a dead owner's transit word may be stale: the next audit settles it */
     atomic_store(&p->transit, 0);
     /* wake our own waiters (a take blocked in another thread) and senders */

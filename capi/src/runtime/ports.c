@@ -8,6 +8,7 @@
 #include "core/pool.h"
 #include "core/port.h"
 #include "core/queue.h"
+#include "core/spare.h"
 #include "core/sweep.h"
 #include "runtime/abi.h"
 #include "runtime/internal.h"
@@ -267,9 +268,9 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     }
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
     op_begin(m, b->p);
-    int64_t ci = port_take_spare(m, b->p, (uint32_t)pi);
+    int64_t ci = spare_take(m, b->p, (uint32_t)pi);
     if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
-    if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
+    if (ci < 0) ci = spare_steal(m, (uint32_t)pi);
     if (ci < 0) {
         op_end(b->p);
         const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
@@ -304,34 +305,9 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
 
 /* Drops the caller's reference to a chunk it held. */
 static void release_held(shoal_chunk_t *c) {
-    uint32_t ci = c->chunk;
     port_base_t *b = c->owner;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t pool = c->pool;
     held_remove(c);
-    const shm_pool_geom_t *pl = shm_pool_geom(m, pool);
-    int spare = -1;
-    /* A subscriber never loans: chunks parked in its spares would sit idle,
-     * and four pairs of them held a 16-chunk pool whole, sending every loan
-     * through a scan of all port slots to steal them back. */
-    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS && b->kind != SHOAL_PORT_SUBSCRIBER)
-        for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
-            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) spare = k;
-    shm_chunk_t *h = shm_chunk(m, ci);
-    /* Sole holder (nobody else can add a reference to a chunk they do not
-     * hold): park it as is, without a write to its header line, which the
-     * sender still has in its cache. Parked spares keep refcount 1. */
-    if (spare >= 0 && atomic_load_explicit(&h->refcount, memory_order_acquire) == 1) {
-        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
-        return;
-    }
-    if (!chunk_unref_last(m, ci)) return;
-    if (spare >= 0) {
-        atomic_store_explicit(&h->refcount, 1, memory_order_relaxed);
-        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
-        return;
-    }
-    pool_free_chunk(m, ci);
+    spare_release_ref(&b->rt->map, b->p, b->kind, c->chunk, c->pool);
 }
 
 SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "core/futex.h"
-#include "core/pool.h"
 #include "core/port.h"
 #include "core/proto.h"
 #include "core/queue.h"
+#include "core/spare.h"
 #include "core/sweep.h"
 #include "runtime/abi.h"
 #include "runtime/internal.h"
@@ -559,7 +559,7 @@ void rt_port_close(port_base_t *b) {
      * operation: an audit must not see them half-way to the pool */
     if (b->p && !atomic_load(&rt->map.dead)) {
         op_begin(&rt->map, b->p);
-        port_release_spares(&rt->map, b->p);
+        spare_return_all(&rt->map, b->p);
         op_end(b->p);
     }
     msg.type = PROTO_PORT_DESTROY;
@@ -612,7 +612,7 @@ SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint
     out.chunk_size = g->chunk_size;
     out.chunk_count = g->chunk_count;
     /* spares parked in ports are free for any loan: not in use */
-    uint32_t used = atomic_load(&p->in_use), spares = pool_spares(&rt->map, index);
+    uint32_t used = atomic_load(&p->in_use), spares = spare_count(&rt->map, index);
     out.in_use = used > spares ? used - spares : 0;
     out.high_water = atomic_load(&p->high_water);
     out.alloc_failures = atomic_load(&p->alloc_failures);
