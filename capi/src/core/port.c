@@ -83,6 +83,12 @@ static void drop_ref(const shm_map_t *m, uint64_t ref) {
     if (c >= 0) chunk_unref(m, (uint32_t)c);
 }
 
+/* futex_wait_for's re-check for a sender waiting for queue space. */
+static bool space_or_closed(void *arg) {
+    shm_port_t *t = arg;
+    return queue_depth(t) < t->queue_capacity || atomic_load(&t->state) != PORT_ACTIVE;
+}
+
 shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen, uint32_t expect_kind,
                             uint32_t expect_service, uint32_t chunk, uint32_t policy,
                             int64_t timeout_ns) {
@@ -136,16 +142,10 @@ shoal_result_t port_deliver_ex(const shm_map_t *m, shm_port_t *sender, uint32_t 
             } else {
                 int64_t nap = left < 0 || left > 10000000 ? 10000000 : left;
                 if (slice > 0 && slice < nap) nap = slice;
-                int woke = 0;
-                atomic_fetch_add(&t->space_waiters, 1);
-                uint32_t s = atomic_load(&t->space_seq);
-                if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE) {
-                    /* the reference on its way is ours while we sleep */
-                    if (sender) op_pause(sender, chunk);
-                    woke = futex_wait(&t->space_seq, s, nap);
-                    if (sender) op_resume(m, sender);
-                }
-                atomic_fetch_sub(&t->space_waiters, 1);
+                /* the reference on its way is ours while we wait */
+                if (sender) op_pause(sender, chunk);
+                int woke = futex_wait_for(&t->space_seq, &t->space_waiters, space_or_closed, t, nap);
+                if (sender) op_resume(m, sender);
                 if (atomic_load_explicit(&m->dead, memory_order_relaxed))
                     rc = SHOAL_ERR_DAEMON_UNAVAILABLE;
                 else if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)

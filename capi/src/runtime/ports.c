@@ -363,49 +363,61 @@ static bool pop_op(port_base_t *b, uint64_t *ref) {
     return false;
 }
 
-static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
+typedef struct port_wait {
+    port_base_t *b;
+    uint64_t *ref; /* a take pops into it; NULL: a readiness wait only looks */
+    shoal_result_t rc;
+} port_wait_t;
+
+/* Whether a wait on a port ends (futex_wait_for's re-check): data (popped
+ * by a take, its operation left open), or an error in w->rc: the daemon
+ * gone, the port closed, a client's last server gone. */
+static bool port_wait_done(void *arg) {
+    port_wait_t *w = arg;
+    port_base_t *b = w->b;
     const shm_map_t *m = &b->rt->map;
+    w->rc = SHOAL_OK;
+    if (w->ref && pop_op(b, w->ref)) return true;
+    if (daemon_gone(b)) {
+        w->rc = gone_error(b);
+        return true;
+    }
+    if (!w->ref && queue_ready(m, b->p)) return true;
+    if (atomic_load(&b->p->state) != PORT_ACTIVE) {
+        /* only a stopping daemon closes a port under its owner; its
+         * hang-up may not have reached the monitor thread yet */
+        w->rc = rt_daemon_gone(b->rt) ? gone_error(b)
+                : w->ref ? shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                           "the daemon closed this port while waiting (it is stopping)")
+                         : shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+        return true;
+    }
+    if (b->kind == SHOAL_PORT_CLIENT) {
+        shm_service_t *sv = shm_service(m, b->service);
+        if (sv && atomic_load(&sv->servers) == 0) {
+            w->rc = shoal_error_set(SHOAL_ERR_NO_SERVER,
+                                    "no server offers service '%s' any more; no response can come",
+                                    svc_name(b));
+            return true;
+        }
+    }
+    return false;
+}
+
+static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
     shm_port_t *p = b->p;
     if (daemon_gone(b)) return gone_error(b);
     if (pop_op(b, ref)) goto got;
     if (timeout_ns == 0) return SHOAL_ERR_TIMEOUT;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
-        atomic_fetch_add(&p->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&p->futex_seq);
-        if (pop_op(b, ref)) {
-            atomic_fetch_sub(&p->waiters, 1);
+        port_wait_t w = {b, ref, SHOAL_OK};
+        int64_t left = shoal_remaining(deadline);
+        if (futex_wait_for(&p->futex_seq, &p->waiters, port_wait_done, &w, left) == FUTEX_DONE) {
+            if (w.rc != SHOAL_OK) return w.rc;
             goto got;
         }
-        if (daemon_gone(b)) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return gone_error(b);
-        }
-        if (atomic_load(&p->state) != PORT_ACTIVE) {
-            atomic_fetch_sub(&p->waiters, 1);
-            /* only a stopping daemon closes a port under its owner; its
-             * hang-up may not have reached the monitor thread yet */
-            if (rt_daemon_gone(b->rt)) return gone_error(b);
-            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
-                                   "the daemon closed this port while waiting (it is stopping)");
-        }
-        if (b->kind == SHOAL_PORT_CLIENT) {
-            shm_service_t *sv = shm_service(m, b->service);
-            if (sv && atomic_load(&sv->servers) == 0) {
-                atomic_fetch_sub(&p->waiters, 1);
-                return shoal_error_set(SHOAL_ERR_NO_SERVER,
-                                       "no server offers service '%s' any more; no response can come",
-                                       svc_name(b));
-            }
-        }
-        int64_t left = shoal_remaining(deadline);
-        if (left == 0) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return SHOAL_ERR_TIMEOUT;
-        }
-        futex_wait(&p->futex_seq, s, left);
-        atomic_fetch_sub(&p->waiters, 1);
+        if (left == 0) return SHOAL_ERR_TIMEOUT;
     }
 got:
     if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed)) port_space_notify(p);
@@ -415,34 +427,12 @@ got:
 /* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
  * reads shared words only, so other threads may use the port meanwhile. */
 static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
-    const shm_map_t *m = &b->rt->map;
-    shm_port_t *p = b->p;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
-        atomic_fetch_add(&p->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&p->futex_seq);
-        shoal_result_t rc = SHOAL_OK;
-        bool stop = true;
-        if (daemon_gone(b)) rc = gone_error(b);
-        else if (queue_ready(m, p)) rc = SHOAL_OK;
-        else if (atomic_load(&p->state) != PORT_ACTIVE)
-            rc = rt_daemon_gone(b->rt) ? gone_error(b)
-                                       : shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
-        else if (b->kind == SHOAL_PORT_CLIENT && shm_service(m, b->service) &&
-                 atomic_load(&shm_service(m, b->service)->servers) == 0)
-            rc = shoal_error_set(SHOAL_ERR_NO_SERVER,
-                                 "no server offers service '%s' any more; no response can come",
-                                 svc_name(b));
-        else
-            stop = false;
-        if (stop) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return rc;
-        }
-        int64_t left = shoal_remaining(deadline);
-        int woke = left == 0 ? -1 : futex_wait(&p->futex_seq, s, left);
-        atomic_fetch_sub(&p->waiters, 1);
+        port_wait_t w = {b, NULL, SHOAL_OK};
+        int woke = futex_wait_for(&b->p->futex_seq, &b->p->waiters, port_wait_done, &w,
+                                  shoal_remaining(deadline));
+        if (woke == FUTEX_DONE) return w.rc;
         if (woke == -1 || woke == 1)
             return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
                                    shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
