@@ -1,11 +1,12 @@
-/* libFuzzer harness: the daemon's message handler (capi/src/daemon/daemon.c).
+/* libFuzzer harness: the daemon's message handler (capi/src/daemon/daemon.c,
+ * registry.c, reclaim.c).
  *
  * One long-lived daemon per configuration (real memfd segments, a real
  * listening socket in the abstract namespace, its real epoll set) is driven
  * through daemon/daemon_fuzz.h: the harness connects up to four clients,
  * sends what the input says, lets the daemon handle its events exactly as
  * its loop does (accept_conn, conn_event -> handle_hello, handle_port_create,
- * handle_port_destroy, conn_close -> process_gone -> port_close ...), and
+ * handle_port_destroy, conn_close -> process_gone -> registry_port_close ...), and
  * reads every reply. The clients also act on shared memory as the library
  * does (loan, send, take, release, keep history), so closing a port or a
  * connection has chunks to give back; a record can also scribble on shared
