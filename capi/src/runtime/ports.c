@@ -1,5 +1,7 @@
-/* Ports and chunks: the hot path. Loans, takes and releases touch only
- * shared memory (no daemon, no lock); waits sleep on futex words. */
+/* Ports and chunks: the hot path, in the order data moves: loan, send
+ * (publish, request, response), take, call. All of it touches only shared
+ * memory (no daemon, no lock); waits sleep on futex words. Port creation
+ * is port_create.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,56 +199,12 @@ static void held_restore(shoal_chunk_t *c) {
     c->state = CHUNK_LOANED;
 }
 
-static shoal_result_t busy_error(const port_base_t *b) {
-    return shoal_error_set(SHOAL_ERR_BUSY,
-                           "the %s's send to '%s' still waits for queue space (policy WAIT); the "
-                           "chunk is still the caller's: call the sliced send again",
-                           shm_kind_name(b->kind), svc_name(b));
-}
+/* ---- loan ------------------------------------------------------------------------ */
 
-static void release_held(shoal_chunk_t *c);
-
-/* Sends and publishes consume their chunk even when they fail. */
-static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c);
-
-static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
-    if (!c) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "chunk is NULL");
-    if (c->state == CHUNK_IDLE)
-        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
-                               "chunk was already sent or released (a chunk handle is consumed "
-                               "by exactly one send, publish or release)");
-    if (b && c->owner != b)
-        return shoal_error_set(SHOAL_ERR_WRONG_PORT,
-                               "chunk belongs to %s '%s', not to this %s '%s'",
-                               shm_kind_name(c->owner->kind), svc_name(c->owner),
-                               shm_kind_name(b->kind), svc_name(b));
-    if (state && c->state != state)
-        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
-                               state == CHUNK_LOANED ? "chunk is a taken one; only loans can be sent"
-                                                     : "chunk is a loan, not a taken chunk");
-    return SHOAL_OK;
-}
-
-/* Releases a chunk as one operation of its port (see core/sweep.h). */
-static void release_op(shoal_chunk_t *c) {
-    port_base_t *o = c->owner;
-    if (daemon_gone(o)) {
-        held_remove(c); /* the segments are dead: only forget the handle */
-        return;
-    }
-    op_begin(&o->rt->map, o->p);
-    release_held(c);
-    op_end(o->p);
-}
-
-static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
-    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
-    if (rc == SHOAL_OK && !daemon_gone(b)) return SHOAL_OK;
-    if (c && c->state != CHUNK_IDLE) release_op(c);
-    return rc != SHOAL_OK ? rc : gone_error(b);
-}
-
-static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_chunk_t **out) {
+/* A loan writes the chunk's header once: its size, its kind and where it
+ * comes from (a response: the request's sequence id and client). */
+static shoal_result_t loan(port_base_t *b, uint64_t size, uint64_t seq, uint32_t origin_slot,
+                           uint32_t origin_gen, shoal_chunk_t **out) {
     if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     const shm_map_t *m = &b->rt->map;
@@ -290,11 +248,13 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     h->size = size;
     h->loaned_size_lo = (uint32_t)size;
     h->loaned_size_hi = (uint32_t)(size >> 32);
-    h->sequence_id = 0;
-    h->flags = flags;
+    h->sequence_id = seq;
+    h->flags = b->kind == SHOAL_PORT_PUBLISHER ? CHUNK_FLAG_SAMPLE
+               : b->kind == SHOAL_PORT_CLIENT  ? CHUNK_FLAG_REQUEST
+                                               : CHUNK_FLAG_RESPONSE;
     h->service = b->service;
-    h->origin_slot = b->slot;
-    h->origin_gen = b->gen;
+    h->origin_slot = origin_slot;
+    h->origin_gen = origin_gen;
     shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
     if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
     else (*out)->loaned = size;
@@ -302,11 +262,81 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_
     return rc;
 }
 
+SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
+                                              shoal_chunk_t **out) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return loan(&pub->b, size, 0, pub->b.slot, pub->b.gen, out);
+}
+
+SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
+                                           shoal_chunk_t **out) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return loan(&client->b, size, 0, client->b.slot, client->b.gen, out);
+}
+
+static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
+    if (!c) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "chunk is NULL");
+    if (c->state == CHUNK_IDLE)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               "chunk was already sent or released (a chunk handle is consumed "
+                               "by exactly one send, publish or release)");
+    if (b && c->owner != b)
+        return shoal_error_set(SHOAL_ERR_WRONG_PORT,
+                               "chunk belongs to %s '%s', not to this %s '%s'",
+                               shm_kind_name(c->owner->kind), svc_name(c->owner),
+                               shm_kind_name(b->kind), svc_name(b));
+    if (state && c->state != state)
+        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                               state == CHUNK_LOANED ? "chunk is a taken one; only loans can be sent"
+                                                     : "chunk is a loan, not a taken chunk");
+    return SHOAL_OK;
+}
+
+static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
+    shm_port_t *t = shm_port(m, slot);
+    return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
+           shm_slot_kind(m, slot) == SHOAL_PORT_CLIENT && t->service == service;
+}
+
+SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
+                                                    const shoal_chunk_t *request, uint64_t size,
+                                                    shoal_chunk_t **out) {
+    if (!server || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server or out is NULL");
+    *out = NULL;
+    port_base_t *b = &server->b;
+    shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
+    if (rc != SHOAL_OK) return rc;
+    const shm_map_t *m = &b->rt->map;
+    uint32_t cs = request->hdr->origin_slot, cg = request->hdr->origin_gen;
+    uint64_t seq = request->hdr->sequence_id;
+    if (!client_alive(m, cs, cg, b->service))
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client that sent request %llu on service '%s' is gone; "
+                               "release the request",
+                               (unsigned long long)seq, svc_name(b));
+    /* a response records where it goes */
+    return loan(b, size, seq, cs, cg, out);
+}
+
+/* ---- chunks: access and release ----------------------------------------------------- */
+
 /* Drops the caller's reference to a chunk it held. */
 static void release_held(shoal_chunk_t *c) {
     port_base_t *b = c->owner;
     held_remove(c);
     spare_release_ref(&b->rt->map, b->p, b->kind, c->chunk, c->pool);
+}
+
+/* Releases a chunk as one operation of its port (see core/sweep.h). */
+static void release_op(shoal_chunk_t *c) {
+    port_base_t *o = c->owner;
+    if (daemon_gone(o)) {
+        held_remove(c); /* the segments are dead: only forget the handle */
+        return;
+    }
+    op_begin(&o->rt->map, o->p);
+    release_held(c);
+    op_end(o->p);
 }
 
 SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {
@@ -349,7 +379,280 @@ SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
     return c && c->state != CHUNK_IDLE ? c->hdr->sequence_id : 0;
 }
 
-/* ---- waiting ----------------------------------------------------------------- */
+/* ---- send: one path for publish, request and response ------------------------------ */
+
+/* A send that cannot start consumes its chunk all the same: after any send
+ * call the handle is spent. */
+static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
+    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    if (rc == SHOAL_OK) {
+        if (daemon_gone(b)) rc = gone_error(b);
+        else if (b->kind == SHOAL_PORT_SERVER && !(c->hdr->flags & CHUNK_FLAG_RESPONSE))
+            rc = shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                                 "a server sends responses loaned with shoal_server_loan_response()");
+        else
+            return SHOAL_OK;
+    }
+    if (c && c->state != CHUNK_IDLE) release_op(c);
+    return rc;
+}
+
+static shoal_result_t busy_error(const port_base_t *b) {
+    return shoal_error_set(SHOAL_ERR_BUSY,
+                           "the %s's send to '%s' still waits for queue space (policy WAIT); the "
+                           "chunk is still the caller's: call the sliced send again",
+                           shm_kind_name(b->kind), svc_name(b));
+}
+
+/* The end of a sliced send's slice (UINT64_MAX: none). */
+static uint64_t slice_end(int64_t slice_ns) {
+    return slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns;
+}
+
+/* Stamps a send once: a sliced send that resumes keeps its sequence id and
+ * where it stopped. A response keeps its request's id. */
+static void send_start(port_base_t *b, shoal_chunk_t *c) {
+    if (b->kind != SHOAL_PORT_SERVER) c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
+    c->send_started = 1;
+    c->send_next = 0;
+    c->send_first = SHOAL_OK;
+    c->send_failed = c->send_cap = c->send_gone = 0;
+    c->send_wait = 0;
+}
+
+/* Our service's receivers (slot + 1 or 0 each), at most *hi of them. */
+static _Atomic uint32_t *receivers(const shm_map_t *m, shm_service_t *sv, uint32_t *hi) {
+    *hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
+    if (*hi > m->hdr->receivers_per_service) *hi = m->hdr->receivers_per_service;
+    return shm_service_receivers(m, sv);
+}
+
+/* Receiver i's port, its slot and generation; NULL if there is none. */
+static shm_port_t *receiver_at(const shm_map_t *m, _Atomic uint32_t *rv, uint32_t i, uint32_t *slot,
+                               uint32_t *gen) {
+    uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
+    shm_port_t *t = s ? shm_port(m, s - 1) : NULL;
+    if (t) {
+        *slot = s - 1;
+        *gen = atomic_load(&t->gen);
+    }
+    return t;
+}
+
+/* A sample: every subscriber's queue gets a reference of its own. A slice
+ * that must wait longer for one returns BUSY, and the next call goes on
+ * from that subscriber (those before it are not sent the sample twice).
+ * DAEMON_UNAVAILABLE, else the first failure (counted in c), else OK. */
+static shoal_result_t deliver_sample(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    if (sv) {
+        uint32_t hi, slot, gen;
+        _Atomic uint32_t *rv = receivers(m, sv, &hi);
+        for (uint32_t i = c->send_next; i < hi; i++) {
+            shm_port_t *t = receiver_at(m, rv, i, &slot, &gen);
+            if (!t) continue;
+            shoal_result_t r = port_deliver_ex(m, b->p, slot, gen, SHOAL_PORT_SUBSCRIBER, b->service,
+                                               c->chunk, b->policy, b->send_timeout_ns, &c->send_wait,
+                                               slice_deadline);
+            if (r == SHOAL_ERR_BUSY) {
+                c->send_next = i;
+                return r;
+            }
+            c->send_wait = 0;
+            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
+                if (c->send_first == SHOAL_OK) c->send_first = r, c->send_cap = t->queue_capacity;
+                c->send_failed++;
+            }
+            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) c->send_gone = 1;
+        }
+    }
+    return c->send_gone ? SHOAL_ERR_DAEMON_UNAVAILABLE : c->send_first;
+}
+
+/* A request: exactly one server gets it, the first with room from a
+ * round-robin start; when all are full, the port's policy applies at the
+ * first full one. Our reference travels with it. */
+static shoal_result_t deliver_request(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    shoal_result_t rc = SHOAL_ERR_NO_SERVER;
+    if (!sv || !atomic_load(&sv->servers)) return rc;
+    uint32_t hi, slot, gen;
+    _Atomic uint32_t *rv = receivers(m, sv, &hi);
+    uint32_t start = atomic_load_explicit(&b->p->rr, memory_order_relaxed);
+    atomic_store_explicit(&b->p->rr, start + 1, memory_order_relaxed);
+    uint32_t fallback = UINT32_MAX, fallback_gen = 0;
+    /* first pass never blocks: any server with room takes it */
+    for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
+        shm_port_t *t = receiver_at(m, rv, (start + k) % hi, &slot, &gen);
+        if (!t) continue;
+        shoal_result_t r = port_deliver(m, b->p, slot, gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                                        SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
+        if (r == SHOAL_OK) rc = SHOAL_OK;
+        else if (r == SHOAL_ERR_QUEUE_FULL) {
+            rc = r;
+            if (fallback == UINT32_MAX) fallback = slot, fallback_gen = gen;
+        }
+    }
+    if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
+        rc = port_deliver_ex(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                             b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
+                             slice_deadline);
+        if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
+    }
+    return rc;
+}
+
+/* A response: to the client its request came from. Our reference travels. */
+static shoal_result_t deliver_response(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return port_deliver_ex(&b->rt->map, b->p, c->hdr->origin_slot, c->hdr->origin_gen,
+                           SHOAL_PORT_CLIENT, b->service, c->chunk, b->policy | PORT_DELIVER_TRANSFER,
+                           b->send_timeout_ns, &c->send_wait, slice_deadline);
+}
+
+/* Longest a publisher waits for its history lock. Its only other user is
+ * the daemon, which holds it for microseconds, so a word held longer was
+ * written by a peer (or a pid reused): take it over rather than hang. */
+#define HISTORY_LOCK_MAX_NS 200000000ull
+
+static void history_add(port_base_t *b, uint32_t ci) {
+    const shm_map_t *m = &b->rt->map;
+    shm_port_t *p = b->p;
+    uint32_t hmax = m->hdr->history_max, keep = b->history;
+    if (!hmax || !keep || keep > hmax) return;
+    _Atomic uint64_t *h = shm_port_history(m, p);
+    chunk_ref(m, ci);
+    if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_MAX_NS) != 0) spin_lock_force(&p->history_lock);
+    /* head and count are ours; the slot's copies are for the daemon */
+    if (b->history_count >= keep) {
+        uint32_t oldest = (b->history_head + hmax - keep) % hmax;
+        int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
+        if (old >= 0) chunk_unref(m, (uint32_t)old);
+        b->history_count = keep - 1;
+    }
+    uint64_t prev = atomic_exchange(&h[b->history_head % hmax], (uint64_t)ci + 1);
+    if (prev) { /* only a scribbler leaves one here: do not leak it */
+        int64_t pc = shm_ref_chunk(m, prev);
+        if (pc >= 0) chunk_unref(m, (uint32_t)pc);
+    }
+    b->history_head = (b->history_head + 1) % hmax;
+    b->history_count++;
+    p->history_head = b->history_head;
+    p->history_count = b->history_count;
+    spin_unlock(&p->history_lock);
+}
+
+/* Why a send delivered nothing (a publish: not to every subscriber). */
+static shoal_result_t send_error(const port_base_t *b, shoal_result_t rc, uint64_t seq,
+                                 uint32_t failed, uint32_t cap) {
+    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
+    if (b->kind == SHOAL_PORT_PUBLISHER)
+        return shoal_error_set(rc,
+                               "%u subscriber(s) of topic '%s' did not get the sample: queue full "
+                               "(capacity %u) under policy %s; the others got it",
+                               failed, svc_name(b), cap,
+                               b->policy == SHOAL_FULL_WAIT     ? "WAIT (timed out)"
+                               : b->policy == SHOAL_FULL_REJECT ? "REJECT"
+                                                                : "DROP_OLDEST (nothing could be dropped)");
+    if (b->kind == SHOAL_PORT_CLIENT) {
+        if (rc == SHOAL_ERR_NO_SERVER)
+            return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
+                                   svc_name(b));
+        return shoal_error_set(rc,
+                               "every server of service '%s' has a full request queue; the "
+                               "request was released (retry, raise queue_capacity, or use "
+                               "SHOAL_FULL_WAIT)",
+                               svc_name(b));
+    }
+    if (rc == SHOAL_ERR_NOT_FOUND)
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client of request %llu on service '%s' is gone; the response "
+                               "was released",
+                               (unsigned long long)seq, svc_name(b));
+    return shoal_error_set(rc,
+                           "the client's response queue on service '%s' is full; response %llu "
+                           "was released",
+                           svc_name(b), (unsigned long long)seq);
+}
+
+/* Every send: publish, request and response, whole or sliced. The chunk is
+ * consumed whatever happens, except by a slice that stopped short (BUSY):
+ * the caller still holds it and calls again to resume. */
+static shoal_result_t send_chunk(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline,
+                                 uint64_t *seq_out) {
+    shoal_result_t rc = check_send(b, c);
+    if (rc != SHOAL_OK) return rc;
+    const shm_map_t *m = &b->rt->map;
+    op_begin(m, b->p);
+    if (!c->send_started) send_start(b, c);
+    uint64_t seq = c->hdr->sequence_id;
+    uint32_t ci = c->chunk, failed = 0, cap = 0;
+    if (b->kind == SHOAL_PORT_PUBLISHER) {
+        rc = deliver_sample(b, c, slice_deadline);
+        if (rc == SHOAL_ERR_BUSY) goto busy;
+        failed = c->send_failed;
+        cap = c->send_cap;
+        if (b->history) history_add(b, ci);
+        own_add(&b->p->sent, 1);
+        release_held(c); /* each subscriber has a reference of its own */
+    } else {
+        /* one receiver: our reference travels with the chunk. Forget it
+         * first, so a crash in between can only leak it, never free it twice. */
+        held_remove(c);
+        rc = b->kind == SHOAL_PORT_CLIENT ? deliver_request(b, c, slice_deadline)
+                                          : deliver_response(b, c, slice_deadline);
+        if (rc == SHOAL_ERR_BUSY) {
+            held_restore(c);
+            goto busy;
+        }
+        if (rc != SHOAL_OK) chunk_unref(m, ci);
+    }
+    op_end(b->p);
+    if (rc != SHOAL_OK) return send_error(b, rc, seq, failed, cap);
+    if (b->kind != SHOAL_PORT_PUBLISHER) own_add(&b->p->sent, 1);
+    if (seq_out) *seq_out = seq;
+    return SHOAL_OK;
+busy:
+    op_end(b->p);
+    return busy_error(b);
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return send_chunk(&pub->b, c, UINT64_MAX, NULL);
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
+                                                       int64_t slice_ns) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return send_chunk(&pub->b, c, slice_end(slice_ns), NULL);
+}
+
+SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
+                                           uint64_t *sequence_id) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return send_chunk(&client->b, c, UINT64_MAX, sequence_id);
+}
+
+SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
+                                                 uint64_t *sequence_id, int64_t slice_ns) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return send_chunk(&client->b, c, slice_end(slice_ns), sequence_id);
+}
+
+SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return send_chunk(&server->b, c, UINT64_MAX, NULL);
+}
+
+SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
+                                                 int64_t slice_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return send_chunk(&server->b, c, slice_end(slice_ns), NULL);
+}
+
+/* ---- take ------------------------------------------------------------------------ */
 
 /* One pop attempt as an operation: on success the operation stays open
  * for the caller to put the reference in the held table. */
@@ -423,22 +726,6 @@ got:
     return SHOAL_OK;
 }
 
-/* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
- * reads shared words only, so other threads may use the port meanwhile. */
-static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
-    uint64_t deadline = shoal_deadline(timeout_ns);
-    for (;;) {
-        port_wait_t w = {b, NULL, SHOAL_OK};
-        int woke = futex_wait_for(&b->p->futex_seq, &b->p->waiters, port_wait_done, &w,
-                                  shoal_remaining(deadline));
-        if (woke == FUTEX_DONE) return w.rc;
-        if (woke == -1 || woke == 1)
-            return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
-                                   shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
-                                   woke == 1 ? " (a signal cut the wait short)" : "");
-    }
-}
-
 static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
     /* busy-poll loops land here constantly: keep it cheap */
     if (timeout_ns == 0) return shoal_error_set_literal(SHOAL_ERR_TIMEOUT, "nothing to take (poll)");
@@ -490,233 +777,10 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
     return take_ex(b, out, timeout_ns, NULL);
 }
 
-/* ---- publish / subscribe --------------------------------------------------- */
-
-SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
-                                              shoal_chunk_t **out) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, out);
-}
-
-/* Longest a publisher waits for its history lock. Its only other user is
- * the daemon, which holds it for microseconds, so a word held longer was
- * written by a peer (or a pid reused): take it over rather than hang. */
-#define HISTORY_LOCK_MAX_NS 200000000ull
-
-static void history_add(port_base_t *b, uint32_t ci) {
-    const shm_map_t *m = &b->rt->map;
-    shm_port_t *p = b->p;
-    uint32_t hmax = m->hdr->history_max, keep = b->history;
-    if (!hmax || !keep || keep > hmax) return;
-    _Atomic uint64_t *h = shm_port_history(m, p);
-    chunk_ref(m, ci);
-    if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_MAX_NS) != 0) spin_lock_force(&p->history_lock);
-    /* head and count are ours; the slot's copies are for the daemon */
-    if (b->history_count >= keep) {
-        uint32_t oldest = (b->history_head + hmax - keep) % hmax;
-        int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
-        if (old >= 0) chunk_unref(m, (uint32_t)old);
-        b->history_count = keep - 1;
-    }
-    uint64_t prev = atomic_exchange(&h[b->history_head % hmax], (uint64_t)ci + 1);
-    if (prev) { /* only a scribbler leaves one here: do not leak it */
-        int64_t pc = shm_ref_chunk(m, prev);
-        if (pc >= 0) chunk_unref(m, (uint32_t)pc);
-    }
-    b->history_head = (b->history_head + 1) % hmax;
-    b->history_count++;
-    p->history_head = b->history_head;
-    p->history_count = b->history_count;
-    spin_unlock(&p->history_lock);
-}
-
-/* A publish, resumable: a sliced one (slice_deadline != UINT64_MAX) that
- * must wait longer for a subscriber's queue space returns SHOAL_ERR_BUSY
- * with the chunk still held, and the next call goes on from that
- * subscriber (those before it are not sent the sample twice). */
-static shoal_result_t publish(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
-    shoal_result_t rc = check_send(b, c);
-    if (rc != SHOAL_OK) return rc;
-    const shm_map_t *m = &b->rt->map;
-    shm_service_t *sv = shm_service(m, b->service);
-    op_begin(m, b->p);
-    if (!c->send_started) {
-        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
-        c->send_started = 1;
-        c->send_next = 0;
-        c->send_first = SHOAL_OK;
-        c->send_failed = c->send_cap = c->send_gone = 0;
-        c->send_wait = 0;
-    }
-    if (sv) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
-        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
-        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        for (uint32_t i = c->send_next; i < hi; i++) {
-            uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
-            if (!s) continue;
-            shm_port_t *t = shm_port(m, s - 1);
-            if (!t) continue;
-            uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver_ex(m, b->p, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
-                                               c->chunk, b->policy, b->send_timeout_ns, &c->send_wait,
-                                               slice_deadline);
-            if (r == SHOAL_ERR_BUSY) {
-                c->send_next = i;
-                op_end(b->p);
-                return busy_error(b);
-            }
-            c->send_wait = 0;
-            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
-                if (c->send_first == SHOAL_OK) c->send_first = r, c->send_cap = t->queue_capacity;
-                c->send_failed++;
-            }
-            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) c->send_gone = 1;
-        }
-    }
-    shoal_result_t first = c->send_first;
-    uint32_t failed = c->send_failed, cap = c->send_cap;
-    bool gone = c->send_gone != 0;
-    if (b->history) history_add(b, c->chunk);
-    own_add(&b->p->sent, 1);
-    release_held(c);
-    op_end(b->p);
-    if (gone) return gone_error(b);
-    if (first != SHOAL_OK)
-        return shoal_error_set(first,
-                               "%u subscriber(s) of topic '%s' did not get the sample: queue full "
-                               "(capacity %u) under policy %s; the others got it",
-                               failed, svc_name(b), cap,
-                               b->policy == SHOAL_FULL_WAIT     ? "WAIT (timed out)"
-                               : b->policy == SHOAL_FULL_REJECT ? "REJECT"
-                                                                : "DROP_OLDEST (nothing could be dropped)");
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return publish(&pub->b, c, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
-                                                       int64_t slice_ns) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return publish(&pub->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
-}
-
-SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
-    if (!pub) return 0;
-    shm_service_t *sv = shm_service(&pub->b.rt->map, pub->b.service);
-    return sv ? atomic_load(&sv->subscribers) : 0;
-}
-
 SHOAL_API shoal_result_t shoal_subscriber_take(shoal_subscriber_t *sub, shoal_chunk_t **out,
                                                int64_t timeout_ns) {
     if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
     return take(&sub->b, out, timeout_ns);
-}
-
-/* ---- request / response -------------------------------------------------------- */
-
-SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
-                                           shoal_chunk_t **out) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    return loan(&client->b, size, CHUNK_FLAG_REQUEST, out);
-}
-
-SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
-    if (!client) return 0;
-    shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
-    return sv ? atomic_load(&sv->servers) : 0;
-}
-
-/* Resumable like publish(): a sliced send that must wait longer for a
- * server's queue space returns SHOAL_ERR_BUSY with the request held. */
-static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out,
-                                   uint64_t slice_deadline) {
-    const shm_map_t *m = &b->rt->map;
-    shm_service_t *sv = shm_service(m, b->service);
-    op_begin(m, b->p);
-    if (!c->send_started) {
-        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
-        c->hdr->flags = CHUNK_FLAG_REQUEST;
-        c->hdr->origin_slot = b->slot;
-        c->hdr->origin_gen = b->gen;
-        c->send_started = 1;
-        c->send_wait = 0;
-    }
-    uint64_t seq = c->hdr->sequence_id;
-    /* one receiver: our reference travels with the request. Forget it first,
-     * so a crash in between can only leak it, never free it twice. */
-    uint32_t ci = c->chunk;
-    held_remove(c);
-    shoal_result_t rc = SHOAL_ERR_NO_SERVER;
-    if (sv && atomic_load(&sv->servers)) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
-        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
-        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        uint32_t start = atomic_load_explicit(&b->p->rr, memory_order_relaxed);
-        atomic_store_explicit(&b->p->rr, start + 1, memory_order_relaxed);
-        uint32_t fallback = UINT32_MAX, fallback_gen = 0;
-        /* first pass never blocks: any server with room takes it */
-        for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
-            uint32_t s = atomic_load_explicit(&rv[(start + k) % hi], memory_order_acquire);
-            if (!s) continue;
-            shm_port_t *t = shm_port(m, s - 1);
-            if (!t) continue;
-            uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
-                                            SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
-            if (r == SHOAL_OK) rc = SHOAL_OK;
-            else if (r == SHOAL_ERR_QUEUE_FULL) {
-                rc = r;
-                if (fallback == UINT32_MAX) fallback = s - 1, fallback_gen = gen;
-            }
-        }
-        if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
-            rc = port_deliver_ex(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
-                                 b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
-                                 slice_deadline);
-            if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
-        }
-    }
-    if (rc == SHOAL_ERR_BUSY) {
-        held_restore(c);
-        op_end(b->p);
-        return busy_error(b);
-    }
-    if (rc != SHOAL_OK) chunk_unref(m, ci); /* a failed send consumes the chunk */
-    op_end(b->p);
-    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
-    if (rc == SHOAL_ERR_NO_SERVER)
-        return shoal_error_set(rc, "no server offers service '%s'; start one (or check the name)",
-                               svc_name(b));
-    if (rc == SHOAL_ERR_QUEUE_FULL || rc == SHOAL_ERR_TIMEOUT)
-        return shoal_error_set(rc,
-                               "every server of service '%s' has a full request queue; the "
-                               "request was released (retry, raise queue_capacity, or use "
-                               "SHOAL_FULL_WAIT)",
-                               svc_name(b));
-    own_add(&b->p->sent, 1);
-    if (seq_out) *seq_out = seq;
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
-                                           uint64_t *sequence_id) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    shoal_result_t rc = check_send(&client->b, c);
-    if (rc != SHOAL_OK) return rc;
-    return send_request(&client->b, c, sequence_id, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
-                                                 uint64_t *sequence_id, int64_t slice_ns) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    shoal_result_t rc = check_send(&client->b, c);
-    if (rc != SHOAL_OK) return rc;
-    return send_request(&client->b, c, sequence_id,
-                        slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
 }
 
 SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t **out,
@@ -724,6 +788,14 @@ SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
     return take(&client->b, out, timeout_ns);
 }
+
+SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t **out,
+                                           int64_t timeout_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return take(&server->b, out, timeout_ns);
+}
+
+/* ---- call: send and take the matching response ------------------------------------- */
 
 SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t *request,
                                            shoal_chunk_t **response, int64_t timeout_ns) {
@@ -734,10 +806,8 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "response is NULL");
     }
     *response = NULL;
-    shoal_result_t rc = check_send(b, request);
-    if (rc != SHOAL_OK) return rc;
     uint64_t seq = 0;
-    rc = send_request(b, request, &seq, UINT64_MAX);
+    shoal_result_t rc = send_chunk(b, request, UINT64_MAX, &seq);
     if (rc != SHOAL_OK) return rc;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
@@ -762,97 +832,23 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     }
 }
 
-SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t **out,
-                                           int64_t timeout_ns) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return take(&server->b, out, timeout_ns);
-}
-
-static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
-    shm_port_t *t = shm_port(m, slot);
-    return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
-           shm_slot_kind(m, slot) == SHOAL_PORT_CLIENT && t->service == service;
-}
-
-SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
-                                                    const shoal_chunk_t *request, uint64_t size,
-                                                    shoal_chunk_t **out) {
-    if (!server || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server or out is NULL");
-    *out = NULL;
-    port_base_t *b = &server->b;
-    shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
-    if (rc != SHOAL_OK) return rc;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t cs = request->hdr->origin_slot, cg = request->hdr->origin_gen;
-    uint64_t seq = request->hdr->sequence_id;
-    if (!client_alive(m, cs, cg, b->service))
-        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
-                               "the client that sent request %llu on service '%s' is gone; "
-                               "release the request",
-                               (unsigned long long)seq, svc_name(b));
-    rc = loan(b, size, CHUNK_FLAG_RESPONSE, out);
-    if (rc != SHOAL_OK) return rc;
-    /* a response records where it goes */
-    (*out)->hdr->sequence_id = seq;
-    (*out)->hdr->origin_slot = cs;
-    (*out)->hdr->origin_gen = cg;
-    return SHOAL_OK;
-}
-
-static shoal_result_t server_send(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
-    shoal_result_t rc = check_send(b, c);
-    if (rc != SHOAL_OK) return rc;
-    if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
-        release_op(c);
-        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
-                               "a server sends responses loaned with shoal_server_loan_response()");
-    }
-    const shm_map_t *m = &b->rt->map;
-    op_begin(m, b->p);
-    uint64_t seq = c->hdr->sequence_id;
-    uint32_t ci = c->chunk, to_slot = c->hdr->origin_slot, to_gen = c->hdr->origin_gen;
-    if (!c->send_started) {
-        c->send_started = 1;
-        c->send_wait = 0;
-    }
-    held_remove(c); /* our reference travels with the response (see send_request) */
-    rc = port_deliver_ex(m, b->p, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
-                         b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
-                         slice_deadline);
-    if (rc == SHOAL_ERR_BUSY) {
-        held_restore(c);
-        op_end(b->p);
-        return busy_error(b);
-    }
-    if (rc != SHOAL_OK) chunk_unref(m, ci);
-    op_end(b->p);
-    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
-    if (rc == SHOAL_ERR_NOT_FOUND)
-        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
-                               "the client of request %llu on service '%s' is gone; the response "
-                               "was released",
-                               (unsigned long long)seq, svc_name(b));
-    if (rc != SHOAL_OK)
-        return shoal_error_set(rc,
-                               "the client's response queue on service '%s' is full; response %llu "
-                               "was released",
-                               svc_name(b), (unsigned long long)seq);
-    own_add(&b->p->sent, 1);
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return server_send(&server->b, c, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
-                                                 int64_t slice_ns) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return server_send(&server->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
-}
-
 /* ---- waiting without taking (any thread, see shoal.h) ---------------------------- */
+
+/* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
+ * reads shared words only, so other threads may use the port meanwhile. */
+static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        port_wait_t w = {b, NULL, SHOAL_OK};
+        int woke = futex_wait_for(&b->p->futex_seq, &b->p->waiters, port_wait_done, &w,
+                                  shoal_remaining(deadline));
+        if (woke == FUTEX_DONE) return w.rc;
+        if (woke == -1 || woke == 1)
+            return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
+                                   shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
+                                   woke == 1 ? " (a signal cut the wait short)" : "");
+    }
+}
 
 SHOAL_API shoal_result_t shoal_subscriber_wait_ready(shoal_subscriber_t *sub, int64_t timeout_ns) {
     if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
@@ -865,4 +861,18 @@ SHOAL_API shoal_result_t shoal_client_wait_ready(shoal_client_t *client, int64_t
 SHOAL_API shoal_result_t shoal_server_wait_ready(shoal_server_t *server, int64_t timeout_ns) {
     if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
     return ready_wait(&server->b, timeout_ns);
+}
+
+/* ---- who is on the other side ------------------------------------------------------ */
+
+SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
+    if (!pub) return 0;
+    shm_service_t *sv = shm_service(&pub->b.rt->map, pub->b.service);
+    return sv ? atomic_load(&sv->subscribers) : 0;
+}
+
+SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
+    if (!client) return 0;
+    shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
+    return sv ? atomic_load(&sv->servers) : 0;
 }
