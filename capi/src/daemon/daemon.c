@@ -77,9 +77,7 @@ void reply_failed(int fd, int err) {
 void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, uint32_t service,
                 const char *text) {
     proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_REPLY;
+    proto_msg_init(&r, PROTO_REPLY);
     r.result = rc;
     r.slot = slot;
     r.gen = gen;

@@ -423,9 +423,7 @@ void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
     fds[0] = d->mgmt_fd;
     for (uint32_t i = 0; i < m->hdr->pool_count; i++) fds[1 + i] = d->pool_fds[i];
     proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_WELCOME;
+    proto_msg_init(&r, PROTO_WELCOME);
     r.result = SHOAL_OK;
     r.slot = slot;
     r.gen = pr->gen;

@@ -618,38 +618,39 @@ busy:
     return busy_error(b);
 }
 
+/* The send functions of the ABI: a NULL port is the caller's error. */
+static shoal_result_t send_api(port_base_t *b, const char *kind, shoal_chunk_t *c,
+                               uint64_t slice_deadline, uint64_t *seq_out) {
+    if (!b) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "%s is NULL", kind);
+    return send_chunk(b, c, slice_deadline, seq_out);
+}
+
 SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return send_chunk(&pub->b, c, UINT64_MAX, NULL);
+    return send_api(pub ? &pub->b : NULL, "publisher", c, UINT64_MAX, NULL);
 }
 
 SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
                                                        int64_t slice_ns) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return send_chunk(&pub->b, c, slice_end(slice_ns), NULL);
+    return send_api(pub ? &pub->b : NULL, "publisher", c, slice_end(slice_ns), NULL);
 }
 
 SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
                                            uint64_t *sequence_id) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    return send_chunk(&client->b, c, UINT64_MAX, sequence_id);
+    return send_api(client ? &client->b : NULL, "client", c, UINT64_MAX, sequence_id);
 }
 
 SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
                                                  uint64_t *sequence_id, int64_t slice_ns) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    return send_chunk(&client->b, c, slice_end(slice_ns), sequence_id);
+    return send_api(client ? &client->b : NULL, "client", c, slice_end(slice_ns), sequence_id);
 }
 
 SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return send_chunk(&server->b, c, UINT64_MAX, NULL);
+    return send_api(server ? &server->b : NULL, "server", c, UINT64_MAX, NULL);
 }
 
 SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
                                                  int64_t slice_ns) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return send_chunk(&server->b, c, slice_end(slice_ns), NULL);
+    return send_api(server ? &server->b : NULL, "server", c, slice_end(slice_ns), NULL);
 }
 
 /* ---- take ------------------------------------------------------------------------ */

@@ -371,8 +371,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         goto fail;
     }
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = PROTO_HELLO;
+    proto_msg_init(&msg, PROTO_HELLO);
     msg.abi = SHOAL_ABI_VERSION;
     msg.pid = getpid();
     snprintf(msg.name, sizeof msg.name, "%s", name);
@@ -513,8 +512,7 @@ shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, 
     b->send_timeout_ns = timeout_ns;
     snprintf(b->name, sizeof b->name, "%s", name);
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = PROTO_PORT_CREATE;
+    proto_msg_init(&msg, PROTO_PORT_CREATE);
     msg.kind = kind;
     msg.capacity = capacity;
     msg.policy = policy;
@@ -554,7 +552,7 @@ void rt_port_close(port_base_t *b) {
     else rt->ports = b->next;
     if (b->next) b->next->prev = b->prev;
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
+    proto_msg_init(&msg, PROTO_PORT_DESTROY);
     /* give our parked spares back ourselves (the daemon would too), as an
      * operation: an audit must not see them half-way to the pool */
     if (b->p && !atomic_load(&rt->map.dead)) {
@@ -562,7 +560,6 @@ void rt_port_close(port_base_t *b) {
         spare_return_all(&rt->map, b->p);
         op_end(b->p);
     }
-    msg.type = PROTO_PORT_DESTROY;
     msg.slot = b->slot;
     msg.gen = b->gen;
     /* the daemon returns every chunk the port still holds */
