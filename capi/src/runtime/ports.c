@@ -201,28 +201,57 @@ static void held_restore(shoal_chunk_t *c) {
 
 /* ---- loan ------------------------------------------------------------------------ */
 
-/* A loan writes the chunk's header once: its size, its kind and where it
- * comes from (a response: the request's sequence id and client). */
-static shoal_result_t loan(port_base_t *b, uint64_t size, uint64_t seq, uint32_t origin_slot,
-                           uint32_t origin_gen, shoal_chunk_t **out) {
+/* Why no pool holds `size` bytes. */
+static __attribute__((noinline, cold)) shoal_result_t too_large_error(const shm_map_t *m,
+                                                                       uint64_t size) {
+    const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
+    return shoal_error_set(
+        SHOAL_ERR_CHUNK_TOO_LARGE,
+        "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
+        "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
+        (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
+        m->hdr->pool_count - 1, m->hdr->config_source,
+        size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
+                            : (unsigned long long)((size + (1u << 20) - 1) >> 20),
+        size > (1ull << 30) ? "G" : "M");
+}
+
+/* Pool `pi` has nothing to loan: counted, and who holds its chunks. */
+static __attribute__((noinline, cold)) shoal_result_t exhausted_error(const shm_map_t *m, int pi,
+                                                                       uint64_t size) {
+    const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
+    atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
+    char holders[600];
+    pool_holders(m, (uint32_t)pi, holders, sizeof holders);
+    return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
+                           "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
+                           "chunk for %llu bytes; %s. Release chunks (a queued chunk is "
+                           "released when its port takes it or closes), or raise the count "
+                           "in [pools] of %.*s",
+                           pi, (unsigned long long)p->chunk_size, p->chunk_count,
+                           (unsigned long long)size, holders,
+                           (int)strnlen(m->hdr->config_source, sizeof m->hdr->config_source),
+                           m->hdr->config_source);
+}
+
+/* Where a response goes: its request's sequence id and client. */
+typedef struct chunk_origin {
+    uint64_t seq;
+    uint32_t slot, gen;
+} chunk_origin_t;
+
+/* A loan writes the chunk's header once: its size, its kind (`flags`) and
+ * where it comes from: this port, or for a response (`to`) the request's
+ * sequence id and client. Inline, so each caller's constants fold. */
+static inline __attribute__((always_inline)) shoal_result_t
+loan(port_base_t *b, uint64_t size, uint32_t flags, const chunk_origin_t *to, shoal_chunk_t **out) {
     if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     const shm_map_t *m = &b->rt->map;
     if (size == 0) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "loan size must be > 0");
     if (daemon_gone(b)) return gone_error(b);
     int pi = pool_find(m, size);
-    if (pi < 0) {
-        const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
-        return shoal_error_set(
-            SHOAL_ERR_CHUNK_TOO_LARGE,
-            "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
-            "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
-            (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
-            m->hdr->pool_count - 1, m->hdr->config_source,
-            size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
-                                : (unsigned long long)((size + (1u << 20) - 1) >> 20),
-            size > (1ull << 30) ? "G" : "M");
-    }
+    if (pi < 0) return too_large_error(m, size);
     if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
     op_begin(m, b->p);
     int64_t ci = spare_take(m, b->p, (uint32_t)pi);
@@ -230,31 +259,17 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint64_t seq, uint32_t
     if (ci < 0) ci = spare_steal(m, (uint32_t)pi);
     if (ci < 0) {
         op_end(b->p);
-        const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
-        atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
-        char holders[600];
-        pool_holders(m, (uint32_t)pi, holders, sizeof holders);
-        return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
-                               "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
-                               "chunk for %llu bytes; %s. Release chunks (a queued chunk is "
-                               "released when its port takes it or closes), or raise the count "
-                               "in [pools] of %.*s",
-                               pi, (unsigned long long)p->chunk_size, p->chunk_count,
-                               (unsigned long long)size, holders,
-                               (int)strnlen(m->hdr->config_source, sizeof m->hdr->config_source),
-                               m->hdr->config_source);
+        return exhausted_error(m, pi, size);
     }
     shm_chunk_t *h = shm_chunk(m, (uint32_t)ci);
     h->size = size;
     h->loaned_size_lo = (uint32_t)size;
     h->loaned_size_hi = (uint32_t)(size >> 32);
-    h->sequence_id = seq;
-    h->flags = b->kind == SHOAL_PORT_PUBLISHER ? CHUNK_FLAG_SAMPLE
-               : b->kind == SHOAL_PORT_CLIENT  ? CHUNK_FLAG_REQUEST
-                                               : CHUNK_FLAG_RESPONSE;
+    h->sequence_id = to ? to->seq : 0;
+    h->flags = flags;
     h->service = b->service;
-    h->origin_slot = origin_slot;
-    h->origin_gen = origin_gen;
+    h->origin_slot = to ? to->slot : b->slot;
+    h->origin_gen = to ? to->gen : b->gen;
     shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
     if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
     else (*out)->loaned = size;
@@ -265,13 +280,13 @@ static shoal_result_t loan(port_base_t *b, uint64_t size, uint64_t seq, uint32_t
 SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
                                               shoal_chunk_t **out) {
     if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return loan(&pub->b, size, 0, pub->b.slot, pub->b.gen, out);
+    return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, NULL, out);
 }
 
 SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
                                            shoal_chunk_t **out) {
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    return loan(&client->b, size, 0, client->b.slot, client->b.gen, out);
+    return loan(&client->b, size, CHUNK_FLAG_REQUEST, NULL, out);
 }
 
 static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
@@ -306,16 +321,15 @@ SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
     port_base_t *b = &server->b;
     shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
     if (rc != SHOAL_OK) return rc;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t cs = request->hdr->origin_slot, cg = request->hdr->origin_gen;
-    uint64_t seq = request->hdr->sequence_id;
-    if (!client_alive(m, cs, cg, b->service))
+    /* read once: what is checked is what the response records */
+    chunk_origin_t to = {request->hdr->sequence_id, request->hdr->origin_slot,
+                         request->hdr->origin_gen};
+    if (!client_alive(&b->rt->map, to.slot, to.gen, b->service))
         return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
                                "the client that sent request %llu on service '%s' is gone; "
                                "release the request",
-                               (unsigned long long)seq, svc_name(b));
-    /* a response records where it goes */
-    return loan(b, size, seq, cs, cg, out);
+                               (unsigned long long)to.seq, svc_name(b));
+    return loan(b, size, CHUNK_FLAG_RESPONSE, &to, out);
 }
 
 /* ---- chunks: access and release ----------------------------------------------------- */
@@ -383,11 +397,11 @@ SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
 
 /* A send that cannot start consumes its chunk all the same: after any send
  * call the handle is spent. */
-static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
+static inline shoal_result_t check_send(const port_base_t *b, uint32_t kind, shoal_chunk_t *c) {
     shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
     if (rc == SHOAL_OK) {
         if (daemon_gone(b)) rc = gone_error(b);
-        else if (b->kind == SHOAL_PORT_SERVER && !(c->hdr->flags & CHUNK_FLAG_RESPONSE))
+        else if (kind == SHOAL_PORT_SERVER && !(c->hdr->flags & CHUNK_FLAG_RESPONSE))
             rc = shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
                                  "a server sends responses loaned with shoal_server_loan_response()");
         else
@@ -411,13 +425,14 @@ static uint64_t slice_end(int64_t slice_ns) {
 
 /* Stamps a send once: a sliced send that resumes keeps its sequence id and
  * where it stopped. A response keeps its request's id. */
-static void send_start(port_base_t *b, shoal_chunk_t *c) {
-    if (b->kind != SHOAL_PORT_SERVER) c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
+static inline void send_start(port_base_t *b, uint32_t kind, shoal_chunk_t *c) {
+    if (kind != SHOAL_PORT_SERVER) c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
     c->send_started = 1;
+    c->send_wait = 0;
+    if (kind != SHOAL_PORT_PUBLISHER) return;
     c->send_next = 0;
     c->send_first = SHOAL_OK;
     c->send_failed = c->send_cap = c->send_gone = 0;
-    c->send_wait = 0;
 }
 
 /* Our service's receivers (slot + 1 or 0 each), at most *hi of them. */
@@ -578,17 +593,20 @@ static shoal_result_t send_error(const port_base_t *b, shoal_result_t rc, uint64
 
 /* Every send: publish, request and response, whole or sliced. The chunk is
  * consumed whatever happens, except by a slice that stopped short (BUSY):
- * the caller still holds it and calls again to resume. */
-static shoal_result_t send_chunk(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline,
-                                 uint64_t *seq_out) {
-    shoal_result_t rc = check_send(b, c);
+ * the caller still holds it and calls again to resume. Inline with a
+ * constant `kind` (the instances below), so the hot path has no kind
+ * branches. */
+static inline __attribute__((always_inline)) shoal_result_t
+send_chunk(port_base_t *b, uint32_t kind, shoal_chunk_t *c, uint64_t slice_deadline,
+           uint64_t *seq_out) {
+    shoal_result_t rc = check_send(b, kind, c);
     if (rc != SHOAL_OK) return rc;
     const shm_map_t *m = &b->rt->map;
     op_begin(m, b->p);
-    if (!c->send_started) send_start(b, c);
+    if (!c->send_started) send_start(b, kind, c);
     uint64_t seq = c->hdr->sequence_id;
     uint32_t ci = c->chunk, failed = 0, cap = 0;
-    if (b->kind == SHOAL_PORT_PUBLISHER) {
+    if (kind == SHOAL_PORT_PUBLISHER) {
         rc = deliver_sample(b, c, slice_deadline);
         if (rc == SHOAL_ERR_BUSY) goto busy;
         failed = c->send_failed;
@@ -600,8 +618,8 @@ static shoal_result_t send_chunk(port_base_t *b, shoal_chunk_t *c, uint64_t slic
         /* one receiver: our reference travels with the chunk. Forget it
          * first, so a crash in between can only leak it, never free it twice. */
         held_remove(c);
-        rc = b->kind == SHOAL_PORT_CLIENT ? deliver_request(b, c, slice_deadline)
-                                          : deliver_response(b, c, slice_deadline);
+        rc = kind == SHOAL_PORT_CLIENT ? deliver_request(b, c, slice_deadline)
+                                       : deliver_response(b, c, slice_deadline);
         if (rc == SHOAL_ERR_BUSY) {
             held_restore(c);
             goto busy;
@@ -610,7 +628,7 @@ static shoal_result_t send_chunk(port_base_t *b, shoal_chunk_t *c, uint64_t slic
     }
     op_end(b->p);
     if (rc != SHOAL_OK) return send_error(b, rc, seq, failed, cap);
-    if (b->kind != SHOAL_PORT_PUBLISHER) own_add(&b->p->sent, 1);
+    if (kind != SHOAL_PORT_PUBLISHER) own_add(&b->p->sent, 1);
     if (seq_out) *seq_out = seq;
     return SHOAL_OK;
 busy:
@@ -618,39 +636,50 @@ busy:
     return busy_error(b);
 }
 
-/* The send functions of the ABI: a NULL port is the caller's error. */
-static shoal_result_t send_api(port_base_t *b, const char *kind, shoal_chunk_t *c,
-                               uint64_t slice_deadline, uint64_t *seq_out) {
-    if (!b) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "%s is NULL", kind);
-    return send_chunk(b, c, slice_deadline, seq_out);
+static shoal_result_t send_sample(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return send_chunk(b, SHOAL_PORT_PUBLISHER, c, slice_deadline, NULL);
+}
+static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline,
+                                   uint64_t *seq_out) {
+    return send_chunk(b, SHOAL_PORT_CLIENT, c, slice_deadline, seq_out);
+}
+static shoal_result_t send_response(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return send_chunk(b, SHOAL_PORT_SERVER, c, slice_deadline, NULL);
+}
+
+/* A NULL port is the caller's error. */
+static shoal_result_t null_port(uint32_t kind) {
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "%s is NULL", shm_kind_name(kind));
 }
 
 SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
-    return send_api(pub ? &pub->b : NULL, "publisher", c, UINT64_MAX, NULL);
+    return pub ? send_sample(&pub->b, c, UINT64_MAX) : null_port(SHOAL_PORT_PUBLISHER);
 }
 
 SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
                                                        int64_t slice_ns) {
-    return send_api(pub ? &pub->b : NULL, "publisher", c, slice_end(slice_ns), NULL);
+    return pub ? send_sample(&pub->b, c, slice_end(slice_ns)) : null_port(SHOAL_PORT_PUBLISHER);
 }
 
 SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
                                            uint64_t *sequence_id) {
-    return send_api(client ? &client->b : NULL, "client", c, UINT64_MAX, sequence_id);
+    return client ? send_request(&client->b, c, UINT64_MAX, sequence_id)
+                  : null_port(SHOAL_PORT_CLIENT);
 }
 
 SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
                                                  uint64_t *sequence_id, int64_t slice_ns) {
-    return send_api(client ? &client->b : NULL, "client", c, slice_end(slice_ns), sequence_id);
+    return client ? send_request(&client->b, c, slice_end(slice_ns), sequence_id)
+                  : null_port(SHOAL_PORT_CLIENT);
 }
 
 SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
-    return send_api(server ? &server->b : NULL, "server", c, UINT64_MAX, NULL);
+    return server ? send_response(&server->b, c, UINT64_MAX) : null_port(SHOAL_PORT_SERVER);
 }
 
 SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
                                                  int64_t slice_ns) {
-    return send_api(server ? &server->b : NULL, "server", c, slice_end(slice_ns), NULL);
+    return server ? send_response(&server->b, c, slice_end(slice_ns)) : null_port(SHOAL_PORT_SERVER);
 }
 
 /* ---- take ------------------------------------------------------------------------ */
@@ -808,7 +837,7 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     }
     *response = NULL;
     uint64_t seq = 0;
-    shoal_result_t rc = send_chunk(b, request, UINT64_MAX, &seq);
+    shoal_result_t rc = send_request(b, request, UINT64_MAX, &seq);
     if (rc != SHOAL_OK) return rc;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
