@@ -1,11 +1,12 @@
-/* libFuzzer harness: the daemon's message handler (capi/src/daemon/daemon.c).
+/* libFuzzer harness: the daemon's message handler (capi/src/daemon/daemon.c,
+ * registry.c, reclaim.c).
  *
  * One long-lived daemon per configuration (real memfd segments, a real
  * listening socket in the abstract namespace, its real epoll set) is driven
  * through daemon/daemon_fuzz.h: the harness connects up to four clients,
  * sends what the input says, lets the daemon handle its events exactly as
  * its loop does (accept_conn, conn_event -> handle_hello, handle_port_create,
- * handle_port_destroy, conn_close -> process_gone -> port_close ...), and
+ * handle_port_destroy, conn_close -> process_gone -> registry_port_close ...), and
  * reads every reply. The clients also act on shared memory as the library
  * does (loan, send, take, release, keep history), so closing a port or a
  * connection has chunks to give back; a record can also scribble on shared
@@ -45,6 +46,7 @@
 #include "core/proto.h"
 #include "core/queue.h"
 #include "core/shm.h"
+#include "core/spare.h"
 #include "daemon/config.h"
 #include "daemon/daemon_fuzz.h"
 #include "daemon/log.h"
@@ -395,9 +397,9 @@ static int64_t unhold(shm_port_t *p, uint8_t sel) {
 }
 
 static int64_t loan_chunk(tport_t *t, shm_port_t *p, uint32_t pool, uint32_t flags) {
-    int64_t ci = port_take_spare(S.m, p, pool);
+    int64_t ci = spare_take(S.m, p, pool);
     if (ci < 0) ci = pool_alloc(S.m, pool);
-    if (ci < 0) ci = pool_steal_spare(S.m, pool);
+    if (ci < 0) ci = spare_steal(S.m, pool);
     if (ci < 0) return -1;
     shm_chunk_t *h = shm_chunk(S.m, (uint32_t)ci);
     h->size = 1;
@@ -409,24 +411,9 @@ static int64_t loan_chunk(tport_t *t, shm_port_t *p, uint32_t pool, uint32_t fla
     return ci;
 }
 
-/* As the library's release: park the chunk as a spare when we are its only
- * holder and a spare slot is free, else drop the reference. */
-static void release_chunk(shm_port_t *p, uint32_t ci) {
-    int spare = -1;
-    for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
-        if (atomic_load(&p->spare[k]) == 0) spare = k;
-    shm_chunk_t *h = shm_chunk(S.m, ci);
-    if (spare >= 0 && atomic_load(&h->refcount) == 1) {
-        atomic_store(&p->spare[spare], (uint64_t)ci + 1);
-        return;
-    }
-    if (!chunk_unref_last(S.m, ci)) return;
-    if (spare >= 0) {
-        atomic_store(&h->refcount, 1);
-        atomic_store(&p->spare[spare], (uint64_t)ci + 1);
-        return;
-    }
-    pool_free_chunk(S.m, ci);
+/* As the library's release (core/spare.h). */
+static void release_chunk(const tport_t *t, shm_port_t *p, uint32_t ci) {
+    spare_release_ref(S.m, p, t->kind, ci, shm_chunk_pool(S.m, ci));
 }
 
 static void history_add(tport_t *t, shm_port_t *p, uint32_t ci) {
@@ -490,7 +477,7 @@ static void act_send(int ci, fuzz_in_t *in) {
                                    t->service, chunk, t->policy, 0);
         }
         if (t->history) history_add(t, p, chunk);
-        release_chunk(p, chunk);
+        release_chunk(t, p, chunk);
         break;
     case SHOAL_PORT_CLIENT: {
         h->sequence_id = own_add(&p->next_sequence, 1);
@@ -523,9 +510,9 @@ static void act_send(int ci, fuzz_in_t *in) {
                 if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)resp);
             }
         }
-        release_chunk(p, chunk);
+        release_chunk(t, p, chunk);
         break;
-    default: release_chunk(p, chunk);
+    default: release_chunk(t, p, chunk);
     }
 }
 
@@ -551,7 +538,7 @@ static void act_release(int ci, fuzz_in_t *in) {
     if (!t) return;
     shm_port_t *p = shm_port(S.m, t->slot);
     int64_t c = unhold(p, sel);
-    if (c >= 0) release_chunk(p, (uint32_t)c);
+    if (c >= 0) release_chunk(t, p, (uint32_t)c);
 }
 
 /* A hostile peer: any word of its own port, of a chunk or of a service. */

@@ -80,49 +80,6 @@ void pool_free_chunk(const shm_map_t *m, uint32_t i) {
     pool_free(m, c);
 }
 
-uint32_t pool_spares(const shm_map_t *m, uint32_t pool) {
-    uint32_t n = 0;
-    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        shm_port_t *p = shm_port(m, s);
-        for (int k = 0; k < SHM_PORT_SPARES; k++) {
-            int64_t ci = shm_ref_chunk(m, atomic_load_explicit(&p->spare[k], memory_order_relaxed));
-            if (ci >= 0 && shm_chunk_pool(m, (uint32_t)ci) == pool) n++;
-        }
-    }
-    return n;
-}
-
-int64_t port_take_spare(const shm_map_t *m, shm_port_t *p, uint32_t pool) {
-    for (int k = 0; k < SHM_PORT_SPARES; k++) {
-        uint64_t v = atomic_load_explicit(&p->spare[k], memory_order_relaxed);
-        int64_t ci = shm_ref_chunk(m, v);
-        if (ci < 0 || shm_chunk_pool(m, (uint32_t)ci) != pool) continue;
-        /* exactly one of owner, thieves and daemon wins the slot */
-        if (atomic_compare_exchange_strong(&p->spare[k], &v, 0)) return ci;
-    }
-    return -1;
-}
-
-int64_t pool_steal_spare(const shm_map_t *m, uint32_t pool) {
-    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        int64_t ci = port_take_spare(m, shm_port(m, s), pool);
-        if (ci >= 0) return ci;
-    }
-    return -1;
-}
-
-uint32_t port_release_spares(const shm_map_t *m, shm_port_t *p) {
-    uint32_t n = 0;
-    for (int k = 0; k < SHM_PORT_SPARES; k++) {
-        int64_t ci = shm_ref_chunk(m, atomic_exchange(&p->spare[k], 0));
-        if (ci >= 0) {
-            pool_free_chunk(m, (uint32_t)ci);
-            n++;
-        }
-    }
-    return n;
-}
-
 void chunk_unref(const shm_map_t *m, uint32_t i) {
     if (chunk_unref_last(m, i)) pool_free(m, shm_chunk(m, i));
 }

@@ -10,6 +10,37 @@
 #include "core/queue.h"
 #include "core/sweep.h"
 
+void port_init(const shm_map_t *m, shm_port_t *p, const port_identity_t *id) {
+    atomic_store(&p->gen, id->gen);
+    p->kind = id->kind;
+    p->service = id->service;
+    p->process = id->process;
+    p->pid = id->pid;
+    p->policy = id->policy;
+    p->history = id->history;
+    p->send_timeout_ns = id->send_timeout_ns;
+    atomic_store(&p->held, 0);
+    atomic_store(&p->sent, 0);
+    atomic_store(&p->received, 0);
+    atomic_store(&p->stale, 0);
+    atomic_store(&p->next_sequence, 1);
+    atomic_store(&p->rr, 0);
+    atomic_store(&p->pushers, 0);
+    atomic_store(&p->dropped, 0);
+    atomic_store(&p->lost, 0);
+    atomic_store(&p->waiters, 0);
+    atomic_store(&p->waitset, 0);
+    atomic_store(&p->space_waiters, 0);
+    p->history_head = p->history_count = 0;
+    atomic_store(&p->history_lock, 0);
+    /* empty after the last close; anything here was written by a peer, and
+     * the next audit settles what it pointed at */
+    for (int k = 0; k < SHM_PORT_SPARES; k++) atomic_store(&p->spare[k], 0);
+    atomic_store(&p->transit, 0);
+    queue_init(m, p, id->queue_capacity);
+    atomic_store(&p->state, PORT_ACTIVE);
+}
+
 void port_notify_force(const shm_map_t *m, shm_port_t *p) {
     atomic_fetch_add(&p->futex_seq, 1);
     futex_wake(&p->futex_seq, 1 << 30);
@@ -50,6 +81,12 @@ void port_space_notify(shm_port_t *p) {
 static void drop_ref(const shm_map_t *m, uint64_t ref) {
     int64_t c = shm_ref_chunk(m, ref);
     if (c >= 0) chunk_unref(m, (uint32_t)c);
+}
+
+/* futex_wait_for's re-check for a sender waiting for queue space. */
+static bool space_or_closed(void *arg) {
+    shm_port_t *t = arg;
+    return queue_depth(t) < t->queue_capacity || atomic_load(&t->state) != PORT_ACTIVE;
 }
 
 shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen, uint32_t expect_kind,
@@ -105,16 +142,10 @@ shoal_result_t port_deliver_ex(const shm_map_t *m, shm_port_t *sender, uint32_t 
             } else {
                 int64_t nap = left < 0 || left > 10000000 ? 10000000 : left;
                 if (slice > 0 && slice < nap) nap = slice;
-                int woke = 0;
-                atomic_fetch_add(&t->space_waiters, 1);
-                uint32_t s = atomic_load(&t->space_seq);
-                if (queue_depth(t) >= t->queue_capacity && atomic_load(&t->state) == PORT_ACTIVE) {
-                    /* the reference on its way is ours while we sleep */
-                    if (sender) op_pause(sender, chunk);
-                    woke = futex_wait(&t->space_seq, s, nap);
-                    if (sender) op_resume(m, sender);
-                }
-                atomic_fetch_sub(&t->space_waiters, 1);
+                /* the reference on its way is ours while we wait */
+                if (sender) op_pause(sender, chunk);
+                int woke = futex_wait_for(&t->space_seq, &t->space_waiters, space_or_closed, t, nap);
+                if (sender) op_resume(m, sender);
                 if (atomic_load_explicit(&m->dead, memory_order_relaxed))
                     rc = SHOAL_ERR_DAEMON_UNAVAILABLE;
                 else if (atomic_load(&t->state) != PORT_ACTIVE || atomic_load(&t->gen) != gen)

@@ -8,6 +8,21 @@
 
 #include "core/shm.h"
 
+/* Who a new port is: what the daemon decided at PORT_CREATE. */
+typedef struct port_identity {
+    uint32_t gen, kind, service, process;
+    int32_t pid;
+    uint32_t policy;         /* full-queue policy of its sends */
+    uint32_t history;        /* publishers: samples kept, else 0 */
+    uint32_t queue_capacity;
+    int64_t send_timeout_ns;
+} port_identity_t;
+
+/* Resets a free slot for its new owner and opens it: identity, counters,
+ * spares and queue first, ACTIVE last (senders check the state, then trust
+ * the rest). Daemon only, on a slot that is not ACTIVE. */
+void port_init(const shm_map_t *m, shm_port_t *p, const port_identity_t *id);
+
 /* Wakes whoever sleeps on the port or on its waitset (cheap when nobody). */
 void port_notify(const shm_map_t *m, shm_port_t *p);
 /* Same, unconditionally (daemon-side state changes). */

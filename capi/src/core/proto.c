@@ -17,6 +17,12 @@ int proto_valid_domain(const char *s) {
     return 1;
 }
 
+void proto_msg_init(proto_msg_t *msg, uint32_t type) {
+    memset(msg, 0, sizeof *msg);
+    msg->magic = PROTO_MAGIC;
+    msg->type = type;
+}
+
 int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds) {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof *msg};
     union {

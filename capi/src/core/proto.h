@@ -45,6 +45,9 @@ typedef struct proto_msg {
  * not starting with a dot. */
 int proto_valid_domain(const char *name);
 
+/* A message of `type` with every other field zero (and the magic). */
+void proto_msg_init(proto_msg_t *msg, uint32_t type);
+
 /* Sends msg with optional fds; 0 or -1 (errno set). */
 int proto_send(int sock, const proto_msg_t *msg, const int *fds, size_t nfds);
 /* Receives one message and up to max_fds fds. Returns 1 on a message, 0 on

@@ -87,3 +87,25 @@ uint32_t queue_depth(const shm_port_t *p) {
     uint64_t d = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
     return e > d ? (uint32_t)(e - d) : 0;
 }
+
+bool queue_head_hole(const shm_map_t *m, shm_port_t *p, uint64_t *pos) {
+    uint64_t deq = atomic_load(&p->deq_pos), enq = atomic_load(&p->enq_pos);
+    uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
+    shm_queue_cell_t *cell = &shm_port_cells(m, p)[deq & mask];
+    if (enq <= deq || atomic_load(&cell->seq) != deq) return false;
+    *pos = deq;
+    return true;
+}
+
+queue_hole_t queue_fill_hole(const shm_map_t *m, shm_port_t *p, uint64_t pos) {
+    uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
+    shm_queue_cell_t *cell = &shm_port_cells(m, p)[pos & mask];
+    /* whoever fills the empty cell first owns the position */
+    uint64_t empty = 0, expect = pos;
+    if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP))
+        return atomic_compare_exchange_strong(&cell->seq, &expect, pos + 1) ? QUEUE_HOLE_SKIPPED
+                                                                            : QUEUE_HOLE_KEPT;
+    /* a live sender would store this same sequence */
+    if (atomic_compare_exchange_strong(&cell->seq, &expect, pos + 1)) return QUEUE_HOLE_PUBLISHED;
+    return QUEUE_HOLE_KEPT;
+}

@@ -1,3 +1,5 @@
+/* shoald: start-up, connections and the event loop. What the requests do
+ * is registry.c's job; what the dead leave behind, reclaim.c's. */
 #include "daemon/daemon.h"
 
 #include <errno.h>
@@ -19,124 +21,19 @@
 
 #include "core/error.h"
 #include "core/futex.h"
-#include "core/pool.h"
-#include "core/port.h"
 #include "core/proto.h"
-#include "core/queue.h"
 #include "core/shm.h"
-#include "core/sweep.h"
 #include "daemon/access.h"
+#include "daemon/daemon_int.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 
 #define EXIT_ALREADY_RUNNING 2
 #define EXIT_STARTUP 3
 
-typedef struct conn {
-    int fd;
-    int registered;
-    uint32_t proc;  /* process slot */
-    pid_t pid;
-    uid_t uid;
-    access_peer_t peer;    /* credentials at connect(): [access] decides with them */
-    char name[SHM_PROC_NAME_MAX];
-    size_t idx;            /* in daemon_t.conns */
-    int refused;           /* told it may not connect; kept until it has read that */
-    uint64_t deadline_ns;  /* unregistered: closed at this time */
-    struct conn *unreg_prev, *unreg_next; /* unregistered ones, oldest first */
-} conn_t;
+/* ---- connections --------------------------------------------------------------- */
 
-/* Events a peer can repeat at will are logged at most once per interval,
- * with the count of those held back. */
-#define LOG_INTERVAL_NS 10000000000ull
-typedef struct ratelog {
-    uint64_t last_ns;
-    uint64_t held;
-} ratelog_t;
-
-typedef struct slot_fifo {
-    uint32_t *items;
-    uint32_t cap, head, count;
-} slot_fifo_t;
-
-/* The daemon's own record of a port slot and a service: what it decides
- * with. The segment's copies are output for clients, never read back. */
-typedef struct slot_priv {
-    uint8_t active;   /* ACTIVE in the daemon's eyes */
-    uint8_t closing;  /* closed, waiting in quarantine for its senders */
-    uint32_t service;
-    uint32_t process;
-    uint32_t gen;
-    uint32_t history;
-    int32_t receiver; /* index in the service's receivers, or -1 */
-} slot_priv_t;
-
-typedef struct service_priv {
-    int used;
-    char name[SHM_NAME_MAX];
-    uint32_t count[5]; /* ports by kind */
-    uint32_t receiver_hi;
-    uint32_t *receivers; /* slot + 1 or 0, receivers_per_service of them */
-} service_priv_t;
-
-typedef struct proc_priv {
-    int used;
-    int32_t pid;
-    char name[SHM_PROC_NAME_MAX];
-} proc_priv_t;
-
-typedef struct daemon {
-    const shoal_config_t *cfg;
-    char domain[64];
-    char dir[256];
-    char sock_path[400];
-    char lock_path[400];
-    int lock_fd, listen_fd, epoll_fd, signal_fd, timer_fd;
-    int mgmt_fd;
-    int pool_fds[SHM_MAX_POOLS];
-    shm_map_t map;
-    shm_layout_msg_t layout; /* sent to every registering process */
-    conn_t **conns;
-    size_t conn_count, conn_cap;
-    slot_fifo_t free_slots[5];
-    uint32_t *quarantine;
-    uint64_t *quarantine_since; /* ns, per entry */
-    uint32_t quarantine_count;
-    uint64_t last_death_ns;  /* when a registered process last went away */
-    uint64_t *hole_pos;      /* per slot: queue position seen claimed but unwritten, +1 */
-    uint64_t *hole_since;
-    uint32_t next_gen;
-    uint32_t next_proc_gen;
-    int stopping;
-    slot_priv_t *slots;
-    service_priv_t *services;
-    proc_priv_t *procs;
-    /* reference audits (core/sweep.h) */
-    int sweep_ok;           /* the kernel has the barrier it needs */
-    int sweep_due;          /* a process died since the last complete audit */
-    uint64_t sweep_next_ns; /* backs off while owners stay mid-operation */
-    uint64_t sweep_backoff_ns;
-    uint64_t sweep_last_ns;  /* last complete audit */
-    uint32_t sweep_seq;
-    uint8_t *sweep_active;  /* per slot */
-    uint32_t *sweep_refs;   /* per chunk */
-    uint8_t *sweep_free;    /* per chunk */
-    uint32_t *sweep_ops;    /* per slot */
-    conn_t *unreg_head, *unreg_tail;
-    size_t unreg_count;
-    int reserve_fd;          /* spent to refuse clients when out of fds */
-    int accept_paused;       /* listen fd out of epoll until accept_resume_ns */
-    uint64_t accept_resume_ns;
-    struct epoll_event *batch; /* events being handled; closed conns are cleared */
-    int batch_n;
-    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted, log_denied;
-    uint64_t refused_no_fd; /* clients refused for want of fds, not yet logged */
-} daemon_t;
-
-/* ---- small helpers ------------------------------------------------------ */
-
-/* Adds n events; returns the count to report when a line is due, else 0. */
-static uint64_t ratelog_due(ratelog_t *r, uint64_t n) {
+uint64_t ratelog_due(ratelog_t *r, uint64_t n) {
     uint64_t now = shoal_now_ns();
     r->held += n;
     if (r->last_ns && now - r->last_ns < LOG_INTERVAL_NS) return 0;
@@ -156,7 +53,7 @@ static void unreg_append(daemon_t *d, conn_t *c) {
     d->unreg_count++;
 }
 
-static void unreg_unlink(daemon_t *d, conn_t *c) {
+void unreg_unlink(daemon_t *d, conn_t *c) {
     if (!c->deadline_ns) return; /* not on the list */
     if (c->unreg_prev) c->unreg_prev->unreg_next = c->unreg_next;
     else d->unreg_head = c->unreg_next;
@@ -167,604 +64,34 @@ static void unreg_unlink(daemon_t *d, conn_t *c) {
     d->unreg_count--;
 }
 
-static int fifo_init(slot_fifo_t *f, uint32_t cap) {
-    f->items = calloc(cap ? cap : 1, sizeof *f->items);
-    f->cap = cap;
-    f->head = f->count = 0;
-    return f->items ? 0 : -1;
-}
-static void fifo_push(slot_fifo_t *f, uint32_t v) {
-    if (f->count == f->cap) return;
-    f->items[(f->head + f->count) % f->cap] = v;
-    f->count++;
-}
-static int fifo_pop(slot_fifo_t *f, uint32_t *v) {
-    if (!f->count) return -1;
-    *v = f->items[f->head];
-    f->head = (f->head + 1) % f->cap;
-    f->count--;
-    return 0;
-}
-
 /* Sockets are non-blocking: a reply that cannot be sent at once is not
  * waited for. The failure is noted here and conn_event drops that peer. */
 static int reply_failed_fd = -1;
 static int reply_failed_errno;
 
-/* The answer to a request: a result, the port's slot and generation, and on
- * failure the detail text the client shows as its last error. */
-static void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, uint32_t service,
-                       const char *text) {
+void reply_failed(int fd, int err) {
+    reply_failed_fd = fd;
+    reply_failed_errno = err;
+}
+
+void reply_port(int fd, shoal_result_t rc, uint32_t slot, uint32_t gen, uint32_t service,
+                const char *text) {
     proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_REPLY;
+    proto_msg_init(&r, PROTO_REPLY);
     r.result = rc;
     r.slot = slot;
     r.gen = gen;
     r.service = service;
     if (text) snprintf(r.text, sizeof r.text, "%s", text);
     if (proto_send(fd, &r, NULL, 0) != 0) {
-        reply_failed_fd = fd;
-        reply_failed_errno = errno;
+        reply_failed(fd, errno);
         LOGD("reply to fd %d failed: %s", fd, strerror(errno));
     }
 }
 
-static void reply_error(int fd, shoal_result_t rc, const char *text) {
+void reply_error(int fd, shoal_result_t rc, const char *text) {
     reply_port(fd, rc, 0, 0, 0, text);
 }
-
-static const char *cfg_src(const daemon_t *d) { return d->cfg->source; }
-
-/* ---- services ------------------------------------------------------------- */
-
-static int service_find_or_add(daemon_t *d, const char *name, uint32_t *out) {
-    shm_map_t *m = &d->map;
-    int free_idx = -1;
-    for (uint32_t i = 0; i < m->hdr->service_limit; i++) {
-        service_priv_t *sp = &d->services[i];
-        if (sp->used) {
-            if (strcmp(sp->name, name) == 0) {
-                *out = i;
-                return 0;
-            }
-        } else if (free_idx < 0) {
-            free_idx = (int)i;
-        }
-    }
-    if (free_idx < 0) return -1;
-    service_priv_t *sp = &d->services[free_idx];
-    uint32_t *recv = sp->receivers;
-    if (!recv && !(recv = calloc(m->hdr->receivers_per_service ? m->hdr->receivers_per_service : 1,
-                                 sizeof *recv)))
-        return -2;
-    memset(recv, 0, m->hdr->receivers_per_service * sizeof *recv);
-    memset(sp, 0, sizeof *sp);
-    sp->receivers = recv;
-    sp->used = 1;
-    snprintf(sp->name, sizeof sp->name, "%s", name);
-    shm_service_t *s = shm_service(m, (uint32_t)free_idx);
-    if (!s) return -1;
-    memset(s->name, 0, sizeof s->name);
-    memcpy(s->name, sp->name, sizeof s->name - 1);
-    s->gen++;
-    _Atomic uint32_t *rv = shm_service_receivers(m, s);
-    for (uint32_t i = 0; i < m->hdr->receivers_per_service; i++) atomic_store(&rv[i], 0);
-    atomic_store(&s->receiver_hi, 0);
-    atomic_store(&s->publishers, 0);
-    atomic_store(&s->subscribers, 0);
-    atomic_store(&s->clients, 0);
-    atomic_store(&s->servers, 0);
-    atomic_store(&s->state, 1);
-    *out = (uint32_t)free_idx;
-    return 0;
-}
-
-static _Atomic uint32_t *service_counter(shm_service_t *s, uint32_t kind) {
-    switch (kind) {
-    case SHOAL_PORT_PUBLISHER: return &s->publishers;
-    case SHOAL_PORT_SUBSCRIBER: return &s->subscribers;
-    case SHOAL_PORT_CLIENT: return &s->clients;
-    default: return &s->servers;
-    }
-}
-
-/* Our count is the truth; the segment's copy is rewritten from it. */
-static void service_count(daemon_t *d, uint32_t idx, uint32_t kind, int delta) {
-    service_priv_t *sp = &d->services[idx];
-    sp->count[kind] = (uint32_t)((int)sp->count[kind] + delta);
-    shm_service_t *s = shm_service(&d->map, idx);
-    atomic_store(service_counter(s, kind), sp->count[kind]);
-}
-
-static void service_maybe_free(daemon_t *d, uint32_t idx) {
-    service_priv_t *sp = &d->services[idx];
-    if (sp->count[1] || sp->count[2] || sp->count[3] || sp->count[4]) return;
-    /* a service slot is reused only when no port refers to it */
-    for (uint32_t i = 0; i < d->quarantine_count; i++)
-        if (d->slots[d->quarantine[i]].service == idx) return;
-    sp->used = 0;
-    atomic_store(&shm_service(&d->map, idx)->state, 0);
-}
-
-/* ---- ports ------------------------------------------------------------------ */
-
-static void port_finish_close(daemon_t *d, uint32_t slot) {
-    shm_map_t *m = &d->map;
-    shm_port_t *p = shm_port(m, slot);
-    uint32_t kind = shm_slot_kind(m, slot);
-    uint32_t drained = port_drain(m, p, kind == SHOAL_PORT_SERVER);
-    if (drained) LOGD("port %u: %u queued chunks reclaimed", slot, drained);
-    atomic_store(&p->waitset, 0);
-    atomic_store(&p->state, PORT_FREE);
-    d->slots[slot].closing = 0;
-    fifo_push(&d->free_slots[kind], slot);
-    service_maybe_free(d, d->slots[slot].service);
-}
-
-static void port_close(daemon_t *d, uint32_t slot, const char *why) {
-    shm_map_t *m = &d->map;
-    shm_port_t *p = shm_port(m, slot);
-    slot_priv_t *sp = &d->slots[slot];
-    if (!p || !sp->active) return;
-    uint32_t kind = shm_slot_kind(m, slot);
-    sp->active = 0;
-    sp->closing = 1;
-    atomic_store(&p->state, PORT_CLOSING);
-    shm_service_t *s = shm_service(m, sp->service);
-    if (sp->receiver >= 0) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, s);
-        atomic_store(&rv[sp->receiver], 0);
-        d->services[sp->service].receivers[sp->receiver] = 0;
-        sp->receiver = -1;
-    }
-    service_count(d, sp->service, kind, -1);
-    if (kind == SHOAL_PORT_SERVER && d->services[sp->service].count[SHOAL_PORT_SERVER] == 0) {
-        /* clients blocked in a call learn at once that no server is left */
-        for (uint32_t c = 0; c < m->hdr->kind_limit[SHOAL_PORT_CLIENT]; c++) {
-            uint32_t cs = m->hdr->kind_base[SHOAL_PORT_CLIENT] + c;
-            if (d->slots[cs].active && d->slots[cs].service == sp->service)
-                port_notify_force(m, shm_port(m, cs));
-        }
-    }
-    uint32_t held = port_release_held(m, p, kind == SHOAL_PORT_SERVER);
-    uint32_t hist = kind == SHOAL_PORT_PUBLISHER ? port_release_history(m, p) : 0;
-    held += port_release_spares(m, p);
-    /* a dead owner's transit word may be stale: the next audit settles it */
-    atomic_store(&p->transit, 0);
-    /* wake our own waiters (a take blocked in another thread) and senders */
-    port_notify_force(m, p);
-    port_space_notify(p);
-    LOGD("%s port %u ('%s', pid %d) destroyed (%s): %u held chunks reclaimed, %u history",
-         shm_kind_name(kind), slot, d->services[sp->service].name, p->pid, why, held, hist);
-    if (atomic_load(&p->pushers) == 0) {
-        port_finish_close(d, slot);
-    } else {
-        /* a sender is mid-delivery; drain once it is out (timer sweep) */
-        d->quarantine_since[d->quarantine_count] = shoal_now_ns();
-        d->quarantine[d->quarantine_count++] = slot;
-    }
-}
-
-/* A sender that was killed inside port_deliver never lowers `pushers`. Live
- * senders leave within microseconds (a WAIT sender re-checks the state every
- * 10 ms), so after this grace period the slot is drained regardless. */
-#define QUARANTINE_GRACE_NS 500000000ull
-
-static void quarantine_sweep(daemon_t *d, int force) {
-    uint64_t now = shoal_now_ns();
-    for (uint32_t i = 0; i < d->quarantine_count;) {
-        uint32_t slot = d->quarantine[i];
-        uint64_t since = d->quarantine_since[i];
-        shm_port_t *p = shm_port(&d->map, slot);
-        int stale = now - since > QUARANTINE_GRACE_NS;
-        if (atomic_load(&p->pushers) == 0 || force || stale) {
-            if (stale && atomic_load(&p->pushers))
-                LOGD("port %u: %u sender(s) died mid-delivery; draining it anyway", slot,
-                     atomic_load(&p->pushers));
-            atomic_store(&p->pushers, 0);
-            /* off the list before it is finished: a service is freed only
-             * when no quarantined slot refers to it, this one included */
-            uint32_t rest = --d->quarantine_count - i;
-            memmove(&d->quarantine[i], &d->quarantine[i + 1], rest * sizeof *d->quarantine);
-            memmove(&d->quarantine_since[i], &d->quarantine_since[i + 1],
-                    rest * sizeof *d->quarantine_since);
-            port_finish_close(d, slot);
-        } else {
-            i++;
-        }
-    }
-}
-
-/* A sender killed between claiming a queue position and writing it leaves
- * a hole that stops the receiver at that position for good. Only a dead
- * process can leave one, so after a death the daemon watches the head of
- * every receive queue; a hole that stays put for HOLE_GRACE_NS is filled
- * with an empty entry, which receivers skip. */
-#define HOLE_GRACE_NS 300000000ull
-#define HOLE_WATCH_NS 10000000000ull
-
-static void repair_queue_holes(daemon_t *d, int now_quiet) {
-    shm_map_t *m = &d->map;
-    uint64_t now = shoal_now_ns();
-    if (!now_quiet && (!d->last_death_ns || now - d->last_death_ns > HOLE_WATCH_NS)) return;
-    for (uint32_t slot = 0; slot < m->hdr->port_slots; slot++) {
-        shm_port_t *p = shm_port(m, slot);
-        if (!d->slots[slot].active || shm_slot_kind(m, slot) == SHOAL_PORT_PUBLISHER) {
-            d->hole_pos[slot] = 0;
-            continue;
-        }
-        uint64_t deq = atomic_load(&p->deq_pos), enq = atomic_load(&p->enq_pos);
-        uint32_t mask = p->queue_mask & (m->hdr->queue_cells - 1);
-        shm_queue_cell_t *cell = &shm_port_cells(m, p)[deq & mask];
-        if (enq <= deq || atomic_load(&cell->seq) != deq) {
-            d->hole_pos[slot] = 0; /* no hole at the head */
-            continue;
-        }
-        /* during an audit no live sender is mid-push: a hole is a dead one's */
-        if (!now_quiet) {
-            if (d->hole_pos[slot] != deq + 1) {
-                d->hole_pos[slot] = deq + 1;
-                d->hole_since[slot] = now;
-                continue;
-            }
-            if (now - d->hole_since[slot] < HOLE_GRACE_NS) continue;
-        }
-        /* the value decides between us and a sender that was only slow: whoever
-         * fills the empty cell first owns the position */
-        uint64_t empty = 0, expect = deq;
-        if (atomic_compare_exchange_strong(&cell->value, &empty, SHM_REF_SKIP)) {
-            if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
-                LOGD("port %u: filled the queue position %llu a dead sender had claimed", slot,
-                     (unsigned long long)deq);
-                port_notify_force(m, p);
-            }
-        } else if (atomic_compare_exchange_strong(&cell->seq, &expect, deq + 1)) {
-            /* the sender wrote its entry and died before publishing it: publish
-             * it for them (a live sender would store this same sequence) */
-            LOGD("port %u: published the entry a dead sender left at position %llu", slot,
-                 (unsigned long long)deq);
-            port_notify_force(m, p);
-        }
-        d->hole_pos[slot] = 0;
-    }
-}
-
-static void holders_summary(daemon_t *d, uint32_t kind, char *out, size_t len) {
-    shm_map_t *m = &d->map;
-    uint32_t procs = m->hdr->process_limit;
-    uint32_t *count = calloc(procs, sizeof *count);
-    out[0] = '\0';
-    if (!count) return;
-    for (uint32_t i = 0; i < m->hdr->kind_limit[kind]; i++) {
-        const slot_priv_t *sp = &d->slots[m->hdr->kind_base[kind] + i];
-        if ((sp->active || sp->closing) && sp->process < procs) count[sp->process]++;
-    }
-    size_t used = 0;
-    for (int shown = 0; shown < 5; shown++) {
-        uint32_t best = UINT32_MAX, bc = 0;
-        for (uint32_t i = 0; i < procs; i++)
-            if (count[i] > bc) bc = count[i], best = i;
-        if (best == UINT32_MAX) break;
-        const proc_priv_t *pr = &d->procs[best];
-        int n = snprintf(out + used, len - used, "%s%s(pid %d) %u", shown ? ", " : "", pr->name,
-                         pr->pid, bc);
-        if (n < 0 || (size_t)n >= len - used) break;
-        used += (size_t)n;
-        count[best] = 0;
-    }
-    free(count);
-}
-
-static int valid_name(const char *s, size_t max) {
-    size_t n = strnlen(s, max);
-    if (n == 0 || n >= max) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) return 0;
-    return 1;
-}
-
-/* The daemon never waits on a word peers can write: a publisher's history
- * lock that stays taken longer than this is skipped (and logged). */
-#define HISTORY_LOCK_DAEMON_NS 2000000ull
-
-static void deliver_history(daemon_t *d, uint32_t service, uint32_t sub_slot, uint32_t want) {
-    shm_map_t *m = &d->map;
-    shm_port_t *sp = shm_port(m, sub_slot);
-    for (uint32_t i = 0; i < m->hdr->kind_limit[SHOAL_PORT_PUBLISHER]; i++) {
-        uint32_t slot = m->hdr->kind_base[SHOAL_PORT_PUBLISHER] + i;
-        const slot_priv_t *pp = &d->slots[slot];
-        if (!pp->active || pp->service != service || !pp->history) continue;
-        shm_port_t *p = shm_port(m, slot);
-        _Atomic uint64_t *h = shm_port_history(m, p);
-        if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_DAEMON_NS) != 0) {
-            LOGW("publisher port %u: its history lock is held by pid %u; a late joiner of '%s' "
-                 "gets no history from it",
-                 slot, atomic_load(&p->history_lock), d->services[service].name);
-            continue;
-        }
-        uint32_t hmax = m->hdr->history_max;
-        uint32_t have = p->history_count, keep = pp->history;
-        if (have > keep) have = keep; /* the slot's count is the owner's word, not ours */
-        uint32_t n = have < want ? have : want;
-        for (uint32_t k = 0; k < n && hmax; k++) {
-            /* oldest first */
-            uint32_t idx = (p->history_head % hmax + hmax - n + k) % hmax;
-            int64_t ci = shm_ref_chunk(m, atomic_load(&h[idx]));
-            if (ci >= 0)
-                port_deliver(m, NULL, sub_slot, atomic_load(&sp->gen), SHOAL_PORT_SUBSCRIBER, service,
-                             (uint32_t)ci, SHOAL_FULL_DROP_OLDEST, 0);
-        }
-        spin_unlock(&p->history_lock);
-    }
-}
-
-static void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
-    shm_map_t *m = &d->map;
-    char text[PROTO_TEXT_MAX];
-    uint32_t kind = msg->kind;
-    if (kind < SHOAL_PORT_PUBLISHER || kind > SHOAL_PORT_SERVER)
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "unknown port kind");
-    const char *kn = shm_kind_name(kind);
-    if (!valid_name(msg->name, SHM_NAME_MAX)) {
-        snprintf(text, sizeof text,
-                 "invalid %s name: must be 1..%d printable characters", kind == SHOAL_PORT_PUBLISHER || kind == SHOAL_PORT_SUBSCRIBER ? "topic" : "service",
-                 SHM_NAME_MAX - 1);
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
-    }
-    if (!access_port_allowed(d->cfg, &c->peer, (uint32_t)geteuid(), kind, msg->name, text,
-                             sizeof text)) {
-        uint64_t n = ratelog_due(&d->log_denied, 1);
-        if (n)
-            LOGW("refused a %s port to '%s' (pid %d) (%llu refusal(s) since the last report): %s",
-                 kn, c->name, (int)c->pid, (unsigned long long)n, text);
-        return reply_error(c->fd, SHOAL_ERR_PERMISSION, text);
-    }
-    uint32_t cap = msg->capacity ? msg->capacity : m->hdr->queue_capacity;
-    if (cap > m->hdr->queue_capacity) {
-        snprintf(text, sizeof text,
-                 "queue capacity %u exceeds the limit %u (config key limits.queue_capacity in %s)",
-                 cap, m->hdr->queue_capacity, cfg_src(d));
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
-    }
-    if (msg->history > m->hdr->history_max) {
-        snprintf(text, sizeof text,
-                 "history %u exceeds the limit %u (config key limits.history in %s)",
-                 msg->history, m->hdr->history_max, cfg_src(d));
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, text);
-    }
-    if (msg->policy > SHOAL_FULL_WAIT)
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT,
-                           "unknown full-queue policy (use SHOAL_FULL_DROP_OLDEST, _REJECT or _WAIT)");
-    uint32_t slot;
-    if (fifo_pop(&d->free_slots[kind], &slot) != 0) {
-        /* a quarantined slot may be ready by now */
-        quarantine_sweep(d, 0);
-        if (fifo_pop(&d->free_slots[kind], &slot) != 0) {
-            char holders[512];
-            holders_summary(d, kind, holders, sizeof holders);
-            snprintf(text, sizeof text,
-                     "%s limit reached: %u of %u slots in use (config key %s in %s; raise it "
-                     "there and restart shoald); holders: %s",
-                     kn, m->hdr->kind_limit[kind], m->hdr->kind_limit[kind],
-                     shm_kind_limit_key(kind), cfg_src(d), holders);
-            LOGW("%s", text);
-            return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, text);
-        }
-    }
-    uint32_t svc;
-    int sr = service_find_or_add(d, msg->name, &svc);
-    if (sr == -2) {
-        fifo_push(&d->free_slots[kind], slot);
-        return reply_error(c->fd, SHOAL_ERR_NO_MEMORY, "shoald is out of memory for a service");
-    }
-    if (sr != 0) {
-        fifo_push(&d->free_slots[kind], slot);
-        snprintf(text, sizeof text,
-                 "service limit reached: %u distinct topic/service names in use (config key "
-                 "limits.services in %s)",
-                 m->hdr->service_limit, cfg_src(d));
-        return reply_error(c->fd, SHOAL_ERR_SERVICE_LIMIT, text);
-    }
-    shm_service_t *s = shm_service(m, svc);
-    service_priv_t *svp = &d->services[svc];
-    shm_port_t *p = shm_port(m, slot);
-    int ri = -1;
-    if (kind == SHOAL_PORT_SUBSCRIBER || kind == SHOAL_PORT_SERVER) {
-        for (uint32_t i = 0; i < m->hdr->receivers_per_service; i++)
-            if (svp->receivers[i] == 0) {
-                ri = (int)i;
-                break;
-            }
-        if (ri < 0) { /* cannot happen: receivers_per_service >= each kind's limit */
-            fifo_push(&d->free_slots[kind], slot);
-            service_maybe_free(d, svc);
-            return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, "service receiver table full");
-        }
-    }
-    /* identity first, ACTIVE last: senders check state then trust the rest */
-    uint32_t gen = d->next_gen++;
-    if (d->next_gen == 0) d->next_gen = 1;
-    atomic_store(&p->gen, gen);
-    p->kind = kind;
-    p->service = svc;
-    p->process = c->proc;
-    p->pid = c->pid;
-    p->policy = msg->policy;
-    p->history = kind == SHOAL_PORT_PUBLISHER ? msg->history : 0;
-    p->send_timeout_ns = msg->timeout_ns;
-    atomic_store(&p->held, 0);
-    atomic_store(&p->sent, 0);
-    atomic_store(&p->received, 0);
-    atomic_store(&p->stale, 0);
-    atomic_store(&p->next_sequence, 1);
-    atomic_store(&p->rr, 0);
-    atomic_store(&p->pushers, 0);
-    atomic_store(&p->dropped, 0);
-    atomic_store(&p->lost, 0);
-    atomic_store(&p->waiters, 0);
-    atomic_store(&p->waitset, 0);
-    atomic_store(&p->space_waiters, 0);
-    p->history_head = p->history_count = 0;
-    atomic_store(&p->history_lock, 0);
-    /* empty after the last close; anything here was written by a peer, and
-     * the next audit settles what it pointed at */
-    for (int k = 0; k < SHM_PORT_SPARES; k++) atomic_store(&p->spare[k], 0);
-    atomic_store(&p->transit, 0);
-    queue_init(m, p, cap);
-    slot_priv_t *me = &d->slots[slot];
-    me->service = svc;
-    me->process = c->proc;
-    me->gen = gen;
-    me->history = kind == SHOAL_PORT_PUBLISHER ? msg->history : 0;
-    me->receiver = ri;
-    me->closing = 0;
-    me->active = 1;
-    atomic_store(&p->state, PORT_ACTIVE);
-    service_count(d, svc, kind, +1);
-    if (ri >= 0) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, s);
-        svp->receivers[ri] = slot + 1;
-        atomic_store(&rv[ri], slot + 1);
-        if ((uint32_t)ri + 1 > svp->receiver_hi) svp->receiver_hi = (uint32_t)ri + 1;
-        atomic_store(&s->receiver_hi, svp->receiver_hi);
-    }
-    if (kind == SHOAL_PORT_SUBSCRIBER && msg->history) deliver_history(d, svc, slot, msg->history);
-    LOGD("%s port %u created on '%s' for %s (pid %d), queue %u", kn, slot, svp->name, c->name,
-         c->pid, cap);
-    reply_port(c->fd, SHOAL_OK, slot, gen, svc, NULL);
-}
-
-static void handle_port_destroy(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
-    shm_port_t *p = shm_port(&d->map, msg->slot);
-    const slot_priv_t *sp = p ? &d->slots[msg->slot] : NULL;
-    if (!sp || !sp->active || sp->gen != msg->gen || sp->process != c->proc)
-        return reply_error(c->fd, SHOAL_ERR_NOT_FOUND, "no such port owned by this process");
-    port_close(d, msg->slot, "closed by its owner");
-    reply_port(c->fd, SHOAL_OK, 0, 0, 0, NULL);
-}
-
-/* ---- processes --------------------------------------------------------------- */
-
-static void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
-    shm_map_t *m = &d->map;
-    char text[PROTO_TEXT_MAX];
-    if (c->registered) return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT, "already registered");
-    if (msg->abi != SHOAL_ABI_VERSION) {
-        snprintf(text, sizeof text,
-                 "ABI mismatch: the library speaks ABI %u, shoald speaks ABI %u; use a library "
-                 "and a shoald from the same release",
-                 msg->abi, (unsigned)SHOAL_ABI_VERSION);
-        return reply_error(c->fd, SHOAL_ERR_VERSION_MISMATCH, text);
-    }
-    if (!valid_name(msg->name, SHM_PROC_NAME_MAX))
-        return reply_error(c->fd, SHOAL_ERR_INVALID_ARGUMENT,
-                           "invalid runtime name: must be 1..63 printable characters");
-    uint32_t slot = UINT32_MAX;
-    for (uint32_t i = 0; i < m->hdr->process_limit; i++)
-        if (!d->procs[i].used) {
-            slot = i;
-            break;
-        }
-    if (slot == UINT32_MAX) {
-        snprintf(text, sizeof text,
-                 "process limit reached: %u processes registered (config key limits.processes "
-                 "in %s)",
-                 m->hdr->process_limit, cfg_src(d));
-        LOGW("%s", text);
-        return reply_error(c->fd, SHOAL_ERR_PROCESS_LIMIT, text);
-    }
-    shm_process_t *pr = shm_process(m, slot);
-    pr->gen = ++d->next_proc_gen;
-    pr->pid = c->pid;
-    pr->uid = c->uid;
-    memset(pr->name, 0, sizeof pr->name);
-    snprintf(pr->name, sizeof pr->name, "%.63s", msg->name);
-    atomic_store(&pr->state, PROC_ACTIVE);
-    d->procs[slot].used = 1;
-    d->procs[slot].pid = c->pid;
-    snprintf(d->procs[slot].name, sizeof d->procs[slot].name, "%.63s", msg->name);
-    c->registered = 1;
-    unreg_unlink(d, c); /* no handshake bound from now on */
-    c->proc = slot;
-    snprintf(c->name, sizeof c->name, "%.63s", msg->name);
-    int fds[PROTO_MAX_FDS];
-    fds[0] = d->mgmt_fd;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) fds[1 + i] = d->pool_fds[i];
-    proto_msg_t r;
-    memset(&r, 0, sizeof r);
-    r.magic = PROTO_MAGIC;
-    r.type = PROTO_WELCOME;
-    r.result = SHOAL_OK;
-    r.slot = slot;
-    r.gen = pr->gen;
-    r.fd_count = 1 + m->hdr->pool_count;
-    snprintf(r.name, sizeof r.name, "%s", d->domain);
-    /* the layout travels in the reply: a client never trusts the header in
-     * the segment, which any registered process can write */
-    if (proto_send(c->fd, &r, fds, r.fd_count) != 0 ||
-        proto_send_blob(c->fd, &d->layout, sizeof d->layout) != 0) {
-        reply_failed_fd = c->fd;
-        reply_failed_errno = errno;
-        LOGW("welcome to %s failed: %s", c->name, strerror(errno));
-    }
-    LOGD("process '%s' (pid %d, uid %d) registered in slot %u", c->name, c->pid, (int)c->uid, slot);
-}
-
-/* A process killed between two steps of a release can strand one chunk
- * (never free it twice). When no process is registered nobody can be
- * mid-operation, so the pools are rebuilt from scratch and such strays
- * come back. */
-static void recover_if_idle(daemon_t *d) {
-    shm_map_t *m = &d->map;
-    for (uint32_t i = 0; i < m->hdr->process_limit; i++)
-        if (d->procs[i].used) return;
-    quarantine_sweep(d, 1);
-    /* any pool that is off counts, even if the sum of the counters wraps to 0 */
-    uint32_t stray = 0, off = 0;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) {
-        uint32_t u = atomic_load(&shm_pool(m, i)->in_use);
-        stray += u;
-        off += u != 0;
-    }
-    if (!off) return;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) shm_pool_reset(m, i);
-    LOGW("no process is registered: recovered %u chunk(s) stranded by processes killed "
-         "mid-operation; pools rebuilt",
-         stray);
-}
-
-static void process_gone(daemon_t *d, conn_t *c) {
-    if (!c->registered) return;
-    shm_map_t *m = &d->map;
-    uint32_t ports = 0;
-    uint32_t before = 0, after = 0;
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) before += atomic_load(&shm_pool(m, i)->in_use);
-    for (uint32_t s = 0; s < m->hdr->port_slots; s++) {
-        if (d->slots[s].active && d->slots[s].process == c->proc) {
-            port_close(d, s, "its process exited");
-            ports++;
-        }
-    }
-    for (uint32_t i = 0; i < m->hdr->pool_count; i++) after += atomic_load(&shm_pool(m, i)->in_use);
-    /* waitset words of the process */
-    for (uint32_t w = 0; w < m->hdr->waitsets_per_process; w++) {
-        shm_waitset_word_t *ww = shm_waitset_word(m, c->proc * m->hdr->waitsets_per_process + w);
-        if (ww) atomic_store(&ww->in_use, 0);
-    }
-    shm_process_t *pr = shm_process(m, c->proc);
-    atomic_store(&pr->state, PROC_FREE);
-    d->procs[c->proc].used = 0;
-    d->last_death_ns = shoal_now_ns();
-    d->sweep_due = 1; /* it may have died moving a chunk */
-    recover_if_idle(d);
-    LOGD("process '%s' (pid %d) exited: %u ports removed, %u chunks returned to the pools", c->name,
-         c->pid, ports, before > after ? before - after : 0);
-    c->registered = 0;
-}
-
-/* ---- connections --------------------------------------------------------------- */
 
 static void accept_resume(daemon_t *d);
 
@@ -1152,86 +479,7 @@ static int create_segments(daemon_t *d) {
     }
     LOGI("segments ready: management %llu bytes, payload %llu bytes in %u pools",
          (unsigned long long)layout.mgmt_size, (unsigned long long)payload_total, cfg->pool_count);
-    for (uint32_t k = 1; k <= 4; k++) {
-        if (fifo_init(&d->free_slots[k], layout.kind_limit[k]) != 0) return -1;
-        for (uint32_t i = 0; i < layout.kind_limit[k]; i++) fifo_push(&d->free_slots[k], layout.kind_base[k] + i);
-    }
-    d->quarantine = calloc(layout.port_slots ? layout.port_slots : 1, sizeof *d->quarantine);
-    size_t nslots = layout.port_slots ? layout.port_slots : 1;
-    d->quarantine_since = calloc(nslots, sizeof *d->quarantine_since);
-    d->hole_pos = calloc(nslots, sizeof *d->hole_pos);
-    d->hole_since = calloc(nslots, sizeof *d->hole_since);
-    d->slots = calloc(nslots, sizeof *d->slots);
-    d->services = calloc(layout.service_limit ? layout.service_limit : 1, sizeof *d->services);
-    d->procs = calloc(layout.process_limit ? layout.process_limit : 1, sizeof *d->procs);
-    d->sweep_active = calloc(nslots, 1);
-    d->sweep_ops = calloc(nslots, sizeof *d->sweep_ops);
-    d->sweep_refs = calloc(layout.chunk_total ? layout.chunk_total : 1, sizeof *d->sweep_refs);
-    d->sweep_free = calloc(layout.chunk_total ? layout.chunk_total : 1, 1);
-    for (size_t i = 0; d->slots && i < nslots; i++) d->slots[i].receiver = -1;
-    d->sweep_ok = sweep_supported();
-    if (!d->sweep_ok)
-        LOGW("membarrier(GLOBAL_EXPEDITED) is not available: chunks stranded by killed processes "
-             "come back only when the domain is idle");
-    return d->quarantine && d->quarantine_since && d->hole_pos && d->hole_since && d->slots &&
-                   d->services && d->procs && d->sweep_active && d->sweep_ops && d->sweep_refs &&
-                   d->sweep_free
-               ? 0
-               : -1;
-}
-
-/* After a death, audit every reference (core/sweep.h) until one audit
- * completes: whatever the dead process was moving comes back. */
-#define SWEEP_MAX_WAIT_NS 2000000ull
-
-/* While an audit holds every live owner still, whatever is half-done was
- * left by the dead: finish it now instead of after the grace periods. */
-static void audit_quiet(void *arg) {
-    daemon_t *d = arg;
-    if (d->quarantine_count) quarantine_sweep(d, 1);
-    repair_queue_holes(d, 1);
-}
-
-/* An audit also runs every few seconds while processes are registered:
- * insurance against a stranding no death announced (a window nobody has
- * found yet); it costs owners a wait of about a millisecond. */
-#define SWEEP_PERIOD_NS 5000000000ull
-
-static void sweep_if_due(daemon_t *d) {
-    if (!d->sweep_ok) return;
-    uint64_t now = shoal_now_ns();
-    if (!d->sweep_due && now - d->sweep_last_ns > SWEEP_PERIOD_NS) {
-        for (uint32_t i = 0; i < d->map.hdr->process_limit; i++)
-            if (d->procs[i].used) {
-                d->sweep_due = 1;
-                break;
-            }
-        if (!d->sweep_due) d->sweep_last_ns = now;
-    }
-    if (!d->sweep_due) return;
-    if (now < d->sweep_next_ns) return;
-    shm_map_t *m = &d->map;
-    for (uint32_t s = 0; s < m->hdr->port_slots; s++) d->sweep_active[s] = d->slots[s].active;
-    if (++d->sweep_seq == 0) d->sweep_seq = 1;
-    uint64_t t0 = shoal_now_ns();
-    sweep_result_t r;
-    sweep_run(m, d->sweep_seq, d->sweep_active, d->sweep_refs, d->sweep_free, d->sweep_ops,
-              SWEEP_MAX_WAIT_NS, audit_quiet, d, &r);
-    if (!r.done) {
-        /* someone stayed mid-operation (stopped in a debugger, or a peer
-         * keeping its word odd): try again later, less often each time */
-        d->sweep_backoff_ns = d->sweep_backoff_ns ? d->sweep_backoff_ns * 2 : 50000000ull;
-        if (d->sweep_backoff_ns > 200000000ull) d->sweep_backoff_ns = 200000000ull;
-        d->sweep_next_ns = now + d->sweep_backoff_ns;
-        return;
-    }
-    d->sweep_backoff_ns = 0;
-    d->sweep_due = 0;
-    d->sweep_last_ns = now;
-    if (r.reclaimed || r.refs_fixed || r.inconsistent)
-        LOGI("reference audit (%.2f ms): %u stranded chunk(s) returned to their pools, %u "
-             "reference count(s) corrected, %u chunk(s) both free and referenced left alone",
-             (double)(shoal_now_ns() - t0) / 1e6, r.reclaimed, r.refs_fixed, r.inconsistent);
+    return registry_init(d) == 0 && reclaim_init(d) == 0 ? 0 : -1;
 }
 
 static int take_lock(daemon_t *d) {
@@ -1336,20 +584,8 @@ static void cleanup(daemon_t *d) {
     if (d->mgmt_fd >= 0) close(d->mgmt_fd);
     for (uint32_t i = 0; i < SHM_MAX_POOLS; i++)
         if (d->pool_fds[i] >= 0) close(d->pool_fds[i]);
-    for (int k = 0; k < 5; k++) free(d->free_slots[k].items);
-    free(d->quarantine);
-    free(d->quarantine_since);
-    free(d->hole_pos);
-    free(d->hole_since);
-    if (d->services && d->map.mgmt)
-        for (uint32_t i = 0; i < d->map.hdr->service_limit; i++) free(d->services[i].receivers);
-    free(d->slots);
-    free(d->services);
-    free(d->procs);
-    free(d->sweep_active);
-    free(d->sweep_ops);
-    free(d->sweep_refs);
-    free(d->sweep_free);
+    registry_free(d);
+    reclaim_free(d);
     if (d->epoll_fd >= 0) close(d->epoll_fd);
     if (d->signal_fd >= 0) close(d->signal_fd);
     if (d->timer_fd >= 0) close(d->timer_fd);
@@ -1462,9 +698,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
                 uint64_t ticks;
                 if (read(d.timer_fd, &ticks, sizeof ticks) < 0) {
                 }
-                if (d.quarantine_count) quarantine_sweep(&d, 0);
-                repair_queue_holes(&d, 0);
-                sweep_if_due(&d);
+                reclaim_tick(&d);
                 unreg_sweep(&d);
                 if (d.accept_paused && shoal_now_ns() >= d.accept_resume_ns) accept_resume(&d);
             } else {

@@ -1,5 +1,7 @@
-/* Ports and chunks: the hot path. Loans, takes and releases touch only
- * shared memory (no daemon, no lock); waits sleep on futex words. */
+/* Ports and chunks: the hot path, in the order data moves: loan, send
+ * (publish, request, response), take, call. All of it touches only shared
+ * memory (no daemon, no lock); waits sleep on futex words. Port creation
+ * is port_create.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +10,8 @@
 #include "core/pool.h"
 #include "core/port.h"
 #include "core/queue.h"
+#include "core/spare.h"
 #include "core/sweep.h"
-#include "runtime/abi.h"
 #include "runtime/internal.h"
 
 /* Our own copy of the name: the service table is peers' to scribble on. */
@@ -197,17 +199,95 @@ static void held_restore(shoal_chunk_t *c) {
     c->state = CHUNK_LOANED;
 }
 
-static shoal_result_t busy_error(const port_base_t *b) {
-    return shoal_error_set(SHOAL_ERR_BUSY,
-                           "the %s's send to '%s' still waits for queue space (policy WAIT); the "
-                           "chunk is still the caller's: call the sliced send again",
-                           shm_kind_name(b->kind), svc_name(b));
+/* ---- loan ------------------------------------------------------------------------ */
+
+/* Why no pool holds `size` bytes. */
+static __attribute__((noinline, cold)) shoal_result_t too_large_error(const shm_map_t *m,
+                                                                       uint64_t size) {
+    const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
+    return shoal_error_set(
+        SHOAL_ERR_CHUNK_TOO_LARGE,
+        "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
+        "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
+        (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
+        m->hdr->pool_count - 1, m->hdr->config_source,
+        size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
+                            : (unsigned long long)((size + (1u << 20) - 1) >> 20),
+        size > (1ull << 30) ? "G" : "M");
 }
 
-static void release_held(shoal_chunk_t *c);
+/* Pool `pi` has nothing to loan: counted, and who holds its chunks. */
+static __attribute__((noinline, cold)) shoal_result_t exhausted_error(const shm_map_t *m, int pi,
+                                                                       uint64_t size) {
+    const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
+    atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
+    char holders[600];
+    pool_holders(m, (uint32_t)pi, holders, sizeof holders);
+    return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
+                           "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
+                           "chunk for %llu bytes; %s. Release chunks (a queued chunk is "
+                           "released when its port takes it or closes), or raise the count "
+                           "in [pools] of %.*s",
+                           pi, (unsigned long long)p->chunk_size, p->chunk_count,
+                           (unsigned long long)size, holders,
+                           (int)strnlen(m->hdr->config_source, sizeof m->hdr->config_source),
+                           m->hdr->config_source);
+}
 
-/* Sends and publishes consume their chunk even when they fail. */
-static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c);
+/* Where a response goes: its request's sequence id and client. */
+typedef struct chunk_origin {
+    uint64_t seq;
+    uint32_t slot, gen;
+} chunk_origin_t;
+
+/* A loan writes the chunk's header once: its size, its kind (`flags`) and
+ * where it comes from: this port, or for a response (`to`) the request's
+ * sequence id and client. Inline, so each caller's constants fold. */
+static inline __attribute__((always_inline)) shoal_result_t
+loan(port_base_t *b, uint64_t size, uint32_t flags, const chunk_origin_t *to, shoal_chunk_t **out) {
+    if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    const shm_map_t *m = &b->rt->map;
+    if (size == 0) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "loan size must be > 0");
+    if (daemon_gone(b)) return gone_error(b);
+    int pi = pool_find(m, size);
+    if (pi < 0) return too_large_error(m, size);
+    if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
+    op_begin(m, b->p);
+    int64_t ci = spare_take(m, b->p, (uint32_t)pi);
+    if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
+    if (ci < 0) ci = spare_steal(m, (uint32_t)pi);
+    if (ci < 0) {
+        op_end(b->p);
+        return exhausted_error(m, pi, size);
+    }
+    shm_chunk_t *h = shm_chunk(m, (uint32_t)ci);
+    h->size = size;
+    h->loaned_size_lo = (uint32_t)size;
+    h->loaned_size_hi = (uint32_t)(size >> 32);
+    h->sequence_id = to ? to->seq : 0;
+    h->flags = flags;
+    h->service = b->service;
+    h->origin_slot = to ? to->slot : b->slot;
+    h->origin_gen = to ? to->gen : b->gen;
+    shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
+    if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
+    else (*out)->loaned = size;
+    op_end(b->p);
+    return rc;
+}
+
+SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
+                                              shoal_chunk_t **out) {
+    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
+    return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, NULL, out);
+}
+
+SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
+                                           shoal_chunk_t **out) {
+    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
+    return loan(&client->b, size, CHUNK_FLAG_REQUEST, NULL, out);
+}
 
 static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, uint32_t state) {
     if (!c) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "chunk is NULL");
@@ -227,6 +307,40 @@ static shoal_result_t check_chunk(const port_base_t *b, const shoal_chunk_t *c, 
     return SHOAL_OK;
 }
 
+static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
+    shm_port_t *t = shm_port(m, slot);
+    return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
+           shm_slot_kind(m, slot) == SHOAL_PORT_CLIENT && t->service == service;
+}
+
+SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
+                                                    const shoal_chunk_t *request, uint64_t size,
+                                                    shoal_chunk_t **out) {
+    if (!server || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server or out is NULL");
+    *out = NULL;
+    port_base_t *b = &server->b;
+    shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
+    if (rc != SHOAL_OK) return rc;
+    /* read once: what is checked is what the response records */
+    chunk_origin_t to = {request->hdr->sequence_id, request->hdr->origin_slot,
+                         request->hdr->origin_gen};
+    if (!client_alive(&b->rt->map, to.slot, to.gen, b->service))
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client that sent request %llu on service '%s' is gone; "
+                               "release the request",
+                               (unsigned long long)to.seq, svc_name(b));
+    return loan(b, size, CHUNK_FLAG_RESPONSE, &to, out);
+}
+
+/* ---- chunks: access and release ----------------------------------------------------- */
+
+/* Drops the caller's reference to a chunk it held. */
+static void release_held(shoal_chunk_t *c) {
+    port_base_t *b = c->owner;
+    held_remove(c);
+    spare_release_ref(&b->rt->map, b->p, b->kind, c->chunk, c->pool);
+}
+
 /* Releases a chunk as one operation of its port (see core/sweep.h). */
 static void release_op(shoal_chunk_t *c) {
     port_base_t *o = c->owner;
@@ -237,101 +351,6 @@ static void release_op(shoal_chunk_t *c) {
     op_begin(&o->rt->map, o->p);
     release_held(c);
     op_end(o->p);
-}
-
-static shoal_result_t check_send(const port_base_t *b, shoal_chunk_t *c) {
-    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
-    if (rc == SHOAL_OK && !daemon_gone(b)) return SHOAL_OK;
-    if (c && c->state != CHUNK_IDLE) release_op(c);
-    return rc != SHOAL_OK ? rc : gone_error(b);
-}
-
-static shoal_result_t loan(port_base_t *b, uint64_t size, uint32_t flags, shoal_chunk_t **out) {
-    if (!out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "out is NULL");
-    *out = NULL;
-    const shm_map_t *m = &b->rt->map;
-    if (size == 0) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "loan size must be > 0");
-    if (daemon_gone(b)) return gone_error(b);
-    int pi = pool_find(m, size);
-    if (pi < 0) {
-        const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
-        return shoal_error_set(
-            SHOAL_ERR_CHUNK_TOO_LARGE,
-            "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
-            "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
-            (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
-            m->hdr->pool_count - 1, m->hdr->config_source,
-            size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
-                                : (unsigned long long)((size + (1u << 20) - 1) >> 20),
-            size > (1ull << 30) ? "G" : "M");
-    }
-    if (b->free_top == 0) return held_add(b, 0, 0, out); /* names the limit */
-    op_begin(m, b->p);
-    int64_t ci = port_take_spare(m, b->p, (uint32_t)pi);
-    if (ci < 0) ci = pool_alloc(m, (uint32_t)pi);
-    if (ci < 0) ci = pool_steal_spare(m, (uint32_t)pi);
-    if (ci < 0) {
-        op_end(b->p);
-        const shm_pool_geom_t *p = shm_pool_geom(m, (uint32_t)pi);
-        atomic_fetch_add_explicit(&shm_pool(m, (uint32_t)pi)->alloc_failures, 1, memory_order_relaxed);
-        char holders[600];
-        pool_holders(m, (uint32_t)pi, holders, sizeof holders);
-        return shoal_error_set(SHOAL_ERR_POOL_EXHAUSTED,
-                               "pool exhausted: pool #%d (chunk size %llu, %u chunks) has no free "
-                               "chunk for %llu bytes; %s. Release chunks (a queued chunk is "
-                               "released when its port takes it or closes), or raise the count "
-                               "in [pools] of %.*s",
-                               pi, (unsigned long long)p->chunk_size, p->chunk_count,
-                               (unsigned long long)size, holders,
-                               (int)strnlen(m->hdr->config_source, sizeof m->hdr->config_source),
-                               m->hdr->config_source);
-    }
-    shm_chunk_t *h = shm_chunk(m, (uint32_t)ci);
-    h->size = size;
-    h->loaned_size_lo = (uint32_t)size;
-    h->loaned_size_hi = (uint32_t)(size >> 32);
-    h->sequence_id = 0;
-    h->flags = flags;
-    h->service = b->service;
-    h->origin_slot = b->slot;
-    h->origin_gen = b->gen;
-    shoal_result_t rc = held_add(b, (uint32_t)ci, CHUNK_LOANED, out);
-    if (rc != SHOAL_OK) chunk_unref(m, (uint32_t)ci);
-    else (*out)->loaned = size;
-    op_end(b->p);
-    return rc;
-}
-
-/* Drops the caller's reference to a chunk it held. */
-static void release_held(shoal_chunk_t *c) {
-    uint32_t ci = c->chunk;
-    port_base_t *b = c->owner;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t pool = c->pool;
-    held_remove(c);
-    const shm_pool_geom_t *pl = shm_pool_geom(m, pool);
-    int spare = -1;
-    /* A subscriber never loans: chunks parked in its spares would sit idle,
-     * and four pairs of them held a 16-chunk pool whole, sending every loan
-     * through a scan of all port slots to steal them back. */
-    if (pl && pl->chunk_count >= SHM_SPARE_MIN_CHUNKS && b->kind != SHOAL_PORT_SUBSCRIBER)
-        for (int k = 0; k < SHM_PORT_SPARES && spare < 0; k++)
-            if (atomic_load_explicit(&b->p->spare[k], memory_order_relaxed) == 0) spare = k;
-    shm_chunk_t *h = shm_chunk(m, ci);
-    /* Sole holder (nobody else can add a reference to a chunk they do not
-     * hold): park it as is, without a write to its header line, which the
-     * sender still has in its cache. Parked spares keep refcount 1. */
-    if (spare >= 0 && atomic_load_explicit(&h->refcount, memory_order_acquire) == 1) {
-        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
-        return;
-    }
-    if (!chunk_unref_last(m, ci)) return;
-    if (spare >= 0) {
-        atomic_store_explicit(&h->refcount, 1, memory_order_relaxed);
-        atomic_store_explicit(&b->p->spare[spare], (uint64_t)ci + 1, memory_order_release);
-        return;
-    }
-    pool_free_chunk(m, ci);
 }
 
 SHOAL_API shoal_result_t shoal_chunk_release(shoal_chunk_t *c) {
@@ -374,7 +393,301 @@ SHOAL_API uint64_t shoal_chunk_sequence_id(const shoal_chunk_t *c) {
     return c && c->state != CHUNK_IDLE ? c->hdr->sequence_id : 0;
 }
 
-/* ---- waiting ----------------------------------------------------------------- */
+/* ---- send: one path for publish, request and response ------------------------------ */
+
+/* A send that cannot start consumes its chunk all the same: after any send
+ * call the handle is spent. */
+static inline shoal_result_t check_send(const port_base_t *b, uint32_t kind, shoal_chunk_t *c) {
+    shoal_result_t rc = check_chunk(b, c, CHUNK_LOANED);
+    if (rc == SHOAL_OK) {
+        if (daemon_gone(b)) rc = gone_error(b);
+        else if (kind == SHOAL_PORT_SERVER && !(c->hdr->flags & CHUNK_FLAG_RESPONSE))
+            rc = shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
+                                 "a server sends responses loaned with shoal_server_loan_response()");
+        else
+            return SHOAL_OK;
+    }
+    if (c && c->state != CHUNK_IDLE) release_op(c);
+    return rc;
+}
+
+static shoal_result_t busy_error(const port_base_t *b) {
+    return shoal_error_set(SHOAL_ERR_BUSY,
+                           "the %s's send to '%s' still waits for queue space (policy WAIT); the "
+                           "chunk is still the caller's: call the sliced send again",
+                           shm_kind_name(b->kind), svc_name(b));
+}
+
+/* The end of a sliced send's slice (UINT64_MAX: none). */
+static uint64_t slice_end(int64_t slice_ns) {
+    return slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns;
+}
+
+/* Stamps a send once: a sliced send that resumes keeps its sequence id and
+ * where it stopped. A response keeps its request's id. */
+static inline void send_start(port_base_t *b, uint32_t kind, shoal_chunk_t *c) {
+    if (kind != SHOAL_PORT_SERVER) c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
+    c->send_started = 1;
+    c->send_wait = 0;
+    if (kind != SHOAL_PORT_PUBLISHER) return;
+    c->send_next = 0;
+    c->send_first = SHOAL_OK;
+    c->send_failed = c->send_cap = c->send_gone = 0;
+}
+
+/* Our service's receivers (slot + 1 or 0 each), at most *hi of them. */
+static _Atomic uint32_t *receivers(const shm_map_t *m, shm_service_t *sv, uint32_t *hi) {
+    *hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
+    if (*hi > m->hdr->receivers_per_service) *hi = m->hdr->receivers_per_service;
+    return shm_service_receivers(m, sv);
+}
+
+/* Receiver i's port, its slot and generation; NULL if there is none. */
+static shm_port_t *receiver_at(const shm_map_t *m, _Atomic uint32_t *rv, uint32_t i, uint32_t *slot,
+                               uint32_t *gen) {
+    uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
+    shm_port_t *t = s ? shm_port(m, s - 1) : NULL;
+    if (t) {
+        *slot = s - 1;
+        *gen = atomic_load(&t->gen);
+    }
+    return t;
+}
+
+/* A sample: every subscriber's queue gets a reference of its own. A slice
+ * that must wait longer for one returns BUSY, and the next call goes on
+ * from that subscriber (those before it are not sent the sample twice).
+ * DAEMON_UNAVAILABLE, else the first failure (counted in c), else OK. */
+static shoal_result_t deliver_sample(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    if (sv) {
+        uint32_t hi, slot, gen;
+        _Atomic uint32_t *rv = receivers(m, sv, &hi);
+        for (uint32_t i = c->send_next; i < hi; i++) {
+            shm_port_t *t = receiver_at(m, rv, i, &slot, &gen);
+            if (!t) continue;
+            shoal_result_t r = port_deliver_ex(m, b->p, slot, gen, SHOAL_PORT_SUBSCRIBER, b->service,
+                                               c->chunk, b->policy, b->send_timeout_ns, &c->send_wait,
+                                               slice_deadline);
+            if (r == SHOAL_ERR_BUSY) {
+                c->send_next = i;
+                return r;
+            }
+            c->send_wait = 0;
+            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
+                if (c->send_first == SHOAL_OK) c->send_first = r, c->send_cap = t->queue_capacity;
+                c->send_failed++;
+            }
+            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) c->send_gone = 1;
+        }
+    }
+    return c->send_gone ? SHOAL_ERR_DAEMON_UNAVAILABLE : c->send_first;
+}
+
+/* A request: exactly one server gets it, the first with room from a
+ * round-robin start; when all are full, the port's policy applies at the
+ * first full one. Our reference travels with it. */
+static shoal_result_t deliver_request(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    const shm_map_t *m = &b->rt->map;
+    shm_service_t *sv = shm_service(m, b->service);
+    shoal_result_t rc = SHOAL_ERR_NO_SERVER;
+    if (!sv || !atomic_load(&sv->servers)) return rc;
+    uint32_t hi, slot, gen;
+    _Atomic uint32_t *rv = receivers(m, sv, &hi);
+    uint32_t start = atomic_load_explicit(&b->p->rr, memory_order_relaxed);
+    atomic_store_explicit(&b->p->rr, start + 1, memory_order_relaxed);
+    uint32_t fallback = UINT32_MAX, fallback_gen = 0;
+    /* first pass never blocks: any server with room takes it */
+    for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
+        shm_port_t *t = receiver_at(m, rv, (start + k) % hi, &slot, &gen);
+        if (!t) continue;
+        /* the slot's process is only a hint here: a wrong one misroutes
+         * this process's own request, nobody else's */
+        if (b->ignore_own && t->process == b->rt->proc_slot) continue;
+        shoal_result_t r = port_deliver(m, b->p, slot, gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                                        SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
+        if (r == SHOAL_OK) rc = SHOAL_OK;
+        else if (r == SHOAL_ERR_QUEUE_FULL) {
+            rc = r;
+            if (fallback == UINT32_MAX) fallback = slot, fallback_gen = gen;
+        }
+    }
+    if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
+        rc = port_deliver_ex(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, c->chunk,
+                             b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
+                             slice_deadline);
+        if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
+    }
+    return rc;
+}
+
+/* A response: to the client its request came from. Our reference travels. */
+static shoal_result_t deliver_response(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return port_deliver_ex(&b->rt->map, b->p, c->hdr->origin_slot, c->hdr->origin_gen,
+                           SHOAL_PORT_CLIENT, b->service, c->chunk, b->policy | PORT_DELIVER_TRANSFER,
+                           b->send_timeout_ns, &c->send_wait, slice_deadline);
+}
+
+/* Longest a publisher waits for its history lock. Its only other user is
+ * the daemon, which holds it for microseconds, so a word held longer was
+ * written by a peer (or a pid reused): take it over rather than hang. */
+#define HISTORY_LOCK_MAX_NS 200000000ull
+
+static void history_add(port_base_t *b, uint32_t ci) {
+    const shm_map_t *m = &b->rt->map;
+    shm_port_t *p = b->p;
+    uint32_t hmax = m->hdr->history_max, keep = b->history;
+    if (!hmax || !keep || keep > hmax) return;
+    _Atomic uint64_t *h = shm_port_history(m, p);
+    chunk_ref(m, ci);
+    if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_MAX_NS) != 0) spin_lock_force(&p->history_lock);
+    /* head and count are ours; the slot's copies are for the daemon */
+    if (b->history_count >= keep) {
+        uint32_t oldest = (b->history_head + hmax - keep) % hmax;
+        int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
+        if (old >= 0) chunk_unref(m, (uint32_t)old);
+        b->history_count = keep - 1;
+    }
+    uint64_t prev = atomic_exchange(&h[b->history_head % hmax], (uint64_t)ci + 1);
+    if (prev) { /* only a scribbler leaves one here: do not leak it */
+        int64_t pc = shm_ref_chunk(m, prev);
+        if (pc >= 0) chunk_unref(m, (uint32_t)pc);
+    }
+    b->history_head = (b->history_head + 1) % hmax;
+    b->history_count++;
+    p->history_head = b->history_head;
+    p->history_count = b->history_count;
+    spin_unlock(&p->history_lock);
+}
+
+/* Why a send delivered nothing (a publish: not to every subscriber). */
+static shoal_result_t send_error(const port_base_t *b, shoal_result_t rc, uint64_t seq,
+                                 uint32_t failed, uint32_t cap) {
+    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
+    if (b->kind == SHOAL_PORT_PUBLISHER)
+        return shoal_error_set(rc,
+                               "%u subscriber(s) of topic '%s' did not get the sample: queue full "
+                               "(capacity %u) under policy %s; the others got it",
+                               failed, svc_name(b), cap,
+                               b->policy == SHOAL_FULL_WAIT     ? "WAIT (timed out)"
+                               : b->policy == SHOAL_FULL_REJECT ? "REJECT"
+                                                                : "DROP_OLDEST (nothing could be dropped)");
+    if (b->kind == SHOAL_PORT_CLIENT) {
+        if (rc == SHOAL_ERR_NO_SERVER)
+            return shoal_error_set(rc, "no server offers service '%s'%s; start one (or check the name)",
+                                   svc_name(b),
+                                   b->ignore_own ? " (this client ignores its own process's servers: "
+                                                   "ignore_own_process)" : "");
+        return shoal_error_set(rc,
+                               "every server of service '%s' has a full request queue; the "
+                               "request was released (retry, raise queue_capacity, or use "
+                               "SHOAL_FULL_WAIT)",
+                               svc_name(b));
+    }
+    if (rc == SHOAL_ERR_NOT_FOUND)
+        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
+                               "the client of request %llu on service '%s' is gone; the response "
+                               "was released",
+                               (unsigned long long)seq, svc_name(b));
+    return shoal_error_set(rc,
+                           "the client's response queue on service '%s' is full; response %llu "
+                           "was released",
+                           svc_name(b), (unsigned long long)seq);
+}
+
+/* Every send: publish, request and response, whole or sliced. The chunk is
+ * consumed whatever happens, except by a slice that stopped short (BUSY):
+ * the caller still holds it and calls again to resume. Inline with a
+ * constant `kind` (the instances below), so the hot path has no kind
+ * branches. */
+static inline __attribute__((always_inline)) shoal_result_t
+send_chunk(port_base_t *b, uint32_t kind, shoal_chunk_t *c, uint64_t slice_deadline,
+           uint64_t *seq_out) {
+    shoal_result_t rc = check_send(b, kind, c);
+    if (rc != SHOAL_OK) return rc;
+    const shm_map_t *m = &b->rt->map;
+    op_begin(m, b->p);
+    if (!c->send_started) send_start(b, kind, c);
+    uint64_t seq = c->hdr->sequence_id;
+    uint32_t ci = c->chunk, failed = 0, cap = 0;
+    if (kind == SHOAL_PORT_PUBLISHER) {
+        rc = deliver_sample(b, c, slice_deadline);
+        if (rc == SHOAL_ERR_BUSY) goto busy;
+        failed = c->send_failed;
+        cap = c->send_cap;
+        if (b->history) history_add(b, ci);
+        own_add(&b->p->sent, 1);
+        release_held(c); /* each subscriber has a reference of its own */
+    } else {
+        /* one receiver: our reference travels with the chunk. Forget it
+         * first, so a crash in between can only leak it, never free it twice. */
+        held_remove(c);
+        rc = kind == SHOAL_PORT_CLIENT ? deliver_request(b, c, slice_deadline)
+                                       : deliver_response(b, c, slice_deadline);
+        if (rc == SHOAL_ERR_BUSY) {
+            held_restore(c);
+            goto busy;
+        }
+        if (rc != SHOAL_OK) chunk_unref(m, ci);
+    }
+    op_end(b->p);
+    if (rc != SHOAL_OK) return send_error(b, rc, seq, failed, cap);
+    if (kind != SHOAL_PORT_PUBLISHER) own_add(&b->p->sent, 1);
+    if (seq_out) *seq_out = seq;
+    return SHOAL_OK;
+busy:
+    op_end(b->p);
+    return busy_error(b);
+}
+
+static shoal_result_t send_sample(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return send_chunk(b, SHOAL_PORT_PUBLISHER, c, slice_deadline, NULL);
+}
+static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline,
+                                   uint64_t *seq_out) {
+    return send_chunk(b, SHOAL_PORT_CLIENT, c, slice_deadline, seq_out);
+}
+static shoal_result_t send_response(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
+    return send_chunk(b, SHOAL_PORT_SERVER, c, slice_deadline, NULL);
+}
+
+/* A NULL port is the caller's error. */
+static shoal_result_t null_port(uint32_t kind) {
+    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "%s is NULL", shm_kind_name(kind));
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
+    return pub ? send_sample(&pub->b, c, UINT64_MAX) : null_port(SHOAL_PORT_PUBLISHER);
+}
+
+SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
+                                                       int64_t slice_ns) {
+    return pub ? send_sample(&pub->b, c, slice_end(slice_ns)) : null_port(SHOAL_PORT_PUBLISHER);
+}
+
+SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
+                                           uint64_t *sequence_id) {
+    return client ? send_request(&client->b, c, UINT64_MAX, sequence_id)
+                  : null_port(SHOAL_PORT_CLIENT);
+}
+
+SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
+                                                 uint64_t *sequence_id, int64_t slice_ns) {
+    return client ? send_request(&client->b, c, slice_end(slice_ns), sequence_id)
+                  : null_port(SHOAL_PORT_CLIENT);
+}
+
+SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
+    return server ? send_response(&server->b, c, UINT64_MAX) : null_port(SHOAL_PORT_SERVER);
+}
+
+SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
+                                                 int64_t slice_ns) {
+    return server ? send_response(&server->b, c, slice_end(slice_ns)) : null_port(SHOAL_PORT_SERVER);
+}
+
+/* ---- take ------------------------------------------------------------------------ */
 
 /* One pop attempt as an operation: on success the operation stays open
  * for the caller to put the reference in the held table. */
@@ -387,91 +700,65 @@ static bool pop_op(port_base_t *b, uint64_t *ref) {
     return false;
 }
 
-static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
+typedef struct port_wait {
+    port_base_t *b;
+    uint64_t *ref; /* a take pops into it; NULL: a readiness wait only looks */
+    shoal_result_t rc;
+} port_wait_t;
+
+/* Whether a wait on a port ends (futex_wait_for's re-check): data (popped
+ * by a take, its operation left open), or an error in w->rc: the daemon
+ * gone, the port closed, a client's last server gone. */
+static bool port_wait_done(void *arg) {
+    port_wait_t *w = arg;
+    port_base_t *b = w->b;
     const shm_map_t *m = &b->rt->map;
+    w->rc = SHOAL_OK;
+    if (w->ref && pop_op(b, w->ref)) return true;
+    if (daemon_gone(b)) {
+        w->rc = gone_error(b);
+        return true;
+    }
+    if (!w->ref && queue_ready(m, b->p)) return true;
+    if (atomic_load(&b->p->state) != PORT_ACTIVE) {
+        /* only a stopping daemon closes a port under its owner; its
+         * hang-up may not have reached the monitor thread yet */
+        w->rc = rt_daemon_gone(b->rt) ? gone_error(b)
+                : w->ref ? shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                           "the daemon closed this port while waiting (it is stopping)")
+                         : shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
+        return true;
+    }
+    if (b->kind == SHOAL_PORT_CLIENT) {
+        shm_service_t *sv = shm_service(m, b->service);
+        if (sv && atomic_load(&sv->servers) == 0) {
+            w->rc = shoal_error_set(SHOAL_ERR_NO_SERVER,
+                                    "no server offers service '%s' any more; no response can come",
+                                    svc_name(b));
+            return true;
+        }
+    }
+    return false;
+}
+
+static shoal_result_t pop_wait(port_base_t *b, uint64_t *ref, int64_t timeout_ns) {
     shm_port_t *p = b->p;
     if (daemon_gone(b)) return gone_error(b);
     if (pop_op(b, ref)) goto got;
     if (timeout_ns == 0) return SHOAL_ERR_TIMEOUT;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
-        atomic_fetch_add(&p->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&p->futex_seq);
-        if (pop_op(b, ref)) {
-            atomic_fetch_sub(&p->waiters, 1);
+        port_wait_t w = {b, ref, SHOAL_OK};
+        int64_t left = shoal_remaining(deadline);
+        if (futex_wait_for(&p->futex_seq, &p->waiters, port_wait_done, &w, left) == FUTEX_DONE) {
+            if (w.rc != SHOAL_OK) return w.rc;
             goto got;
         }
-        if (daemon_gone(b)) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return gone_error(b);
-        }
-        if (atomic_load(&p->state) != PORT_ACTIVE) {
-            atomic_fetch_sub(&p->waiters, 1);
-            /* only a stopping daemon closes a port under its owner; its
-             * hang-up may not have reached the monitor thread yet */
-            if (rt_daemon_gone(b->rt)) return gone_error(b);
-            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
-                                   "the daemon closed this port while waiting (it is stopping)");
-        }
-        if (b->kind == SHOAL_PORT_CLIENT) {
-            shm_service_t *sv = shm_service(m, b->service);
-            if (sv && atomic_load(&sv->servers) == 0) {
-                atomic_fetch_sub(&p->waiters, 1);
-                return shoal_error_set(SHOAL_ERR_NO_SERVER,
-                                       "no server offers service '%s' any more; no response can come",
-                                       svc_name(b));
-            }
-        }
-        int64_t left = shoal_remaining(deadline);
-        if (left == 0) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return SHOAL_ERR_TIMEOUT;
-        }
-        futex_wait(&p->futex_seq, s, left);
-        atomic_fetch_sub(&p->waiters, 1);
+        if (left == 0) return SHOAL_ERR_TIMEOUT;
     }
 got:
     if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed)) port_space_notify(p);
     return SHOAL_OK;
-}
-
-/* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
- * reads shared words only, so other threads may use the port meanwhile. */
-static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
-    const shm_map_t *m = &b->rt->map;
-    shm_port_t *p = b->p;
-    uint64_t deadline = shoal_deadline(timeout_ns);
-    for (;;) {
-        atomic_fetch_add(&p->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&p->futex_seq);
-        shoal_result_t rc = SHOAL_OK;
-        bool stop = true;
-        if (daemon_gone(b)) rc = gone_error(b);
-        else if (queue_ready(m, p)) rc = SHOAL_OK;
-        else if (atomic_load(&p->state) != PORT_ACTIVE)
-            rc = rt_daemon_gone(b->rt) ? gone_error(b)
-                                       : shoal_error_set(SHOAL_ERR_NOT_FOUND, "the port was closed while waiting");
-        else if (b->kind == SHOAL_PORT_CLIENT && shm_service(m, b->service) &&
-                 atomic_load(&shm_service(m, b->service)->servers) == 0)
-            rc = shoal_error_set(SHOAL_ERR_NO_SERVER,
-                                 "no server offers service '%s' any more; no response can come",
-                                 svc_name(b));
-        else
-            stop = false;
-        if (stop) {
-            atomic_fetch_sub(&p->waiters, 1);
-            return rc;
-        }
-        int64_t left = shoal_remaining(deadline);
-        int woke = left == 0 ? -1 : futex_wait(&p->futex_seq, s, left);
-        atomic_fetch_sub(&p->waiters, 1);
-        if (woke == -1 || woke == 1)
-            return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
-                                   shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
-                                   woke == 1 ? " (a signal cut the wait short)" : "");
-    }
 }
 
 static shoal_result_t timeout_error(port_base_t *b, int64_t timeout_ns) {
@@ -552,359 +839,10 @@ static shoal_result_t take(port_base_t *b, shoal_chunk_t **out, int64_t timeout_
     return take_ex(b, out, timeout_ns, NULL);
 }
 
-/* ---- publish / subscribe --------------------------------------------------- */
-
-/* Options: the caller's layout version decides what is read and written
- * (runtime/abi.h); fields beyond it keep the defaults of *_OPTIONS_INIT. */
-#define OPTIONS_ABI(name, T, EXTENTS, VER, INIT, init_fn)                                   \
-    static const size_t name##_extent[] = EXTENTS;                                        \
-    _Static_assert(sizeof name##_extent / sizeof name##_extent[0] == (VER) + 1,           \
-                   #T ": one extent per version");                                       \
-    static const abi_struct_t name##_abi = {                                              \
-        #T, "initialise it with " #init_fn "(&opts, " #VER ") or " #INIT, VER,             \
-        name##_extent};                                                                   \
-    SHOAL_API shoal_result_t init_fn(T *o, uint32_t version) {                            \
-        if (!o) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "opts is NULL");       \
-        T d = INIT;                                                                       \
-        return abi_write(&name##_abi, o, &d, version);                                    \
-    }                                                                                     \
-    static shoal_result_t name##_read(T *o, const T *opts) {                              \
-        T d = INIT;                                                                       \
-        *o = d;                                                                           \
-        return opts ? abi_read(&name##_abi, o, opts) : SHOAL_OK;                          \
-    }
-
-OPTIONS_ABI(pub_opts, shoal_publisher_options_t, ABI_EXTENTS(shoal_publisher_options_t, send_timeout_ns),
-            SHOAL_PUBLISHER_OPTIONS_VERSION, SHOAL_PUBLISHER_OPTIONS_INIT, shoal_publisher_options_init)
-OPTIONS_ABI(sub_opts, shoal_subscriber_options_t,
-            ABI_EXTENTS2(shoal_subscriber_options_t, history, ignore_own_process),
-            SHOAL_SUBSCRIBER_OPTIONS_VERSION, SHOAL_SUBSCRIBER_OPTIONS_INIT,
-            shoal_subscriber_options_init)
-OPTIONS_ABI(cli_opts, shoal_client_options_t,
-            ABI_EXTENTS2(shoal_client_options_t, send_timeout_ns, ignore_own_process),
-            SHOAL_CLIENT_OPTIONS_VERSION, SHOAL_CLIENT_OPTIONS_INIT, shoal_client_options_init)
-OPTIONS_ABI(srv_opts, shoal_server_options_t, ABI_EXTENTS(shoal_server_options_t, send_timeout_ns),
-            SHOAL_SERVER_OPTIONS_VERSION, SHOAL_SERVER_OPTIONS_INIT, shoal_server_options_init)
-
-/* ignore_own_process is a flag: other values stay free for later meanings
- * (and a caller's garbage there is caught, not taken as "on"). */
-#define CHECK_IGNORE_OWN(o, type)                                                             \
-    if ((o).ignore_own_process > 1)                                                           \
-    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,                                        \
-                           type ".ignore_own_process is %u: it must be 0 or 1 (initialise "  \
-                           "the struct with its _init() or INIT macro, then set 0 or 1)",    \
-                           (o).ignore_own_process)
-
-#ifdef SHOAL_ABI_TEST_V2
-/* the test field of version 2 is read: 0xBAD is refused (tests/c/test_abi_versions.c) */
-#define CHECK_TEST_V2(o)                                                                      \
-    if ((o).test_v2 == 0xBAD) /* stays 0 unless the caller is v2 */                       \
-    return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "test_v2 is 0xBAD")
-#else
-#define CHECK_TEST_V2(o) (void)0
-#endif
-
-#define CREATE_PORT(T, kind, cap, policy, hist, tmo, ign)                                     \
-    do {                                                                                      \
-        if (!out || !rt) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "NULL argument"); \
-        *out = NULL;                                                                          \
-        T *h = calloc(1, sizeof *h);                                                          \
-        if (!h) return shoal_error_set(SHOAL_ERR_NO_MEMORY, "out of memory for a port");     \
-        shoal_result_t rc = rt_port_open(rt, &h->b, kind, name, cap, policy, hist, tmo);    \
-        if (rc != SHOAL_OK) {                                                                 \
-            free(h);                                                                          \
-            return rc;                                                                        \
-        }                                                                                     \
-        h->b.ignore_own = (ign) != 0;                                                         \
-        *out = h;                                                                             \
-        return SHOAL_OK;                                                                      \
-    } while (0)
-
-#define READ_OPTIONS(name, o)                                                                 \
-    do {                                                                                      \
-        if (out) *out = NULL;                                                                 \
-        shoal_result_t orc = name##_read(&o, opts);                                           \
-        if (orc != SHOAL_OK) return orc;                                                      \
-        CHECK_TEST_V2(o);                                                                     \
-    } while (0)
-
-SHOAL_API shoal_result_t shoal_publisher_create(shoal_publisher_t **out, shoal_runtime_t *rt,
-                                                const char *name,
-                                                const shoal_publisher_options_t *opts) {
-    shoal_publisher_options_t o;
-    READ_OPTIONS(pub_opts, o);
-    CREATE_PORT(shoal_publisher_t, SHOAL_PORT_PUBLISHER, 1, o.full_policy, o.history, o.send_timeout_ns, 0);
-}
-
-SHOAL_API shoal_result_t shoal_subscriber_create(shoal_subscriber_t **out, shoal_runtime_t *rt,
-                                                 const char *name,
-                                                 const shoal_subscriber_options_t *opts) {
-    shoal_subscriber_options_t o;
-    READ_OPTIONS(sub_opts, o);
-    CHECK_IGNORE_OWN(o, "shoal_subscriber_options_t");
-    CREATE_PORT(shoal_subscriber_t, SHOAL_PORT_SUBSCRIBER, o.queue_capacity, 0, o.history, 0, o.ignore_own_process);
-}
-
-SHOAL_API shoal_result_t shoal_client_create(shoal_client_t **out, shoal_runtime_t *rt,
-                                             const char *name, const shoal_client_options_t *opts) {
-    shoal_client_options_t o;
-    READ_OPTIONS(cli_opts, o);
-    CHECK_IGNORE_OWN(o, "shoal_client_options_t");
-    CREATE_PORT(shoal_client_t, SHOAL_PORT_CLIENT, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, o.ignore_own_process);
-}
-
-SHOAL_API shoal_result_t shoal_server_create(shoal_server_t **out, shoal_runtime_t *rt,
-                                             const char *name, const shoal_server_options_t *opts) {
-    shoal_server_options_t o;
-    READ_OPTIONS(srv_opts, o);
-    CREATE_PORT(shoal_server_t, SHOAL_PORT_SERVER, o.queue_capacity, o.full_policy, 0, o.send_timeout_ns, 0);
-}
-
-static void destroy_port(port_base_t *b) {
-    if (!b) return;
-    rt_port_close(b);
-    free(b);
-}
-SHOAL_API void shoal_publisher_destroy(shoal_publisher_t *p) { if (p) destroy_port(&p->b); }
-SHOAL_API void shoal_subscriber_destroy(shoal_subscriber_t *p) { if (p) destroy_port(&p->b); }
-SHOAL_API void shoal_client_destroy(shoal_client_t *p) { if (p) destroy_port(&p->b); }
-SHOAL_API void shoal_server_destroy(shoal_server_t *p) { if (p) destroy_port(&p->b); }
-
-SHOAL_API shoal_result_t shoal_publisher_loan(shoal_publisher_t *pub, uint64_t size,
-                                              shoal_chunk_t **out) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return loan(&pub->b, size, CHUNK_FLAG_SAMPLE, out);
-}
-
-/* Longest a publisher waits for its history lock. Its only other user is
- * the daemon, which holds it for microseconds, so a word held longer was
- * written by a peer (or a pid reused): take it over rather than hang. */
-#define HISTORY_LOCK_MAX_NS 200000000ull
-
-static void history_add(port_base_t *b, uint32_t ci) {
-    const shm_map_t *m = &b->rt->map;
-    shm_port_t *p = b->p;
-    uint32_t hmax = m->hdr->history_max, keep = b->history;
-    if (!hmax || !keep || keep > hmax) return;
-    _Atomic uint64_t *h = shm_port_history(m, p);
-    chunk_ref(m, ci);
-    if (spin_lock_bounded(&p->history_lock, HISTORY_LOCK_MAX_NS) != 0) spin_lock_force(&p->history_lock);
-    /* head and count are ours; the slot's copies are for the daemon */
-    if (b->history_count >= keep) {
-        uint32_t oldest = (b->history_head + hmax - keep) % hmax;
-        int64_t old = shm_ref_chunk(m, atomic_exchange(&h[oldest], 0));
-        if (old >= 0) chunk_unref(m, (uint32_t)old);
-        b->history_count = keep - 1;
-    }
-    uint64_t prev = atomic_exchange(&h[b->history_head % hmax], (uint64_t)ci + 1);
-    if (prev) { /* only a scribbler leaves one here: do not leak it */
-        int64_t pc = shm_ref_chunk(m, prev);
-        if (pc >= 0) chunk_unref(m, (uint32_t)pc);
-    }
-    b->history_head = (b->history_head + 1) % hmax;
-    b->history_count++;
-    p->history_head = b->history_head;
-    p->history_count = b->history_count;
-    spin_unlock(&p->history_lock);
-}
-
-/* A publish, resumable: a sliced one (slice_deadline != UINT64_MAX) that
- * must wait longer for a subscriber's queue space returns SHOAL_ERR_BUSY
- * with the chunk still held, and the next call goes on from that
- * subscriber (those before it are not sent the sample twice). */
-static shoal_result_t publish(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
-    shoal_result_t rc = check_send(b, c);
-    if (rc != SHOAL_OK) return rc;
-    const shm_map_t *m = &b->rt->map;
-    shm_service_t *sv = shm_service(m, b->service);
-    op_begin(m, b->p);
-    if (!c->send_started) {
-        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
-        c->send_started = 1;
-        c->send_next = 0;
-        c->send_first = SHOAL_OK;
-        c->send_failed = c->send_cap = c->send_gone = 0;
-        c->send_wait = 0;
-    }
-    if (sv) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
-        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
-        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        for (uint32_t i = c->send_next; i < hi; i++) {
-            uint32_t s = atomic_load_explicit(&rv[i], memory_order_acquire);
-            if (!s) continue;
-            shm_port_t *t = shm_port(m, s - 1);
-            if (!t) continue;
-            uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver_ex(m, b->p, s - 1, gen, SHOAL_PORT_SUBSCRIBER, b->service,
-                                               c->chunk, b->policy, b->send_timeout_ns, &c->send_wait,
-                                               slice_deadline);
-            if (r == SHOAL_ERR_BUSY) {
-                c->send_next = i;
-                op_end(b->p);
-                return busy_error(b);
-            }
-            c->send_wait = 0;
-            if (r == SHOAL_ERR_QUEUE_FULL || r == SHOAL_ERR_TIMEOUT) {
-                if (c->send_first == SHOAL_OK) c->send_first = r, c->send_cap = t->queue_capacity;
-                c->send_failed++;
-            }
-            if (r == SHOAL_ERR_DAEMON_UNAVAILABLE) c->send_gone = 1;
-        }
-    }
-    shoal_result_t first = c->send_first;
-    uint32_t failed = c->send_failed, cap = c->send_cap;
-    bool gone = c->send_gone != 0;
-    if (b->history) history_add(b, c->chunk);
-    own_add(&b->p->sent, 1);
-    release_held(c);
-    op_end(b->p);
-    if (gone) return gone_error(b);
-    if (first != SHOAL_OK)
-        return shoal_error_set(first,
-                               "%u subscriber(s) of topic '%s' did not get the sample: queue full "
-                               "(capacity %u) under policy %s; the others got it",
-                               failed, svc_name(b), cap,
-                               b->policy == SHOAL_FULL_WAIT     ? "WAIT (timed out)"
-                               : b->policy == SHOAL_FULL_REJECT ? "REJECT"
-                                                                : "DROP_OLDEST (nothing could be dropped)");
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_publisher_publish(shoal_publisher_t *pub, shoal_chunk_t *c) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return publish(&pub->b, c, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_publisher_publish_slice(shoal_publisher_t *pub, shoal_chunk_t *c,
-                                                       int64_t slice_ns) {
-    if (!pub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "publisher is NULL");
-    return publish(&pub->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
-}
-
-SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
-    if (!pub) return 0;
-    shm_service_t *sv = shm_service(&pub->b.rt->map, pub->b.service);
-    return sv ? atomic_load(&sv->subscribers) : 0;
-}
-
 SHOAL_API shoal_result_t shoal_subscriber_take(shoal_subscriber_t *sub, shoal_chunk_t **out,
                                                int64_t timeout_ns) {
     if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
     return take(&sub->b, out, timeout_ns);
-}
-
-/* ---- request / response -------------------------------------------------------- */
-
-SHOAL_API shoal_result_t shoal_client_loan(shoal_client_t *client, uint64_t size,
-                                           shoal_chunk_t **out) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    return loan(&client->b, size, CHUNK_FLAG_REQUEST, out);
-}
-
-SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
-    if (!client) return 0;
-    shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
-    uint32_t n = sv ? atomic_load(&sv->servers) : 0;
-    if (client->b.ignore_own) {
-        uint32_t own = own_servers(&client->b);
-        n = n > own ? n - own : 0;
-    }
-    return n;
-}
-
-/* Resumable like publish(): a sliced send that must wait longer for a
- * server's queue space returns SHOAL_ERR_BUSY with the request held. */
-static shoal_result_t send_request(port_base_t *b, shoal_chunk_t *c, uint64_t *seq_out,
-                                   uint64_t slice_deadline) {
-    const shm_map_t *m = &b->rt->map;
-    shm_service_t *sv = shm_service(m, b->service);
-    op_begin(m, b->p);
-    if (!c->send_started) {
-        c->hdr->sequence_id = own_add(&b->p->next_sequence, 1);
-        c->hdr->flags = CHUNK_FLAG_REQUEST;
-        c->hdr->origin_slot = b->slot;
-        c->hdr->origin_gen = b->gen;
-        c->send_started = 1;
-        c->send_wait = 0;
-    }
-    uint64_t seq = c->hdr->sequence_id;
-    /* one receiver: our reference travels with the request. Forget it first,
-     * so a crash in between can only leak it, never free it twice. */
-    uint32_t ci = c->chunk;
-    held_remove(c);
-    shoal_result_t rc = SHOAL_ERR_NO_SERVER;
-    if (sv && atomic_load(&sv->servers)) {
-        _Atomic uint32_t *rv = shm_service_receivers(m, sv);
-        uint32_t hi = atomic_load_explicit(&sv->receiver_hi, memory_order_acquire);
-        if (hi > m->hdr->receivers_per_service) hi = m->hdr->receivers_per_service;
-        uint32_t start = atomic_load_explicit(&b->p->rr, memory_order_relaxed);
-        atomic_store_explicit(&b->p->rr, start + 1, memory_order_relaxed);
-        uint32_t fallback = UINT32_MAX, fallback_gen = 0;
-        /* first pass never blocks: any server with room takes it */
-        for (uint32_t k = 0; k < hi && rc != SHOAL_OK; k++) {
-            uint32_t s = atomic_load_explicit(&rv[(start + k) % hi], memory_order_acquire);
-            if (!s) continue;
-            shm_port_t *t = shm_port(m, s - 1);
-            if (!t) continue;
-            /* the slot's process is only a hint here: a wrong one misroutes
-             * this process's own request, nobody else's */
-            if (b->ignore_own && t->process == b->rt->proc_slot) continue;
-            uint32_t gen = atomic_load(&t->gen);
-            shoal_result_t r = port_deliver(m, b->p, s - 1, gen, SHOAL_PORT_SERVER, b->service, ci,
-                                            SHOAL_FULL_REJECT | PORT_DELIVER_TRANSFER, 0);
-            if (r == SHOAL_OK) rc = SHOAL_OK;
-            else if (r == SHOAL_ERR_QUEUE_FULL) {
-                rc = r;
-                if (fallback == UINT32_MAX) fallback = s - 1, fallback_gen = gen;
-            }
-        }
-        if (rc == SHOAL_ERR_QUEUE_FULL && b->policy != SHOAL_FULL_REJECT) {
-            rc = port_deliver_ex(m, b->p, fallback, fallback_gen, SHOAL_PORT_SERVER, b->service, ci,
-                                 b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
-                                 slice_deadline);
-            if (rc == SHOAL_ERR_NOT_FOUND) rc = SHOAL_ERR_QUEUE_FULL;
-        }
-    }
-    if (rc == SHOAL_ERR_BUSY) {
-        held_restore(c);
-        op_end(b->p);
-        return busy_error(b);
-    }
-    if (rc != SHOAL_OK) chunk_unref(m, ci); /* a failed send consumes the chunk */
-    op_end(b->p);
-    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
-    if (rc == SHOAL_ERR_NO_SERVER)
-        return shoal_error_set(rc, "no server offers service '%s'%s; start one (or check the name)",
-                               svc_name(b),
-                               b->ignore_own ? " (this client ignores its own process's servers: "
-                                               "ignore_own_process)" : "");
-    if (rc == SHOAL_ERR_QUEUE_FULL || rc == SHOAL_ERR_TIMEOUT)
-        return shoal_error_set(rc,
-                               "every server of service '%s' has a full request queue; the "
-                               "request was released (retry, raise queue_capacity, or use "
-                               "SHOAL_FULL_WAIT)",
-                               svc_name(b));
-    own_add(&b->p->sent, 1);
-    if (seq_out) *seq_out = seq;
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_client_send(shoal_client_t *client, shoal_chunk_t *c,
-                                           uint64_t *sequence_id) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    shoal_result_t rc = check_send(&client->b, c);
-    if (rc != SHOAL_OK) return rc;
-    return send_request(&client->b, c, sequence_id, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_client_send_slice(shoal_client_t *client, shoal_chunk_t *c,
-                                                 uint64_t *sequence_id, int64_t slice_ns) {
-    if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
-    shoal_result_t rc = check_send(&client->b, c);
-    if (rc != SHOAL_OK) return rc;
-    return send_request(&client->b, c, sequence_id,
-                        slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
 }
 
 SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t **out,
@@ -912,6 +850,14 @@ SHOAL_API shoal_result_t shoal_client_take(shoal_client_t *client, shoal_chunk_t
     if (!client) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "client is NULL");
     return take(&client->b, out, timeout_ns);
 }
+
+SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t **out,
+                                           int64_t timeout_ns) {
+    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
+    return take(&server->b, out, timeout_ns);
+}
+
+/* ---- call: send and take the matching response ------------------------------------- */
 
 SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t *request,
                                            shoal_chunk_t **response, int64_t timeout_ns) {
@@ -922,10 +868,8 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
         return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "response is NULL");
     }
     *response = NULL;
-    shoal_result_t rc = check_send(b, request);
-    if (rc != SHOAL_OK) return rc;
     uint64_t seq = 0;
-    rc = send_request(b, request, &seq, UINT64_MAX);
+    shoal_result_t rc = send_request(b, request, UINT64_MAX, &seq);
     if (rc != SHOAL_OK) return rc;
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
@@ -950,97 +894,23 @@ SHOAL_API shoal_result_t shoal_client_call(shoal_client_t *client, shoal_chunk_t
     }
 }
 
-SHOAL_API shoal_result_t shoal_server_take(shoal_server_t *server, shoal_chunk_t **out,
-                                           int64_t timeout_ns) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return take(&server->b, out, timeout_ns);
-}
-
-static int client_alive(const shm_map_t *m, uint32_t slot, uint32_t gen, uint32_t service) {
-    shm_port_t *t = shm_port(m, slot);
-    return t && atomic_load(&t->state) == PORT_ACTIVE && atomic_load(&t->gen) == gen &&
-           shm_slot_kind(m, slot) == SHOAL_PORT_CLIENT && t->service == service;
-}
-
-SHOAL_API shoal_result_t shoal_server_loan_response(shoal_server_t *server,
-                                                    const shoal_chunk_t *request, uint64_t size,
-                                                    shoal_chunk_t **out) {
-    if (!server || !out) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server or out is NULL");
-    *out = NULL;
-    port_base_t *b = &server->b;
-    shoal_result_t rc = check_chunk(b, request, CHUNK_TAKEN);
-    if (rc != SHOAL_OK) return rc;
-    const shm_map_t *m = &b->rt->map;
-    uint32_t cs = request->hdr->origin_slot, cg = request->hdr->origin_gen;
-    uint64_t seq = request->hdr->sequence_id;
-    if (!client_alive(m, cs, cg, b->service))
-        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
-                               "the client that sent request %llu on service '%s' is gone; "
-                               "release the request",
-                               (unsigned long long)seq, svc_name(b));
-    rc = loan(b, size, CHUNK_FLAG_RESPONSE, out);
-    if (rc != SHOAL_OK) return rc;
-    /* a response records where it goes */
-    (*out)->hdr->sequence_id = seq;
-    (*out)->hdr->origin_slot = cs;
-    (*out)->hdr->origin_gen = cg;
-    return SHOAL_OK;
-}
-
-static shoal_result_t server_send(port_base_t *b, shoal_chunk_t *c, uint64_t slice_deadline) {
-    shoal_result_t rc = check_send(b, c);
-    if (rc != SHOAL_OK) return rc;
-    if (!(c->hdr->flags & CHUNK_FLAG_RESPONSE)) {
-        release_op(c);
-        return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT,
-                               "a server sends responses loaned with shoal_server_loan_response()");
-    }
-    const shm_map_t *m = &b->rt->map;
-    op_begin(m, b->p);
-    uint64_t seq = c->hdr->sequence_id;
-    uint32_t ci = c->chunk, to_slot = c->hdr->origin_slot, to_gen = c->hdr->origin_gen;
-    if (!c->send_started) {
-        c->send_started = 1;
-        c->send_wait = 0;
-    }
-    held_remove(c); /* our reference travels with the response (see send_request) */
-    rc = port_deliver_ex(m, b->p, to_slot, to_gen, SHOAL_PORT_CLIENT, b->service, ci,
-                         b->policy | PORT_DELIVER_TRANSFER, b->send_timeout_ns, &c->send_wait,
-                         slice_deadline);
-    if (rc == SHOAL_ERR_BUSY) {
-        held_restore(c);
-        op_end(b->p);
-        return busy_error(b);
-    }
-    if (rc != SHOAL_OK) chunk_unref(m, ci);
-    op_end(b->p);
-    if (rc == SHOAL_ERR_DAEMON_UNAVAILABLE) return gone_error(b);
-    if (rc == SHOAL_ERR_NOT_FOUND)
-        return shoal_error_set(SHOAL_ERR_CLIENT_GONE,
-                               "the client of request %llu on service '%s' is gone; the response "
-                               "was released",
-                               (unsigned long long)seq, svc_name(b));
-    if (rc != SHOAL_OK)
-        return shoal_error_set(rc,
-                               "the client's response queue on service '%s' is full; response %llu "
-                               "was released",
-                               svc_name(b), (unsigned long long)seq);
-    own_add(&b->p->sent, 1);
-    return SHOAL_OK;
-}
-
-SHOAL_API shoal_result_t shoal_server_send(shoal_server_t *server, shoal_chunk_t *c) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return server_send(&server->b, c, UINT64_MAX);
-}
-
-SHOAL_API shoal_result_t shoal_server_send_slice(shoal_server_t *server, shoal_chunk_t *c,
-                                                 int64_t slice_ns) {
-    if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
-    return server_send(&server->b, c, slice_ns < 0 ? UINT64_MAX : shoal_now_ns() + (uint64_t)slice_ns);
-}
-
 /* ---- waiting without taking (any thread, see shoal.h) ---------------------------- */
+
+/* Sleeps until the queue has data, without popping (shoal_*_wait_ready):
+ * reads shared words only, so other threads may use the port meanwhile. */
+static shoal_result_t ready_wait(port_base_t *b, int64_t timeout_ns) {
+    uint64_t deadline = shoal_deadline(timeout_ns);
+    for (;;) {
+        port_wait_t w = {b, NULL, SHOAL_OK};
+        int woke = futex_wait_for(&b->p->futex_seq, &b->p->waiters, port_wait_done, &w,
+                                  shoal_remaining(deadline));
+        if (woke == FUTEX_DONE) return w.rc;
+        if (woke == -1 || woke == 1)
+            return shoal_error_set(SHOAL_ERR_TIMEOUT, "nothing arrived at %s '%s' within %lld ns%s",
+                                   shm_kind_name(b->kind), svc_name(b), (long long)timeout_ns,
+                                   woke == 1 ? " (a signal cut the wait short)" : "");
+    }
+}
 
 SHOAL_API shoal_result_t shoal_subscriber_wait_ready(shoal_subscriber_t *sub, int64_t timeout_ns) {
     if (!sub) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "subscriber is NULL");
@@ -1053,4 +923,23 @@ SHOAL_API shoal_result_t shoal_client_wait_ready(shoal_client_t *client, int64_t
 SHOAL_API shoal_result_t shoal_server_wait_ready(shoal_server_t *server, int64_t timeout_ns) {
     if (!server) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "server is NULL");
     return ready_wait(&server->b, timeout_ns);
+}
+
+/* ---- who is on the other side ------------------------------------------------------ */
+
+SHOAL_API uint32_t shoal_publisher_subscriber_count(const shoal_publisher_t *pub) {
+    if (!pub) return 0;
+    shm_service_t *sv = shm_service(&pub->b.rt->map, pub->b.service);
+    return sv ? atomic_load(&sv->subscribers) : 0;
+}
+
+SHOAL_API uint32_t shoal_client_server_count(const shoal_client_t *client) {
+    if (!client) return 0;
+    shm_service_t *sv = shm_service(&client->b.rt->map, client->b.service);
+    uint32_t n = sv ? atomic_load(&sv->servers) : 0;
+    if (client->b.ignore_own) {
+        uint32_t own = own_servers(&client->b);
+        n = n > own ? n - own : 0;
+    }
+    return n;
 }

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "core/futex.h"
-#include "core/pool.h"
 #include "core/port.h"
 #include "core/proto.h"
 #include "core/queue.h"
+#include "core/spare.h"
 #include "core/sweep.h"
 #include "runtime/abi.h"
 #include "runtime/internal.h"
@@ -371,8 +371,7 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
         goto fail;
     }
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = PROTO_HELLO;
+    proto_msg_init(&msg, PROTO_HELLO);
     msg.abi = SHOAL_ABI_VERSION;
     msg.pid = getpid();
     snprintf(msg.name, sizeof msg.name, "%s", name);
@@ -513,8 +512,7 @@ shoal_result_t rt_port_open(shoal_runtime_t *rt, port_base_t *b, uint32_t kind, 
     b->send_timeout_ns = timeout_ns;
     snprintf(b->name, sizeof b->name, "%s", name);
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = PROTO_PORT_CREATE;
+    proto_msg_init(&msg, PROTO_PORT_CREATE);
     msg.kind = kind;
     msg.capacity = capacity;
     msg.policy = policy;
@@ -554,15 +552,14 @@ void rt_port_close(port_base_t *b) {
     else rt->ports = b->next;
     if (b->next) b->next->prev = b->prev;
     proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
+    proto_msg_init(&msg, PROTO_PORT_DESTROY);
     /* give our parked spares back ourselves (the daemon would too), as an
      * operation: an audit must not see them half-way to the pool */
     if (b->p && !atomic_load(&rt->map.dead)) {
         op_begin(&rt->map, b->p);
-        port_release_spares(&rt->map, b->p);
+        spare_return_all(&rt->map, b->p);
         op_end(b->p);
     }
-    msg.type = PROTO_PORT_DESTROY;
     msg.slot = b->slot;
     msg.gen = b->gen;
     /* the daemon returns every chunk the port still holds */
@@ -612,7 +609,7 @@ SHOAL_API shoal_result_t shoal_runtime_pool_info(const shoal_runtime_t *rt, uint
     out.chunk_size = g->chunk_size;
     out.chunk_count = g->chunk_count;
     /* spares parked in ports are free for any loan: not in use */
-    uint32_t used = atomic_load(&p->in_use), spares = pool_spares(&rt->map, index);
+    uint32_t used = atomic_load(&p->in_use), spares = spare_count(&rt->map, index);
     out.in_use = used > spares ? used - spares : 0;
     out.high_water = atomic_load(&p->high_water);
     out.alloc_failures = atomic_load(&p->alloc_failures);

@@ -274,6 +274,26 @@ static shoal_result_t ws_gone(const shoal_waitset_t *ws) {
                            ws->rt->domain);
 }
 
+typedef struct ws_wait {
+    shoal_waitset_t *ws;
+    uint64_t *tags;
+    size_t cap, n;
+} ws_wait_t;
+
+/* futex_wait_for's re-check for a wait: which attached ports have data. */
+static bool ws_ready(void *arg) {
+    ws_wait_t *w = arg;
+    w->n = collect(w->ws, w->tags, w->cap);
+    if (w->n) return true;
+    if (w->ws->efd >= 0) {
+        /* nothing ready: the event-loop fd goes quiet until new data */
+        uint64_t v;
+        ssize_t r = read(w->ws->efd, &v, sizeof v);
+        (void)r;
+    }
+    return false;
+}
+
 SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags, size_t cap,
                                             size_t *count, int64_t timeout_ns) {
     if (!ws) return shoal_error_set(SHOAL_ERR_INVALID_ARGUMENT, "waitset is NULL");
@@ -281,51 +301,38 @@ SHOAL_API shoal_result_t shoal_waitset_wait(shoal_waitset_t *ws, uint64_t *tags,
     uint64_t deadline = shoal_deadline(timeout_ns);
     for (;;) {
         if (atomic_load(&ws->rt->map.dead)) return ws_gone(ws);
-        atomic_fetch_add(&ws->w->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&ws->w->seq);
-        size_t n = collect(ws, tags, cap);
-        if (n) {
-            atomic_fetch_sub(&ws->w->waiters, 1);
-            if (count) *count = n < cap ? n : cap;
+        ws_wait_t w = {ws, tags, cap, 0};
+        int64_t left = shoal_remaining(deadline);
+        if (futex_wait_for(&ws->w->seq, &ws->w->waiters, ws_ready, &w, left) == FUTEX_DONE) {
+            if (count) *count = w.n < cap ? w.n : cap;
             return SHOAL_OK;
         }
-        if (ws->efd >= 0) {
-            /* nothing ready: the event-loop fd goes quiet until new data */
-            uint64_t v;
-            ssize_t r = read(ws->efd, &v, sizeof v);
-            (void)r;
-        }
-        int64_t left = shoal_remaining(deadline);
-        if (left == 0) {
-            atomic_fetch_sub(&ws->w->waiters, 1);
+        if (left == 0)
             return shoal_error_set(SHOAL_ERR_TIMEOUT, "no attached port had data within %lld ns",
                                    (long long)timeout_ns);
-        }
-        futex_wait(&ws->w->seq, s, left);
-        atomic_fetch_sub(&ws->w->waiters, 1);
     }
+}
+
+/* futex_wait_for's re-check for the fd thread: readiness becomes an
+ * eventfd signal; it sleeps on until something changes, or stops. */
+static bool fd_signal(void *arg) {
+    shoal_waitset_t *ws = arg;
+    if (collect(ws, NULL, 0)) {
+        struct pollfd pf = {.fd = ws->efd, .events = POLLIN};
+        if (poll(&pf, 1, 0) == 0) {
+            uint64_t one = 1;
+            ssize_t w = write(ws->efd, &one, sizeof one);
+            (void)w;
+        }
+    }
+    return atomic_load(&ws->stop) != 0;
 }
 
 /* Turns futex wake-ups into eventfd readiness for poll/epoll users. */
 static void *fd_thread(void *arg) {
     shoal_waitset_t *ws = arg;
-    while (!atomic_load(&ws->stop) && !atomic_load(&ws->rt->map.dead)) {
-        atomic_fetch_add(&ws->w->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t s = atomic_load(&ws->w->seq);
-        if (collect(ws, NULL, 0)) {
-            /* ready: signal, then sleep until something changes */
-            struct pollfd pf = {.fd = ws->efd, .events = POLLIN};
-            if (poll(&pf, 1, 0) == 0) {
-                uint64_t one = 1;
-                ssize_t w = write(ws->efd, &one, sizeof one);
-                (void)w;
-            }
-        }
-        if (!atomic_load(&ws->stop)) futex_wait(&ws->w->seq, s, 100000000);
-        atomic_fetch_sub(&ws->w->waiters, 1);
-    }
+    while (!atomic_load(&ws->stop) && !atomic_load(&ws->rt->map.dead))
+        futex_wait_for(&ws->w->seq, &ws->w->waiters, fd_signal, ws, 100000000);
     return NULL;
 }
 
