@@ -441,6 +441,11 @@ static void test_large_chunks(void **state)
     assert_int_equal(pb[big - 1], 0x22);
     assert_rc(shoal_client_loan(cl, big, &c), SHOAL_ERR_POOL_EXHAUSTED);
     assert_rc(shoal_client_loan(cl, big + 1, &c), SHOAL_ERR_CHUNK_TOO_LARGE);
+    assert_non_null(strstr(shoal_last_error_message(), "e.g. '2G = 2'"));
+    /* past the config's own limit, no pool line can help: it says so */
+    assert_rc(shoal_client_loan(cl, 100ull << 30, &c), SHOAL_ERR_CHUNK_TOO_LARGE);
+    assert_non_null(strstr(shoal_last_error_message(), "at most 64G"));
+    assert_null(strstr(shoal_last_error_message(), "e.g."));
     assert_ok(shoal_chunk_release(b));
 
     /* one round trip with 1200M request and response */

@@ -86,7 +86,11 @@ static void drop_ref(const shm_map_t *m, uint64_t ref) {
 /* futex_wait_for's re-check for a sender waiting for queue space. */
 static bool space_or_closed(void *arg) {
     shm_port_t *t = arg;
-    return queue_depth(t) < t->queue_capacity || atomic_load(&t->state) != PORT_ACTIVE;
+    /* both words are peer-writable: a capacity above the cells would make
+     * every check say "room" and the WAIT loop spin instead of sleep */
+    uint32_t cap = t->queue_capacity, cells = t->queue_mask + 1;
+    if (cells && cap > cells) cap = cells;
+    return queue_depth(t) < cap || atomic_load(&t->state) != PORT_ACTIVE;
 }
 
 shoal_result_t port_deliver(const shm_map_t *m, shm_port_t *sender, uint32_t slot, uint32_t gen, uint32_t expect_kind,

@@ -657,7 +657,7 @@ int daemon_run(const shoal_config_t *cfg, const daemon_options_t *opts) {
         close(opts->ready_fd);
     }
     if (notify_enabled()) {
-        char state[256];
+        char state[768]; /* fits the longest domain and socket path */
         snprintf(state, sizeof state, "READY=1\nSTATUS=serving domain '%s' on %s\nMAINPID=%d",
                  d.domain, d.sock_path, (int)getpid());
         if (notify_send(state) != 0)

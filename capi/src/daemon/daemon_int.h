@@ -111,7 +111,7 @@ typedef struct daemon {
     uint64_t accept_resume_ns;
     struct epoll_event *batch; /* events being handled; closed conns are cleared */
     int batch_n;
-    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted, log_denied;
+    ratelog_t log_accept, log_refused, log_deaf, log_idle, log_evicted, log_denied, log_limit;
     uint64_t refused_no_fd; /* clients refused for want of fds, not yet logged */
 } daemon_t;
 

@@ -298,7 +298,9 @@ void handle_port_create(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
                      "there and restart shoald); holders: %s",
                      kn, m->hdr->kind_limit[kind], m->hdr->kind_limit[kind],
                      shm_kind_limit_key(kind), cfg_src(d), holders);
-            LOGW("%s", text);
+            /* a peer can retry in a loop: one line per interval, with a count */
+            uint64_t n = ratelog_due(&d->log_limit, 1);
+            if (n) LOGW("%s (%llu refusal(s) since the last report)", text, (unsigned long long)n);
             return reply_error(c->fd, SHOAL_ERR_PORT_LIMIT, text);
         }
     }
@@ -402,7 +404,8 @@ void handle_hello(daemon_t *d, conn_t *c, const proto_msg_t *msg) {
                  "process limit reached: %u processes registered (config key limits.processes "
                  "in %s)",
                  m->hdr->process_limit, cfg_src(d));
-        LOGW("%s", text);
+        uint64_t n = ratelog_due(&d->log_limit, 1);
+        if (n) LOGW("%s (%llu refusal(s) since the last report)", text, (unsigned long long)n);
         return reply_error(c->fd, SHOAL_ERR_PROCESS_LIMIT, text);
     }
     shm_process_t *pr = shm_process(m, slot);

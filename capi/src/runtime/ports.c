@@ -205,12 +205,25 @@ static void held_restore(shoal_chunk_t *c) {
 static __attribute__((noinline, cold)) shoal_result_t too_large_error(const shm_map_t *m,
                                                                        uint64_t size) {
     const shm_pool_geom_t *big = shm_pool_geom(m, m->hdr->pool_count - 1);
+    unsigned long long largest = big ? (unsigned long long)big->chunk_size : 0ULL;
+    if (size > (64ull << 30)) /* the config's own limit: no pool can be added for it */
+        return shoal_error_set(SHOAL_ERR_CHUNK_TOO_LARGE,
+                               "no pool holds %llu bytes: the largest chunk size is %llu bytes "
+                               "(pool #%u), and a pool's chunks are at most 64G; split the data "
+                               "into several messages of at most 64G",
+                               (unsigned long long)size, largest, m->hdr->pool_count - 1);
+    char where[sizeof m->hdr->config_source + 80];
+    if (m->hdr->config_source[0] == '(') /* "(built-in defaults)": no file to edit yet */
+        snprintf(where, sizeof where, "a config file and restart shoald with --config FILE");
+    else
+        snprintf(where, sizeof where, "%.*s", (int)strnlen(m->hdr->config_source,
+                                                               sizeof m->hdr->config_source),
+                 m->hdr->config_source);
     return shoal_error_set(
         SHOAL_ERR_CHUNK_TOO_LARGE,
         "no pool holds %llu bytes: the largest chunk size is %llu bytes (pool #%u); add a "
         "pool to the [pools] section of %s, e.g. '%llu%s = 2'",
-        (unsigned long long)size, big ? (unsigned long long)big->chunk_size : 0ULL,
-        m->hdr->pool_count - 1, m->hdr->config_source,
+        (unsigned long long)size, largest, m->hdr->pool_count - 1, where,
         size > (1ull << 30) ? (unsigned long long)((size + (1ull << 30) - 1) >> 30)
                             : (unsigned long long)((size + (1u << 20) - 1) >> 20),
         size > (1ull << 30) ? "G" : "M");
