@@ -759,6 +759,54 @@ static void test_unreachable_runtime_dir(void **state)
     assert_int_equal(chmod(d->runtime_dir, 0700), 0);
 }
 
+/* ---- 6: a request the daemon did not answer in time ------------------------------------ */
+
+/* The late answer must never pair with the next request (it would hand this
+ * process another port's slot): the runtime leaves the domain instead, every
+ * later call fails at once, and the daemon reclaims what the process held. */
+static void test_unanswered_request_leaves_the_domain(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_daemon_t *d = &fx->daemon;
+    shoal_runtime_t *rt = th_runtime(d, "stalled");
+    shoal_publisher_t *keep = NULL, *late = NULL, *next = NULL;
+    assert_ok(shoal_publisher_create(&keep, rt, "stall/keep", NULL));
+    shoal_chunk_t *held = NULL;
+    assert_ok(shoal_publisher_loan(keep, 64, &held));
+    assert_int_equal(kill(d->pid, SIGSTOP), 0);
+    int64_t t0 = th_now_ns();
+    shoal_result_t rc = shoal_publisher_create(&late, rt, "stall/late", NULL);
+    int64_t waited = th_now_ns() - t0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", shoal_last_error_message());
+    assert_int_equal(kill(d->pid, SIGCONT), 0);
+    print_message("stopped daemon: create failed after %.1f s: %s\n", (double)waited / 1e9, msg);
+    assert_int_equal(rc, SHOAL_ERR_DAEMON_UNAVAILABLE);
+    assert_null(late);
+    assert_contains(msg, "did not answer within 10000 ms");
+    assert_contains(msg, "create a new one");
+    /* the daemon's late answer is never read as this one's */
+    t0 = th_now_ns();
+    assert_rc(shoal_publisher_create(&next, rt, "stall/next", NULL), SHOAL_ERR_DAEMON_UNAVAILABLE);
+    assert_null(next);
+    assert_true(th_now_ns() - t0 < 1000 * TH_MS);
+    assert_rc(shoal_publisher_publish(keep, held), SHOAL_ERR_DAEMON_UNAVAILABLE);
+    t0 = th_now_ns();
+    shoal_publisher_destroy(keep);
+    shoal_runtime_destroy(rt);
+    assert_true(th_now_ns() - t0 < 2000 * TH_MS); /* no 10 s per port on the way out */
+    /* a new runtime works, and the old one's chunk went back to its pool */
+    shoal_runtime_t *fresh = th_runtime(d, "fresh");
+    int64_t until = th_now_ns() + 3000 * TH_MS;
+    while (th_pools_in_use(fresh) != 0 && th_now_ns() < until)
+        th_sleep_ms(10);
+    assert_int_equal(th_pools_in_use(fresh), 0);
+    shoal_publisher_t *pub = NULL;
+    assert_ok(shoal_publisher_create(&pub, fresh, "stall/late", NULL));
+    shoal_publisher_destroy(pub);
+    shoal_runtime_destroy(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +817,8 @@ int main(void)
         TH_TEST(test_idle_connections_bounded),
         cmocka_unit_test_prestate_setup_teardown(test_connect_timeout_bounds_everything, th_setup,
                                                  cont_teardown, th_fixture(NULL)),
+        cmocka_unit_test_prestate_setup_teardown(test_unanswered_request_leaves_the_domain,
+                                                 th_setup, cont_teardown, th_fixture(NULL)),
         TH_TEST(test_other_uid_always_permission),
         TH_TEST(test_unreachable_runtime_dir),
     };

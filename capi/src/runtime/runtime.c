@@ -77,6 +77,17 @@ static shoal_result_t map_segments(shoal_runtime_t *rt, const shm_layout_msg_t *
     return SHOAL_OK;
 }
 
+#define RT_REPLY_TIMEOUT_MS 10000 /* a daemon answers in microseconds; this is a stall */
+
+/* A request without its answer leaves the connection out of step (the late
+ * answer would pair with the next request): leave the domain for good. The
+ * monitor thread sees the shutdown and wakes every waiter; the daemon sees
+ * the close and reclaims what this process held. Called under rt->lock. */
+static void give_up_connection(shoal_runtime_t *rt) {
+    atomic_store(&rt->map.dead, 1);
+    shutdown(rt->sock, SHUT_RDWR);
+}
+
 static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds, size_t max_fds,
                                 size_t *nfds) {
     if (atomic_load(&rt->map.dead))
@@ -85,16 +96,29 @@ static shoal_result_t roundtrip(shoal_runtime_t *rt, proto_msg_t *msg, int *fds,
                                "a new one once shoald runs again",
                                rt->domain);
     msg->magic = PROTO_MAGIC;
-    if (proto_send(rt->sock, msg, NULL, 0) != 0)
+    if (proto_send(rt->sock, msg, NULL, 0) != 0) {
+        int e = errno;
+        give_up_connection(rt);
         return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
                                "lost the daemon of domain '%s' (%s): %s; restart shoald --domain %s",
-                               rt->domain, rt->sock_path, strerror(errno), rt->domain);
+                               rt->domain, rt->sock_path, strerror(e), rt->domain);
+    }
     size_t dummy, *got = nfds ? nfds : &dummy;
     int r = proto_recv(rt->sock, msg, fds, max_fds, got);
-    if (r != 1)
+    if (r != 1) {
+        int e = errno;
+        give_up_connection(rt);
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
+                                   "the daemon of domain '%s' (%s) did not answer within %d ms "
+                                   "(stopped or overloaded); this runtime has left the domain, "
+                                   "since a late answer would be taken for the next request's: "
+                                   "destroy it and create a new one",
+                                   rt->domain, rt->sock_path, RT_REPLY_TIMEOUT_MS);
         return shoal_error_set(SHOAL_ERR_DAEMON_UNAVAILABLE,
                                "no answer from the daemon of domain '%s' (%s): %s", rt->domain,
-                               rt->sock_path, r == 0 ? "it closed the connection" : strerror(errno));
+                               rt->sock_path, r == 0 ? "it closed the connection" : strerror(e));
+    }
     if (msg->result != SHOAL_OK) {
         /* a refusal hands over nothing: close whatever came with it */
         for (size_t i = 0; i < *got; i++) close(fds[i]);
@@ -382,8 +406,10 @@ SHOAL_API shoal_result_t shoal_runtime_create(shoal_runtime_t **out, const char 
     if (rc != SHOAL_OK) goto fail;
     /* later round trips block, bounded as before */
     fcntl(rt->sock, F_SETFL, fcntl(rt->sock, F_GETFL) & ~O_NONBLOCK);
-    struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
+    struct timeval tv = {.tv_sec = RT_REPLY_TIMEOUT_MS / 1000, .tv_usec = 0};
     setsockopt(rt->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* a stalled daemon's full receive queue must not block a request forever */
+    setsockopt(rt->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     /* the layout comes from the daemon, never from the segment's header */
     shm_layout_msg_t *layout = malloc(sizeof *layout);
     if (!layout) {
